@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Work-arounds for libstrophe behaviour that affects XEP-0114 component
+ * connections. libstrophe (0.12.2 and later) dereferences a connection's
+ * stream-management state on every send, but only xmpp_connect_client()
+ * allocates that state: the first send on a connection opened with
+ * xmpp_connect_component() would crash. xmpp_compat_component_prepare()
+ * gives such a connection a stream-management state through the public API.
+ */
+#ifndef BITWEEN_COMMON_XMPP_COMPAT_H
+#define BITWEEN_COMMON_XMPP_COMPAT_H
+
+#include <strophe.h>
+
+/**
+ * Attach a fresh stream-management state to `conn`, which must be
+ * disconnected and not yet prepared. Call once after xmpp_conn_new() and
+ * before the first xmpp_connect_component(); the state stays with the
+ * connection across reconnects and is freed by xmpp_conn_release().
+ * Opens no connection that reaches a server: a throwaway client connection
+ * to the discard port on loopback is closed at once. Runs the context's event
+ * loop for up to two seconds while that closes, so call it before other
+ * connections of the same context are active.
+ *
+ * Returns XMPP_EOK, XMPP_EMEM on allocation failure or XMPP_EINVOP when
+ * `conn` is not disconnected or already has a state.
+ */
+int xmpp_compat_component_prepare(xmpp_conn_t *conn);
+
+#endif /* BITWEEN_COMMON_XMPP_COMPAT_H */
