@@ -1054,8 +1054,113 @@ out:
     return rc;
 }
 
-int shares_item_digest(const shares_item_t *item, xmpp_ctx_t *ctx, char hex[SHARES_DIGEST_HEX],
-                       shares_error_t *err)
+/* Append `s` escaped as libstrophe escapes attribute values. */
+static char *write_escaped(char *o, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<':
+            memcpy(o, "&lt;", 4), o += 4;
+            break;
+        case '>':
+            memcpy(o, "&gt;", 4), o += 4;
+            break;
+        case '&':
+            memcpy(o, "&amp;", 5), o += 5;
+            break;
+        case '"':
+            memcpy(o, "&quot;", 6), o += 6;
+            break;
+        default:
+            *o++ = *s;
+        }
+    }
+    return o;
+}
+
+#define WRITE_LIT(o, s) (memcpy((o), (s), LIT(s)), (o) + LIT(s))
+
+static char *write_decimal(char *o, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n)
+        *o++ = tmp[--n];
+    return o;
+}
+
+int shares_item_write(const shares_item_t *item, char **buf, size_t *len, shares_error_t *err)
+{
+    size_t total, i, j;
+    char *out, *o;
+
+    if (!buf || !len)
+        return set_error(err, SHARES_EINVAL, "no output buffer");
+    *buf = NULL;
+    *len = 0;
+    if (!item)
+        return set_error(err, SHARES_EINVAL, "no item");
+    total = item_bytes(item->nres, item->body_bytes);
+    if (item->lim.max_item_bytes && total > item->lim.max_item_bytes)
+        return set_error(err, SHARES_ELIMIT, "user_shares is %zu bytes, over the limit of %zu",
+                         total, item->lim.max_item_bytes);
+    out = malloc(total + 1);
+    if (!out)
+        return set_error(err, SHARES_ENOMEM, "out of memory");
+    o = out;
+    if (!item->nres) {
+        o = WRITE_LIT(o, "<user_shares xmlns=\"" SHARES_NS "\"/>");
+    } else {
+        o = WRITE_LIT(o, "<user_shares xmlns=\"" SHARES_NS "\">");
+        for (i = 0; i < item->nres; i++) {
+            const struct resource *r = &item->res[item->res_order[i]];
+            o = WRITE_LIT(o, "<resource resource=\"");
+            o = write_escaped(o, r->name);
+            if (!r->nshares && !r->naddrs) {
+                o = WRITE_LIT(o, "\"/>");
+                continue;
+            }
+            o = WRITE_LIT(o, "\">");
+            /* Attribute order is the one xmpp_stanza_to_text() produces. */
+            for (j = 0; j < r->nshares; j++) {
+                const struct share *sh = &r->shares[r->share_order[j]];
+                o = WRITE_LIT(o, "<share_item hash=\"");
+                o = write_escaped(o, sh->hash);
+                o = WRITE_LIT(o, "\" size=\"");
+                o = write_decimal(o, sh->size);
+                o = WRITE_LIT(o, "\" name=\"");
+                o = write_escaped(o, sh->name);
+                o = WRITE_LIT(o, "\"/>");
+            }
+            for (j = 0; j < r->naddrs; j++) {
+                const struct address *a = &r->addrs[r->addr_order[j]];
+                o = WRITE_LIT(o, "<ip_address port=\"");
+                o = write_decimal(o, a->port);
+                o = WRITE_LIT(o, "\" address=\"");
+                o = write_escaped(o, a->text);
+                o = WRITE_LIT(o, "\"/>");
+            }
+            o = WRITE_LIT(o, "</resource>");
+        }
+        o = WRITE_LIT(o, "</user_shares>");
+    }
+    if ((size_t)(o - out) != total) {
+        size_t written = (size_t)(o - out);
+        free(out);
+        return set_error(err, SHARES_EINVAL, "internal error: length %zu, expected %zu", written,
+                         total);
+    }
+    *o = '\0';
+    *buf = out;
+    *len = total;
+    return SHARES_OK;
+}
+
+int shares_item_digest(const shares_item_t *item, char hex[SHARES_DIGEST_HEX], shares_error_t *err)
 {
     static const char digits[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -1067,7 +1172,7 @@ int shares_item_digest(const shares_item_t *item, xmpp_ctx_t *ctx, char hex[SHAR
     if (!hex)
         return set_error(err, SHARES_EINVAL, "no output buffer");
     hex[0] = '\0';
-    rc = shares_item_serialize(item, ctx, &buf, &len, err);
+    rc = shares_item_write(item, &buf, &len, err);
     if (rc)
         return rc;
     if (EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
