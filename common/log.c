@@ -249,7 +249,9 @@ static int escape_into(char *out, size_t cap, size_t *pos, const char *in, size_
 
 static void append(char *out, size_t cap, size_t *pos, const char *s, size_t len)
 {
-    if (*pos + len > cap)
+    if (*pos >= cap)
+        return;
+    if (len > cap - *pos)
         len = cap - *pos;
     memcpy(out + *pos, s, len);
     *pos += len;

@@ -6,6 +6,8 @@
  */
 #include "xmpp_compat.h"
 
+#include <pthread.h>
+
 /* Upper bound on event-loop rounds (10 ms each) spent on the throwaway. */
 #define COMPAT_LOOP_ROUNDS 200
 
@@ -50,4 +52,65 @@ int xmpp_compat_component_prepare(xmpp_conn_t *conn)
     if (rc != XMPP_EOK)
         xmpp_free_sm_state(sm);
     return rc;
+}
+
+static struct {
+    const xmpp_conn_t *conn;
+    int fd;
+} compat_sockets[XMPP_COMPAT_MAX_SOCKETS];
+static pthread_mutex_t compat_sockets_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int compat_sockopt(xmpp_conn_t *conn, void *sock)
+{
+    int i;
+    pthread_mutex_lock(&compat_sockets_mu);
+    for (i = 0; i < XMPP_COMPAT_MAX_SOCKETS; i++)
+        if (compat_sockets[i].conn == conn)
+            compat_sockets[i].fd = *(int *)sock;
+    pthread_mutex_unlock(&compat_sockets_mu);
+    return xmpp_sockopt_cb_keepalive(conn, sock);
+}
+
+int xmpp_compat_watch_socket(xmpp_conn_t *conn)
+{
+    int i, free_slot = -1;
+    pthread_mutex_lock(&compat_sockets_mu);
+    for (i = 0; i < XMPP_COMPAT_MAX_SOCKETS; i++) {
+        if (compat_sockets[i].conn == conn) {
+            free_slot = i;
+            break;
+        }
+        if (!compat_sockets[i].conn && free_slot < 0)
+            free_slot = i;
+    }
+    if (free_slot >= 0) {
+        compat_sockets[free_slot].conn = conn;
+        compat_sockets[free_slot].fd = -1;
+    }
+    pthread_mutex_unlock(&compat_sockets_mu);
+    if (free_slot < 0)
+        return -1;
+    xmpp_conn_set_sockopt_callback(conn, compat_sockopt);
+    return 0;
+}
+
+int xmpp_compat_socket(const xmpp_conn_t *conn)
+{
+    int i, fd = -1;
+    pthread_mutex_lock(&compat_sockets_mu);
+    for (i = 0; i < XMPP_COMPAT_MAX_SOCKETS; i++)
+        if (compat_sockets[i].conn == conn)
+            fd = compat_sockets[i].fd;
+    pthread_mutex_unlock(&compat_sockets_mu);
+    return fd;
+}
+
+void xmpp_compat_unwatch_socket(const xmpp_conn_t *conn)
+{
+    int i;
+    pthread_mutex_lock(&compat_sockets_mu);
+    for (i = 0; i < XMPP_COMPAT_MAX_SOCKETS; i++)
+        if (compat_sockets[i].conn == conn)
+            compat_sockets[i].conn = NULL, compat_sockets[i].fd = -1;
+    pthread_mutex_unlock(&compat_sockets_mu);
 }

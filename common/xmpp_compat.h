@@ -6,6 +6,8 @@
  * allocates that state: the first send on a connection opened with
  * xmpp_connect_component() would crash. xmpp_compat_component_prepare()
  * gives such a connection a stream-management state through the public API.
+ * libstrophe also keeps its socket private; xmpp_compat_watch_socket()
+ * reports it so that the caller's event loop can poll it.
  */
 #ifndef BITWEEN_COMMON_XMPP_COMPAT_H
 #define BITWEEN_COMMON_XMPP_COMPAT_H
@@ -26,5 +28,28 @@
  * `conn` is not disconnected or already has a state.
  */
 int xmpp_compat_component_prepare(xmpp_conn_t *conn);
+
+/* Connections whose sockets can be watched at once. */
+#define XMPP_COMPAT_MAX_SOCKETS 16
+
+/**
+ * Let an event loop of our own poll `conn`'s socket: installs a sockopt
+ * callback that records the descriptor of every connection attempt and
+ * turns on TCP keepalive. libstrophe's sockopt callback carries no user
+ * pointer, so descriptors are kept in a small table keyed by connection,
+ * shared by the process and protected by a mutex.
+ * Returns 0, or -1 when XMPP_COMPAT_MAX_SOCKETS connections are watched.
+ */
+int xmpp_compat_watch_socket(xmpp_conn_t *conn);
+
+/**
+ * Descriptor of `conn`'s latest connection attempt, or -1. Only meaningful
+ * while the connection is connecting or connected; libstrophe closes it on
+ * disconnect.
+ */
+int xmpp_compat_socket(const xmpp_conn_t *conn);
+
+/** Stop tracking `conn`; call before xmpp_conn_release(). */
+void xmpp_compat_unwatch_socket(const xmpp_conn_t *conn);
 
 #endif /* BITWEEN_COMMON_XMPP_COMPAT_H */

@@ -1,0 +1,1465 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The component (see component.h). One thread runs the event loop: the
+ * XEP-0114 stream (libstrophe, driven with xmpp_run_once(ctx, 0) whenever
+ * its socket is ready), the database pool's completions and our timers.
+ *
+ * An agent request is parsed here, then one database job loads the user's
+ * merged state, computes the state after the request (quotas checked on
+ * it), writes the change and digests the result; its completion answers the
+ * agent and offers the new merged item to the user's publisher. A user's
+ * jobs run in order on one worker, so the last completion carries the
+ * newest state. The publisher keeps at most one privileged publish in
+ * flight per user; newer states wait as "pending" and only the newest is
+ * sent (bursts coalesce), and a state whose digest equals the last one
+ * published is not sent at all.
+ */
+#include "component.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <strophe.h>
+
+#include "agent_proto.h"
+#include "dbpool.h"
+#include "loop.h"
+#include "merge.h"
+#include "stanza.h"
+#include "store.h"
+#include "strmap.h"
+#include "xmpp_compat.h"
+
+#define SUB "component"
+#define PRIVILEGE_SNIPPET "deploy/prosody/bitween-privilege.cfg.lua"
+#define CHECK_PAGE 500
+#define CHECK_MAX_INFLIGHT 64
+#define STOP_DRAIN_MS 10000
+#define STOP_CLOSE_MS 2000
+
+typedef struct user {
+    char *jid;
+    char last_digest[SHARES_DIGEST_HEX]; /* last published successfully; "" none */
+    int digest_known;                     /* last_digest loaded or set */
+    shares_item_t *pending;               /* newest state not yet sent */
+    char pending_digest[SHARES_DIGEST_HEX];
+    shares_item_t *inflight;              /* state being published */
+    char inflight_digest[SHARES_DIGEST_HEX];
+    char inflight_id[32];                 /* outer IQ id, "" when none */
+    loop_timer_t retry_timer;
+    unsigned retry_attempt;
+    component_t *c;
+} user_t;
+
+typedef enum { PENDING_PUBLISH, PENDING_PING } pending_kind_t;
+
+typedef struct pending_iq {
+    pending_kind_t kind;
+    char id[32];
+    user_t *user;   /* publish */
+    char *jid;      /* ping: user */
+    char *resource; /* ping: resource */
+    loop_timer_t timeout;
+    component_t *c;
+} pending_iq_t;
+
+typedef struct domain_perm {
+    char *domain;
+    int state; /* 0 unknown, 1 pubsub set granted, -1 not granted */
+} domain_perm_t;
+
+/* A resource to remove (presence unavailable, failed check, retry). */
+typedef struct removal {
+    component_t *c;
+    char *jid, *resource;
+    const char *why;
+    loop_timer_t retry_timer;
+    unsigned attempt;
+} removal_t;
+
+struct component {
+    component_settings_t s; /* its strings point at the owned copies below */
+    char *own_host, *own_jid, *own_secret, *own_url, *own_name;
+    char **domains;
+    size_t n_domains;
+    domain_perm_t *perms;
+    log_t *log;
+    loop_t *loop;
+    xmpp_ctx_t *ctx;
+    xmpp_conn_t *conn;
+    int fd;          /* socket being polled, -1 none */
+    int connected;   /* handshake done */
+    int stopping;
+    dbpool_t *pool;
+    strmap_t *users;   /* jid -> user_t */
+    strmap_t *pending; /* outgoing iq id -> pending_iq_t */
+    uint64_t next_id;
+    unsigned rng;
+    unsigned reconnect_attempt;
+    loop_timer_t reconnect_timer;
+    loop_timer_t privilege_timer;
+    /* registration re-check after each (re)connection */
+    struct {
+        int active;
+        unsigned generation;
+        int fetching;
+        int done_listing;
+        char *after_jid, *after_resource;
+        store_resources_t page;
+        size_t next;
+        size_t inflight;
+        char *last_user;
+        loop_timer_t tick;
+    } check;
+    component_stats_t stats;
+    volatile sig_atomic_t *reload_flag;
+    component_reload_fn reload_fn;
+    void *reload_arg;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static char *dupstr(const char *s)
+{
+    size_t n;
+    char *p;
+    if (!s)
+        return NULL;
+    n = strlen(s) + 1;
+    p = malloc(n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+static void stat_inc(atomic_ullong *v)
+{
+    atomic_fetch_add(v, 1);
+}
+
+static void next_id(component_t *c, char *buf, size_t len, const char *prefix)
+{
+    snprintf(buf, len, "%s%" PRIu64, prefix, ++c->next_id);
+}
+
+/* Exponential backoff with jitter: a delay in [d/2, d], d = min(max, base * 2^attempt). */
+static uint64_t backoff_ms(component_t *c, unsigned base, unsigned max, unsigned attempt)
+{
+    uint64_t d = base ? base : 1;
+    unsigned i;
+    for (i = 0; i < attempt && d < max; i++)
+        d *= 2;
+    if (d > max)
+        d = max;
+    return d / 2 + (uint64_t)rand_r(&c->rng) % (d / 2 + 1);
+}
+
+static const char *jid_domain_part(const char *jid)
+{
+    const char *at = strchr(jid, '@');
+    return at ? at + 1 : jid;
+}
+
+static domain_perm_t *perm_for(component_t *c, const char *domain)
+{
+    size_t i;
+    for (i = 0; i < c->n_domains; i++)
+        if (strcasecmp(c->perms[i].domain, domain) == 0)
+            return &c->perms[i];
+    return NULL;
+}
+
+static int can_publish(component_t *c, const char *jid)
+{
+    domain_perm_t *p;
+    if (!c->connected || c->stopping)
+        return 0;
+    p = perm_for(c, jid_domain_part(jid));
+    return p && p->state == 1;
+}
+
+static void send_stanza(component_t *c, xmpp_stanza_t *st)
+{
+    if (!st) {
+        LOG_ERROR(c->log, SUB, "out of memory building a stanza");
+        return;
+    }
+    if (c->connected)
+        xmpp_send(c->conn, st);
+    xmpp_stanza_release(st);
+}
+
+static void reply_error(component_t *c, const xmpp_stanza_t *iq, const agent_error_t *err)
+{
+    send_stanza(c, stanza_build_agent_error(c->ctx, iq, err));
+}
+
+/* ---- users and the publisher ------------------------------------------- */
+
+static user_t *user_get(component_t *c, const char *jid)
+{
+    user_t *u = strmap_get(c->users, jid);
+    if (u)
+        return u;
+    u = calloc(1, sizeof *u);
+    if (!u)
+        return NULL;
+    u->jid = dupstr(jid);
+    u->c = c;
+    if (!u->jid || strmap_put(c->users, jid, u) != 0) {
+        free(u->jid);
+        free(u);
+        return NULL;
+    }
+    return u;
+}
+
+static void user_free(user_t *u)
+{
+    if (!u)
+        return;
+    loop_timer_stop(u->c->loop, &u->retry_timer);
+    shares_item_free(u->pending);
+    shares_item_free(u->inflight);
+    free(u->jid);
+    free(u);
+}
+
+static void user_kick(component_t *c, user_t *u);
+static void check_pump(component_t *c);
+
+static void pending_free(component_t *c, pending_iq_t *p)
+{
+    loop_timer_stop(c->loop, &p->timeout);
+    free(p->jid);
+    free(p->resource);
+    free(p);
+}
+
+typedef struct record_job {
+    char *jid;
+    char digest[SHARES_DIGEST_HEX];
+    store_publish_status_t status;
+    char error[256];
+    component_t *c;
+} record_job_t;
+
+static void record_run(store_t *st, void *arg)
+{
+    record_job_t *j = arg;
+    store_error_t err;
+    if (store_publish_record(st, j->jid, j->digest, j->status,
+                             j->status == STORE_PUBLISH_ERROR ? j->error : NULL, &err) != STORE_OK)
+        LOG_WARN(j->c->log, "db", "could not record the publish of %s: %s", j->jid, err.message);
+}
+
+static void record_done(void *arg)
+{
+    record_job_t *j = arg;
+    free(j->jid);
+    free(j);
+}
+
+static void record_publish(component_t *c, const char *jid, const char *digest,
+                           store_publish_status_t status, const char *error)
+{
+    record_job_t *j = calloc(1, sizeof *j);
+    if (!j || !(j->jid = dupstr(jid))) {
+        free(j);
+        return;
+    }
+    j->c = c;
+    snprintf(j->digest, sizeof j->digest, "%s", digest);
+    j->status = status;
+    snprintf(j->error, sizeof j->error, "%s", error ? error : "");
+    if (dbpool_submit(c->pool, jid, record_run, record_done, j) != 0)
+        record_done(j);
+}
+
+static void user_retry_cb(loop_t *loop, void *arg)
+{
+    user_t *u = arg;
+    (void)loop;
+    user_kick(u->c, u);
+}
+
+/* The publish of `u` ended; `temporary` keeps its state for a retry. */
+static void user_publish_ended(component_t *c, user_t *u, int ok, int temporary, const char *why)
+{
+    if (ok) {
+        snprintf(u->last_digest, sizeof u->last_digest, "%s", u->inflight_digest);
+        u->digest_known = 1;
+        u->retry_attempt = 0;
+        stat_inc(&c->stats.publishes_ok);
+        LOG_DEBUG(c->log, "publish", "published %s (%s)", u->jid, u->last_digest);
+        record_publish(c, u->jid, u->inflight_digest, STORE_PUBLISH_OK, NULL);
+        shares_item_free(u->inflight);
+    } else if (temporary) {
+        stat_inc(&c->stats.publishes_retried);
+        if (!u->pending) { /* nothing newer: retry this state */
+            u->pending = u->inflight;
+            memcpy(u->pending_digest, u->inflight_digest, sizeof u->pending_digest);
+        } else {
+            shares_item_free(u->inflight);
+        }
+        if (why) {
+            uint64_t delay = backoff_ms(c, 200, c->s.publish_retry_max_ms, u->retry_attempt++);
+            LOG_WARN(c->log, "publish", "publish for %s failed temporarily (%s); retry in %" PRIu64
+                     " ms", u->jid, why, delay);
+            loop_timer_start(c->loop, &u->retry_timer, delay, user_retry_cb, u);
+        }
+    } else {
+        stat_inc(&c->stats.publishes_failed);
+        LOG_ERROR(c->log, "publish", "publish for %s refused by the server: %s", u->jid,
+                  why ? why : "unknown error");
+        record_publish(c, u->jid, u->inflight_digest, STORE_PUBLISH_ERROR, why);
+        shares_item_free(u->inflight);
+    }
+    u->inflight = NULL;
+    u->inflight_id[0] = '\0';
+}
+
+static void pending_timeout_cb(loop_t *loop, void *arg);
+
+/* Send the pending state of `u` if allowed and nothing is in flight. */
+static void user_kick(component_t *c, user_t *u)
+{
+    xmpp_stanza_t *payload, *iq;
+    pending_iq_t *p;
+    char inner[40];
+
+    if (!u->pending || u->inflight || loop_timer_armed(&u->retry_timer))
+        return;
+    if (u->digest_known && strcmp(u->pending_digest, u->last_digest) == 0) {
+        stat_inc(&c->stats.publishes_skipped);
+        LOG_DEBUG(c->log, "publish", "%s unchanged, not published", u->jid);
+        shares_item_free(u->pending);
+        u->pending = NULL;
+        return;
+    }
+    if (!can_publish(c, u->jid))
+        return; /* kept pending until connected and allowed */
+    p = calloc(1, sizeof *p);
+    payload = shares_item_build(u->pending, c->ctx);
+    if (!p || !payload) {
+        LOG_ERROR(c->log, "publish", "out of memory publishing %s", u->jid);
+        free(p);
+        if (payload)
+            xmpp_stanza_release(payload);
+        return;
+    }
+    next_id(c, p->id, sizeof p->id, "pub");
+    snprintf(inner, sizeof inner, "%s-i", p->id);
+    /* The builder takes the payload (also on failure). */
+    iq = stanza_build_privileged_publish(c->ctx, c->s.jid, u->jid, p->id, inner, payload);
+    if (!iq || strmap_put(c->pending, p->id, p) != 0) {
+        LOG_ERROR(c->log, "publish", "out of memory publishing %s", u->jid);
+        if (iq)
+            xmpp_stanza_release(iq);
+        free(p);
+        return;
+    }
+    p->kind = PENDING_PUBLISH;
+    p->user = u;
+    p->c = c;
+    loop_timer_start(c->loop, &p->timeout, c->s.iq_timeout_ms, pending_timeout_cb, p);
+    u->inflight = u->pending;
+    memcpy(u->inflight_digest, u->pending_digest, sizeof u->inflight_digest);
+    snprintf(u->inflight_id, sizeof u->inflight_id, "%s", p->id);
+    u->pending = NULL;
+    LOG_DEBUG(c->log, "publish", "publishing %s (%s) as %s", u->jid, u->inflight_digest, p->id);
+    send_stanza(c, iq);
+}
+
+/* A new merged state of `jid` from a database job (ownership of `item`
+ * passes here). `db_last` is the digest of the last successful publish
+ * stored in the database ("" when none), or NULL when not fetched. */
+static void user_offer(component_t *c, const char *jid, shares_item_t *item, const char *digest,
+                       const char *db_last)
+{
+    user_t *u = user_get(c, jid);
+    if (!u) {
+        LOG_ERROR(c->log, "publish", "out of memory tracking %s", jid);
+        shares_item_free(item);
+        return;
+    }
+    if (!u->digest_known && db_last) {
+        snprintf(u->last_digest, sizeof u->last_digest, "%s", db_last);
+        u->digest_known = 1;
+    }
+    shares_item_free(u->pending);
+    u->pending = item;
+    snprintf(u->pending_digest, sizeof u->pending_digest, "%s", digest);
+    user_kick(c, u);
+}
+
+static void kick_each(const char *key, void *value, void *arg)
+{
+    (void)key;
+    user_kick(arg, value);
+}
+
+/* ---- outgoing IQ bookkeeping ------------------------------------------- */
+
+static void ping_ended(component_t *c, pending_iq_t *p, int alive, const char *why);
+
+static void pending_timeout_cb(loop_t *loop, void *arg)
+{
+    pending_iq_t *p = arg;
+    component_t *c = p->c;
+    (void)loop;
+    strmap_del(c->pending, p->id);
+    if (p->kind == PENDING_PUBLISH)
+        user_publish_ended(c, p->user, 0, 1, "no reply from the server");
+    else
+        ping_ended(c, p, 0, "no reply to ping");
+    pending_free(c, p);
+}
+
+/* Connection lost: publishes go back to pending (sent again after the
+ * reconnection), pings are forgotten (the re-check runs again). */
+static void pending_fail_each(const char *key, void *value, void *arg)
+{
+    pending_iq_t *p = value;
+    component_t *c = arg;
+    (void)key;
+    if (p->kind == PENDING_PUBLISH)
+        user_publish_ended(c, p->user, 0, 1, NULL);
+    pending_free(c, p);
+}
+
+static void pending_fail_all(component_t *c)
+{
+    strmap_each(c->pending, pending_fail_each, c);
+    strmap_free(c->pending);
+    c->pending = strmap_new();
+    c->check.inflight = 0;
+}
+
+/* ---- database jobs ------------------------------------------------------- */
+
+/* Merged state and digest of `jid`, plus the last published digest when
+ * `want_last`. */
+typedef struct loaded {
+    shares_item_t *item;
+    char digest[SHARES_DIGEST_HEX];
+    int have_last;
+    char last[SHARES_DIGEST_HEX];
+} loaded_t;
+
+static int load_state(store_t *st, const char *jid, int want_last, loaded_t *out,
+                      store_error_t *err)
+{
+    shares_error_t serr;
+    store_publish_t pub;
+    int rc = store_user_load(st, jid, &out->item, err);
+    if (rc)
+        return rc;
+    if (shares_item_digest(out->item, out->digest, &serr) != SHARES_OK) {
+        shares_item_free(out->item);
+        out->item = NULL;
+        err->code = STORE_EINTERNAL;
+        snprintf(err->message, sizeof err->message, "digest: %s", serr.message);
+        return STORE_EINTERNAL;
+    }
+    if (want_last) {
+        rc = store_publish_get(st, jid, &pub, err);
+        if (rc == STORE_OK) {
+            out->have_last = 1;
+            snprintf(out->last, sizeof out->last, "%s",
+                     pub.status == STORE_PUBLISH_OK ? pub.digest : "");
+        } else if (rc == STORE_ENOTFOUND) {
+            out->have_last = 1;
+            out->last[0] = '\0';
+        }
+        /* other errors: leave unknown, the publisher compares later */
+    }
+    return STORE_OK;
+}
+
+typedef struct req_job {
+    component_t *c;
+    xmpp_stanza_t *iq; /* touched in the loop thread only */
+    agent_request_t req;
+    int want_last;
+    /* results */
+    int failed;
+    agent_error_t aerr;
+    loaded_t out;
+    int changed;
+} req_job_t;
+
+static void req_run(store_t *st, void *arg)
+{
+    req_job_t *j = arg;
+    component_t *c = j->c;
+    const agent_request_t *r = &j->req;
+    shares_item_t *current = NULL, *next = NULL;
+    store_quota_t quota;
+    store_error_t err;
+    shares_error_t serr;
+    int rc;
+
+    memset(&err, 0, sizeof err);
+    rc = store_user_load(st, r->jid, &current, &err);
+    if (rc)
+        goto db_fail;
+    if (merge_apply(current, r, &c->s.limits, &next, &j->changed, &j->aerr) != 0)
+        goto refused;
+    quota.max_resources = (uint32_t)c->s.limits.max_resources;
+    quota.max_shares = (uint32_t)c->s.limits.max_shares;
+    quota.max_addresses = (uint32_t)c->s.limits.max_addresses;
+    switch (r->op) {
+    case AGENT_OP_REGISTER:
+        rc = store_resource_replace(st, r->jid, r->resource, r->seq, r->item, 0, &quota, &err);
+        break;
+    case AGENT_OP_ADD:
+        rc = store_shares_add(st, r->jid, r->resource, r->seq, r->item, 0, &quota, &err);
+        break;
+    case AGENT_OP_REMOVE:
+        rc = store_shares_remove(st, r->jid, r->resource, r->seq, (const char *const *)r->hashes,
+                                 r->n_hashes, &err);
+        break;
+    case AGENT_OP_UNREGISTER:
+        rc = store_resource_remove(st, r->jid, r->resource, &err);
+        if (rc == STORE_ENOTFOUND)
+            rc = STORE_OK; /* already gone: idempotent */
+        break;
+    }
+    if (rc)
+        goto db_fail;
+    j->out.item = next;
+    next = NULL;
+    if (shares_item_digest(j->out.item, j->out.digest, &serr) != SHARES_OK) {
+        agent_error_set(&j->aerr, AGENT_ERR_INTERNAL, "digest failed: %s", serr.message);
+        goto refused;
+    }
+    if (j->want_last) {
+        store_publish_t pub;
+        rc = store_publish_get(st, r->jid, &pub, &err);
+        if (rc == STORE_OK || rc == STORE_ENOTFOUND) {
+            j->out.have_last = 1;
+            snprintf(j->out.last, sizeof j->out.last, "%s",
+                     rc == STORE_OK && pub.status == STORE_PUBLISH_OK ? pub.digest : "");
+        }
+    }
+    shares_item_free(current);
+    return;
+
+db_fail:
+    switch (rc) {
+    case STORE_ESTALE:
+        agent_error_set(&j->aerr, AGENT_ERR_CONFLICT, "%s", err.message);
+        break;
+    case STORE_ENOTFOUND:
+        agent_error_set(&j->aerr, AGENT_ERR_NOT_FOUND,
+                        "resource is not registered: send <register/> first");
+        break;
+    case STORE_ELIMIT:
+        agent_error_set(&j->aerr, AGENT_ERR_POLICY, "%s", err.message);
+        break;
+    case STORE_EINVAL:
+        agent_error_set(&j->aerr, AGENT_ERR_NOT_ACCEPTABLE, "%s", err.message);
+        break;
+    case STORE_EUNAVAIL:
+        stat_inc(&c->stats.db_unavailable);
+        agent_error_set(&j->aerr, AGENT_ERR_UNAVAILABLE,
+                        "the registry is temporarily unavailable; retry later");
+        break;
+    default:
+        LOG_ERROR(c->log, "db", "request of %s/%s failed: %s", r->jid, r->resource, err.message);
+        agent_error_set(&j->aerr, AGENT_ERR_INTERNAL, "internal error in the registry");
+        break;
+    }
+refused:
+    j->failed = 1;
+    shares_item_free(current);
+    shares_item_free(next);
+}
+
+static void req_done(void *arg)
+{
+    req_job_t *j = arg;
+    component_t *c = j->c;
+
+    if (j->failed) {
+        stat_inc(&c->stats.requests_refused);
+        LOG_INFO(c->log, "agent", "%s %s/%s refused: %s", agent_op_name(j->req.op), j->req.jid,
+                 j->req.resource, j->aerr.text);
+        reply_error(c, j->iq, &j->aerr);
+    } else {
+        stat_inc(&c->stats.requests_ok);
+        LOG_DEBUG(c->log, "agent", "%s %s/%s seq %" PRId64 " committed",
+                  agent_op_name(j->req.op), j->req.jid, j->req.resource, j->req.seq);
+        send_stanza(c, stanza_build_iq_result(c->ctx, j->iq));
+        if (j->req.op == AGENT_OP_UNREGISTER)
+            stat_inc(&c->stats.removals);
+        user_offer(c, j->req.jid, j->out.item, j->out.digest,
+                   j->out.have_last ? j->out.last : NULL);
+        j->out.item = NULL;
+    }
+    xmpp_stanza_release(j->iq);
+    agent_request_clear(&j->req);
+    shares_item_free(j->out.item);
+    free(j);
+}
+
+static void handle_agent_request(component_t *c, xmpp_stanza_t *iq)
+{
+    req_job_t *j;
+    agent_error_t err;
+    user_t *u;
+
+    stat_inc(&c->stats.requests);
+    j = calloc(1, sizeof *j);
+    if (!j) {
+        agent_error_set(&err, AGENT_ERR_INTERNAL, "out of memory");
+        reply_error(c, iq, &err);
+        return;
+    }
+    if (agent_request_parse(iq, (const char *const *)c->domains, &c->s.limits, &j->req, &err) !=
+        0) {
+        stat_inc(&c->stats.requests_refused);
+        LOG_INFO(c->log, "agent", "request from %s refused: %s",
+                 xmpp_stanza_get_from(iq) ? xmpp_stanza_get_from(iq) : "?",
+                 err.text);
+        reply_error(c, iq, &err);
+        free(j);
+        return;
+    }
+    if (c->stopping || dbpool_pending(c->pool) >= c->s.max_pending) {
+        stat_inc(&c->stats.requests_refused);
+        agent_error_set(&err, AGENT_ERR_UNAVAILABLE,
+                        c->stopping ? "the component is shutting down; retry later"
+                                    : "the component is busy; retry later");
+        reply_error(c, iq, &err);
+        agent_request_clear(&j->req);
+        free(j);
+        return;
+    }
+    j->c = c;
+    j->iq = xmpp_stanza_clone(iq);
+    u = strmap_get(c->users, j->req.jid);
+    j->want_last = !u || !u->digest_known;
+    if (dbpool_submit(c->pool, j->req.jid, req_run, req_done, j) != 0) {
+        agent_error_set(&err, AGENT_ERR_UNAVAILABLE, "the component is busy; retry later");
+        reply_error(c, iq, &err);
+        xmpp_stanza_release(j->iq);
+        agent_request_clear(&j->req);
+        free(j);
+    }
+}
+
+/* Removal of one resource (unavailable presence, failed check). */
+static void removal_submit(component_t *c, removal_t *r);
+
+typedef struct removal_job {
+    removal_t *r;
+    int rc;
+    int want_last;
+    loaded_t out;
+    char message[STORE_ERROR_TEXT];
+} removal_job_t;
+
+static void removal_run(store_t *st, void *arg)
+{
+    removal_job_t *j = arg;
+    store_error_t err;
+    j->rc = store_resource_remove(st, j->r->jid, j->r->resource, &err);
+    if (j->rc == STORE_OK || j->rc == STORE_ENOTFOUND) {
+        int removed = j->rc == STORE_OK;
+        j->rc = load_state(st, j->r->jid, j->want_last, &j->out, &err);
+        if (j->rc == STORE_OK && !removed)
+            j->rc = STORE_ENOTFOUND;
+    }
+    if (j->rc != STORE_OK)
+        snprintf(j->message, sizeof j->message, "%s", err.message);
+}
+
+static void removal_free(removal_t *r)
+{
+    loop_timer_stop(r->c->loop, &r->retry_timer);
+    free(r->jid);
+    free(r->resource);
+    free(r);
+}
+
+static void removal_retry_cb(loop_t *loop, void *arg)
+{
+    removal_t *r = arg;
+    (void)loop;
+    removal_submit(r->c, r);
+}
+
+static void removal_done(void *arg)
+{
+    removal_job_t *j = arg;
+    removal_t *r = j->r;
+    component_t *c = r->c;
+
+    if (j->rc == STORE_OK || j->rc == STORE_ENOTFOUND) {
+        if (j->rc == STORE_OK) {
+            stat_inc(&c->stats.removals);
+            LOG_INFO(c->log, "agent", "%s/%s removed (%s)", r->jid, r->resource, r->why);
+        }
+        /* Publish in both cases: after a restart the stored item may
+         * still list a resource that was removed before the crash. */
+        user_offer(c, r->jid, j->out.item, j->out.digest, j->out.have_last ? j->out.last : NULL);
+        j->out.item = NULL;
+        removal_free(r);
+    } else if (j->rc == STORE_EUNAVAIL && !c->stopping) {
+        uint64_t delay = backoff_ms(c, 500, 30000, r->attempt++);
+        stat_inc(&c->stats.db_unavailable);
+        LOG_WARN(c->log, "db", "removing %s/%s: %s; retry in %" PRIu64 " ms", r->jid,
+                 r->resource, j->message, delay);
+        loop_timer_start(c->loop, &r->retry_timer, delay, removal_retry_cb, r);
+    } else {
+        LOG_ERROR(c->log, "db", "removing %s/%s failed: %s", r->jid, r->resource, j->message);
+        removal_free(r);
+    }
+    shares_item_free(j->out.item);
+    free(j);
+}
+
+static void removal_submit(component_t *c, removal_t *r)
+{
+    removal_job_t *j = calloc(1, sizeof *j);
+    user_t *u = strmap_get(c->users, r->jid);
+    if (!j) {
+        removal_free(r);
+        return;
+    }
+    j->r = r;
+    j->want_last = !u || !u->digest_known;
+    if (dbpool_submit(c->pool, r->jid, removal_run, removal_done, j) != 0) {
+        free(j);
+        removal_free(r);
+    }
+}
+
+static void remove_resource(component_t *c, const char *jid, const char *resource,
+                            const char *why)
+{
+    removal_t *r = calloc(1, sizeof *r);
+    if (!r || !(r->jid = dupstr(jid)) || !(r->resource = dupstr(resource))) {
+        if (r)
+            free(r->jid);
+        free(r);
+        LOG_ERROR(c->log, SUB, "out of memory removing %s/%s", jid, resource);
+        return;
+    }
+    r->c = c;
+    r->why = why;
+    removal_submit(c, r);
+}
+
+/* ---- registration re-check (XEP-0199 pings) ----------------------------- */
+
+typedef struct page_job {
+    component_t *c;
+    unsigned generation;
+    char *after_jid, *after_resource;
+    int rc;
+    store_resources_t page;
+    char message[STORE_ERROR_TEXT];
+} page_job_t;
+
+static void page_run(store_t *st, void *arg)
+{
+    page_job_t *j = arg;
+    store_error_t err;
+    j->rc = store_resources_list(st, NULL, j->after_jid, j->after_resource, CHECK_PAGE, &j->page,
+                                 &err);
+    if (j->rc)
+        snprintf(j->message, sizeof j->message, "%s", err.message);
+}
+
+static void check_tick_cb(loop_t *loop, void *arg);
+
+static void page_done(void *arg)
+{
+    page_job_t *j = arg;
+    component_t *c = j->c;
+
+    c->check.fetching = 0;
+    if (j->generation != c->check.generation || !c->check.active) {
+        store_resources_free(&j->page);
+    } else if (j->rc != STORE_OK) {
+        LOG_WARN(c->log, "check", "listing registrations failed: %s; retrying", j->message);
+        store_resources_free(&j->page);
+        loop_timer_start(c->loop, &c->check.tick, 2000, check_tick_cb, c);
+    } else {
+        store_resources_free(&c->check.page);
+        c->check.page = j->page;
+        c->check.next = 0;
+        if (j->page.n < CHECK_PAGE)
+            c->check.done_listing = 1;
+        if (j->page.n) {
+            store_resource_t *last = &j->page.v[j->page.n - 1];
+            free(c->check.after_jid);
+            free(c->check.after_resource);
+            c->check.after_jid = dupstr(last->jid);
+            c->check.after_resource = dupstr(last->resource);
+        }
+        check_pump(c);
+    }
+    free(j->after_jid);
+    free(j->after_resource);
+    free(j);
+}
+
+static void check_fetch(component_t *c)
+{
+    page_job_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return;
+    j->c = c;
+    j->generation = c->check.generation;
+    j->after_jid = dupstr(c->check.after_jid);
+    j->after_resource = dupstr(c->check.after_resource);
+    c->check.fetching = 1;
+    if (dbpool_submit(c->pool, NULL, page_run, page_done, j) != 0) {
+        c->check.fetching = 0;
+        free(j->after_jid);
+        free(j->after_resource);
+        free(j);
+    }
+}
+
+/* Republish check of one user: load and offer (skipped when unchanged). */
+typedef struct republish_job {
+    component_t *c;
+    char *jid;
+    int want_last;
+    int rc;
+    loaded_t out;
+} republish_job_t;
+
+static void republish_run(store_t *st, void *arg)
+{
+    republish_job_t *j = arg;
+    store_error_t err;
+    j->rc = load_state(st, j->jid, j->want_last, &j->out, &err);
+}
+
+static void republish_done(void *arg)
+{
+    republish_job_t *j = arg;
+    if (j->rc == STORE_OK) {
+        user_offer(j->c, j->jid, j->out.item, j->out.digest,
+                   j->out.have_last ? j->out.last : NULL);
+        j->out.item = NULL;
+    }
+    shares_item_free(j->out.item);
+    free(j->jid);
+    free(j);
+}
+
+static void republish_user(component_t *c, const char *jid)
+{
+    republish_job_t *j = calloc(1, sizeof *j);
+    user_t *u = strmap_get(c->users, jid);
+    if (!j || !(j->jid = dupstr(jid))) {
+        free(j);
+        return;
+    }
+    j->c = c;
+    j->want_last = !u || !u->digest_known;
+    if (dbpool_submit(c->pool, jid, republish_run, republish_done, j) != 0) {
+        free(j->jid);
+        free(j);
+    }
+}
+
+static void check_send_ping(component_t *c, const store_resource_t *r)
+{
+    pending_iq_t *p = calloc(1, sizeof *p);
+    char to[3200];
+    if (!p)
+        return;
+    next_id(c, p->id, sizeof p->id, "chk");
+    p->kind = PENDING_PING;
+    p->c = c;
+    p->jid = dupstr(r->jid);
+    p->resource = dupstr(r->resource);
+    snprintf(to, sizeof to, "%s/%s", r->jid, r->resource);
+    if (!p->jid || !p->resource || strmap_put(c->pending, p->id, p) != 0) {
+        pending_free(c, p);
+        return;
+    }
+    loop_timer_start(c->loop, &p->timeout, c->s.iq_timeout_ms, pending_timeout_cb, p);
+    c->check.inflight++;
+    send_stanza(c, stanza_build_ping(c->ctx, c->s.jid, to, p->id));
+}
+
+static void ping_ended(component_t *c, pending_iq_t *p, int alive, const char *why)
+{
+    if (c->check.inflight)
+        c->check.inflight--;
+    if (!alive) {
+        LOG_INFO(c->log, "check", "%s/%s did not answer (%s): removing", p->jid, p->resource,
+                 why);
+        remove_resource(c, p->jid, p->resource, "no answer to the re-check ping");
+    }
+    check_pump(c);
+}
+
+/* Send the next pings of the current page, paced by check_rate. */
+static void check_pump(component_t *c)
+{
+    unsigned budget;
+    if (!c->check.active || !c->connected || loop_timer_armed(&c->check.tick))
+        return;
+    budget = c->s.check_rate / 10 ? c->s.check_rate / 10 : 1; /* per 100 ms tick */
+    while (budget && c->check.next < c->check.page.n && c->check.inflight < CHECK_MAX_INFLIGHT) {
+        store_resource_t *r = &c->check.page.v[c->check.next++];
+        if (!c->check.last_user || strcmp(c->check.last_user, r->jid) != 0) {
+            free(c->check.last_user);
+            c->check.last_user = dupstr(r->jid);
+            republish_user(c, r->jid);
+        }
+        check_send_ping(c, r);
+        budget--;
+    }
+    if (c->check.next < c->check.page.n) {
+        if (c->check.inflight < CHECK_MAX_INFLIGHT)
+            loop_timer_start(c->loop, &c->check.tick, c->s.check_rate >= 10 ? 100 : 1000 / (c->s.check_rate ? c->s.check_rate : 1),
+                             check_tick_cb, c);
+        return;
+    }
+    if (!c->check.done_listing) {
+        if (!c->check.fetching)
+            check_fetch(c);
+        return;
+    }
+    if (c->check.inflight == 0) {
+        LOG_INFO(c->log, "check", "registration re-check finished");
+        c->check.active = 0;
+    }
+}
+
+static void check_tick_cb(loop_t *loop, void *arg)
+{
+    component_t *c = arg;
+    (void)loop;
+    if (!c->check.fetching && c->check.next >= c->check.page.n && !c->check.done_listing)
+        check_fetch(c);
+    else
+        check_pump(c);
+}
+
+static void check_start(component_t *c)
+{
+    c->check.generation++;
+    c->check.active = 1;
+    c->check.fetching = 0;
+    c->check.done_listing = 0;
+    c->check.inflight = 0;
+    free(c->check.after_jid);
+    free(c->check.after_resource);
+    free(c->check.last_user);
+    c->check.after_jid = c->check.after_resource = c->check.last_user = NULL;
+    store_resources_free(&c->check.page);
+    c->check.next = 0;
+    loop_timer_stop(c->loop, &c->check.tick);
+    LOG_INFO(c->log, "check", "re-checking stored registrations (%u pings/s)", c->s.check_rate);
+    check_fetch(c);
+}
+
+/* ---- stanza handlers ------------------------------------------------------- */
+
+static int domain_served(component_t *c, const char *domain)
+{
+    return domain && perm_for(c, domain) != NULL;
+}
+
+static int iq_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
+{
+    component_t *c = arg;
+    const char *type = xmpp_stanza_get_type(st);
+    const char *id = xmpp_stanza_get_id(st);
+    xmpp_stanza_t *child;
+    const char *ns, *name;
+    (void)conn;
+
+    if (!type)
+        return 1;
+    if (strcmp(type, "result") == 0 || strcmp(type, "error") == 0) {
+        pending_iq_t *p = id ? strmap_del(c->pending, id) : NULL;
+        if (!p)
+            return 1;
+        if (p->kind == PENDING_PUBLISH) {
+            char why[300];
+            int rc = stanza_parse_privileged_result(st, why, sizeof why);
+            user_publish_ended(c, p->user, rc == 0, rc == -2, why);
+            user_t *u = p->user;
+            pending_free(c, p);
+            user_kick(c, u);
+        } else {
+            ping_ended(c, p, strcmp(type, "result") == 0, "error reply");
+            pending_free(c, p);
+        }
+        return 1;
+    }
+    if (strcmp(type, "get") != 0 && strcmp(type, "set") != 0)
+        return 1;
+    child = xmpp_stanza_get_children(st);
+    while (child && !xmpp_stanza_is_tag(child))
+        child = xmpp_stanza_get_next(child);
+    ns = child ? xmpp_stanza_get_ns(child) : NULL;
+    name = child ? xmpp_stanza_get_name(child) : NULL;
+    if (ns && strcmp(ns, AGENT_NS) == 0) {
+        handle_agent_request(c, st);
+    } else if (strcmp(type, "get") == 0 && ns && name &&
+               strcmp(ns, "http://jabber.org/protocol/disco#info") == 0 &&
+               strcmp(name, "query") == 0) {
+        send_stanza(c, stanza_build_disco_info(c->ctx, st, c->s.name));
+    } else if (strcmp(type, "get") == 0 && ns && name && strcmp(ns, STANZA_NS_PING) == 0 &&
+               strcmp(name, "ping") == 0) {
+        send_stanza(c, stanza_build_iq_result(c->ctx, st));
+    } else {
+        send_stanza(c, stanza_build_iq_error(c->ctx, st, "cancel", "service-unavailable",
+                                             "this request is not supported"));
+    }
+    return 1;
+}
+
+static int presence_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
+{
+    component_t *c = arg;
+    const char *type = xmpp_stanza_get_type(st);
+    const char *from = xmpp_stanza_get_from(st);
+    char *bare, *domain, *resource;
+    (void)conn;
+
+    if (!from || !type || (strcmp(type, "unavailable") != 0 && strcmp(type, "error") != 0))
+        return 1;
+    bare = xmpp_jid_bare(c->ctx, from);
+    domain = xmpp_jid_domain(c->ctx, from);
+    resource = xmpp_jid_resource(c->ctx, from);
+    if (bare && resource && *resource && strchr(bare, '@') && domain_served(c, domain)) {
+        /* Normalize the domain as the agent protocol does. */
+        char *at = strchr(bare, '@'), *p;
+        for (p = at + 1; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+        remove_resource(c, bare, resource,
+                        strcmp(type, "error") == 0 ? "presence error" : "unavailable");
+    }
+    if (bare)
+        xmpp_free(c->ctx, bare);
+    if (domain)
+        xmpp_free(c->ctx, domain);
+    if (resource)
+        xmpp_free(c->ctx, resource);
+    return 1;
+}
+
+static int message_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
+{
+    component_t *c = arg;
+    const char *from = xmpp_stanza_get_from(st);
+    stanza_privileges_t priv;
+    domain_perm_t *p;
+    (void)conn;
+
+    if (!from || strchr(from, '@') || strchr(from, '/'))
+        return 1; /* advertisements come from the server's domain */
+    if (stanza_parse_privileges(st, &priv) != 0)
+        return 1;
+    p = perm_for(c, from);
+    if (!p) {
+        LOG_DEBUG(c->log, "privilege", "advertisement from %s, a domain not served", from);
+        return 1;
+    }
+    if (priv.version == 2 && priv.pubsub_set) {
+        if (p->state != 1)
+            LOG_INFO(c->log, "privilege", "%s grants the pubsub iq permission: publishing enabled",
+                     from);
+        p->state = 1;
+        strmap_each(c->users, kick_each, c);
+    } else {
+        p->state = -1;
+        LOG_ERROR(c->log, "privilege",
+                  "%s does not grant the XEP-0356 iq permission for "
+                  "http://jabber.org/protocol/pubsub (set)%s: registrations are stored but "
+                  "nothing is published for its users. Grant it as in " PRIVILEGE_SNIPPET
+                  " (Prosody) or deploy/ejabberd/bitween-privilege.yml (ejabberd)",
+                  from, priv.version == 1 ? " (the server speaks only urn:xmpp:privilege:1)" : "");
+    }
+    {
+        size_t i;
+        int all = 1;
+        for (i = 0; i < c->n_domains; i++)
+            all = all && c->perms[i].state == 1;
+        atomic_store(&c->stats.publish_allowed, all);
+    }
+    return 1;
+}
+
+/* ---- connection ------------------------------------------------------------ */
+
+static void xmpp_fd_cb(loop_t *loop, int fd, short revents, void *arg)
+{
+    (void)loop;
+    (void)fd;
+    (void)revents;
+    (void)arg; /* xmpp_run_once() runs after every iteration */
+}
+
+static void reconnect_cb(loop_t *loop, void *arg);
+
+static void schedule_reconnect(component_t *c)
+{
+    uint64_t delay;
+    if (c->stopping)
+        return;
+    delay = backoff_ms(c, c->s.reconnect_min_ms, c->s.reconnect_max_ms, c->reconnect_attempt++);
+    LOG_INFO(c->log, "xmpp", "reconnecting in %" PRIu64 " ms", delay);
+    loop_timer_start(c->loop, &c->reconnect_timer, delay, reconnect_cb, c);
+}
+
+static void privilege_timeout_cb(loop_t *loop, void *arg)
+{
+    component_t *c = arg;
+    size_t i;
+    (void)loop;
+    for (i = 0; i < c->n_domains; i++) {
+        if (c->perms[i].state != 0)
+            continue;
+        c->perms[i].state = -1;
+        LOG_ERROR(c->log, "privilege",
+                  "no XEP-0356 privilege advertisement from %s within %u ms: registrations are "
+                  "stored but nothing is published for its users. Enable mod_privilege on the "
+                  "VirtualHost %s and on the Component host, with privileged_entities as in "
+                  PRIVILEGE_SNIPPET,
+                  c->perms[i].domain, c->s.privilege_wait_ms, c->perms[i].domain);
+    }
+}
+
+static void conn_handler(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
+                         xmpp_stream_error_t *stream_error, void *arg)
+{
+    component_t *c = arg;
+    size_t i;
+    (void)conn;
+
+    if (status == XMPP_CONN_CONNECT) {
+        c->connected = 1;
+        c->reconnect_attempt = 0;
+        atomic_store(&c->stats.xmpp_up, 1);
+        stat_inc(&c->stats.xmpp_connects);
+        LOG_INFO(c->log, "xmpp", "connected to %s:%u as %s", c->s.xmpp_host, c->s.xmpp_port,
+                 c->s.jid);
+        loop_timer_start(c->loop, &c->privilege_timer, c->s.privilege_wait_ms,
+                         privilege_timeout_cb, c);
+        if (!c->stopping)
+            check_start(c);
+        return;
+    }
+    if (status == XMPP_CONN_RAW_CONNECT)
+        return;
+    /* disconnected or failed */
+    if (c->fd >= 0) {
+        loop_fd_del(c->loop, c->fd);
+        c->fd = -1;
+    }
+    if (c->connected)
+        stat_inc(&c->stats.xmpp_disconnects);
+    c->connected = 0;
+    atomic_store(&c->stats.xmpp_up, 0);
+    atomic_store(&c->stats.publish_allowed, 0);
+    loop_timer_stop(c->loop, &c->privilege_timer);
+    for (i = 0; i < c->n_domains; i++)
+        c->perms[i].state = 0;
+    c->check.active = 0;
+    loop_timer_stop(c->loop, &c->check.tick);
+    pending_fail_all(c);
+    if (stream_error)
+        LOG_ERROR(c->log, "xmpp", "stream error from the server: %s%s%s",
+                  stream_error->type == XMPP_SE_NOT_AUTHORIZED ? "not-authorized (wrong secret?)"
+                                                               : "see server log",
+                  stream_error->text ? ": " : "", stream_error->text ? stream_error->text : "");
+    else if (!c->stopping)
+        LOG_WARN(c->log, "xmpp", "connection to %s:%u lost or refused%s%s", c->s.xmpp_host,
+                 c->s.xmpp_port, error ? ": " : "", error ? strerror(error) : "");
+    schedule_reconnect(c);
+}
+
+static void xmpp_connect_now(component_t *c)
+{
+    int rc;
+    rc = xmpp_connect_component(c->conn, c->s.xmpp_host, (unsigned short)c->s.xmpp_port,
+                                conn_handler, c);
+    if (rc != XMPP_EOK) {
+        LOG_WARN(c->log, "xmpp", "cannot start connecting to %s:%u", c->s.xmpp_host,
+                 c->s.xmpp_port);
+        schedule_reconnect(c);
+        return;
+    }
+    c->fd = xmpp_compat_socket(c->conn);
+    if (c->fd >= 0)
+        loop_fd_add(c->loop, c->fd, POLLIN | POLLOUT, xmpp_fd_cb, c);
+}
+
+static void reconnect_cb(loop_t *loop, void *arg)
+{
+    (void)loop;
+    xmpp_connect_now(arg);
+}
+
+static void db_fd_cb(loop_t *loop, int fd, short revents, void *arg)
+{
+    component_t *c = arg;
+    (void)loop;
+    (void)fd;
+    (void)revents;
+    dbpool_drain(c->pool);
+}
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+void component_settings_default(component_settings_t *s)
+{
+    memset(s, 0, sizeof *s);
+    s->xmpp_host = "127.0.0.1";
+    s->xmpp_port = 5347;
+    s->db_workers = 2;
+    s->db_connect_timeout_s = 5;
+    s->db_statement_timeout_ms = 10000;
+    shares_limits_default(&s->limits);
+    s->reconnect_min_ms = 500;
+    s->reconnect_max_ms = 60000;
+    s->publish_retry_max_ms = 60000;
+    s->iq_timeout_ms = 30000;
+    s->privilege_wait_ms = 5000;
+    s->check_rate = 50;
+    s->max_pending = 10000;
+    s->name = "bitween";
+}
+
+component_t *component_new(const component_settings_t *s, log_t *log)
+{
+    component_t *c = calloc(1, sizeof *c);
+    store_options_t so;
+    size_t i, n = 0;
+
+    if (!c)
+        return NULL;
+    c->log = log;
+    c->fd = -1;
+    c->s = *s;
+    c->s.xmpp_host = c->own_host = dupstr(s->xmpp_host);
+    c->s.jid = c->own_jid = dupstr(s->jid);
+    c->s.secret = c->own_secret = dupstr(s->secret);
+    c->s.database_url = c->own_url = dupstr(s->database_url);
+    c->s.name = c->own_name = dupstr(s->name ? s->name : "bitween");
+    c->s.domains = NULL;
+    while (s->domains && s->domains[n])
+        n++;
+    c->domains = calloc(n + 1, sizeof *c->domains);
+    c->perms = calloc(n + 1, sizeof *c->perms);
+    c->n_domains = n;
+    c->rng = (unsigned)time(NULL) ^ (unsigned)getpid();
+    if (!c->s.xmpp_host || !c->s.jid || !c->s.secret || !c->s.database_url || !c->s.name ||
+        !c->domains || !c->perms)
+        goto fail;
+    for (i = 0; i < n; i++) {
+        char *p;
+        c->domains[i] = dupstr(s->domains[i]);
+        if (!c->domains[i])
+            goto fail;
+        for (p = c->domains[i]; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+        c->perms[i].domain = c->domains[i];
+    }
+    c->loop = loop_new();
+    c->users = strmap_new();
+    c->pending = strmap_new();
+    c->ctx = xmpp_ctx_new(NULL, log_strophe(log));
+    if (!c->loop || !c->users || !c->pending || !c->ctx)
+        goto fail;
+    c->conn = xmpp_conn_new(c->ctx);
+    if (!c->conn)
+        goto fail;
+    xmpp_conn_set_jid(c->conn, c->s.jid);
+    xmpp_conn_set_pass(c->conn, c->s.secret);
+    if (xmpp_compat_component_prepare(c->conn) != XMPP_EOK ||
+        xmpp_compat_watch_socket(c->conn) != 0) {
+        LOG_ERROR(log, SUB, "cannot prepare the XMPP connection");
+        goto fail;
+    }
+    xmpp_handler_add(c->conn, iq_handler, NULL, "iq", NULL, c);
+    xmpp_handler_add(c->conn, presence_handler, NULL, "presence", NULL, c);
+    xmpp_handler_add(c->conn, message_handler, NULL, "message", NULL, c);
+    memset(&so, 0, sizeof so);
+    so.connect_timeout_s = s->db_connect_timeout_s;
+    so.statement_timeout_ms = s->db_statement_timeout_ms;
+    so.application_name = "bitween-component";
+    c->pool = dbpool_new(c->s.database_url, &so, s->db_workers, log);
+    if (!c->pool)
+        goto fail;
+    return c;
+
+fail:
+    LOG_ERROR(log, SUB, "cannot create the component (out of memory?)");
+    component_free(c);
+    return NULL;
+}
+
+static void user_free_each(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)arg;
+    user_free(value);
+}
+
+static void pending_free_each(const char *key, void *value, void *arg)
+{
+    (void)key;
+    pending_free(arg, value);
+}
+
+void component_free(component_t *c)
+{
+    size_t i;
+    if (!c)
+        return;
+    dbpool_free(c->pool); /* runs remaining completions: needs the rest alive */
+    if (c->pending) {
+        strmap_each(c->pending, pending_free_each, c);
+        strmap_free(c->pending);
+    }
+    if (c->users) {
+        strmap_each(c->users, user_free_each, NULL);
+        strmap_free(c->users);
+    }
+    store_resources_free(&c->check.page);
+    free(c->check.after_jid);
+    free(c->check.after_resource);
+    free(c->check.last_user);
+    if (c->conn) {
+        xmpp_compat_unwatch_socket(c->conn);
+        xmpp_conn_release(c->conn);
+    }
+    if (c->ctx)
+        xmpp_ctx_free(c->ctx);
+    loop_free(c->loop);
+    for (i = 0; c->domains && i < c->n_domains; i++)
+        free(c->domains[i]);
+    free(c->domains);
+    free(c->perms);
+    free(c->own_host);
+    free(c->own_jid);
+    free(c->own_secret);
+    free(c->own_url);
+    free(c->own_name);
+    free(c);
+}
+
+void component_on_reload(component_t *c, volatile sig_atomic_t *flag, component_reload_fn fn,
+                         void *arg)
+{
+    c->reload_flag = flag;
+    c->reload_fn = fn;
+    c->reload_arg = arg;
+}
+
+component_stats_t *component_stats(component_t *c)
+{
+    return &c->stats;
+}
+
+/* One loop iteration: wait, run timers and callbacks, then let libstrophe
+ * read, parse and write. */
+static void iterate(component_t *c, int max_wait_ms)
+{
+    if (c->fd >= 0) {
+        short ev = POLLIN;
+        if (xmpp_conn_is_connecting(c->conn) || xmpp_conn_send_queue_len(c->conn) > 0)
+            ev |= POLLOUT;
+        loop_fd_events(c->loop, c->fd, ev);
+    }
+    /* libstrophe's own timers (connect timeout) need a regular turn. */
+    loop_run_once(c->loop, c->fd >= 0 ? (max_wait_ms < 200 ? max_wait_ms : 200) : max_wait_ms);
+    xmpp_run_once(c->ctx, 0);
+    if (c->reload_flag && *c->reload_flag) {
+        *c->reload_flag = 0;
+        if (c->reload_fn)
+            c->reload_fn(c->reload_arg);
+    }
+}
+
+static int migrate_at_start(component_t *c, volatile sig_atomic_t *stop)
+{
+    store_t *st = store_new(c->s.database_url, NULL);
+    store_error_t err;
+    unsigned attempt = 0;
+    int version = 0, rc;
+
+    if (!st)
+        return -1;
+    for (;;) {
+        rc = store_migrate(st, &version, &err);
+        if (rc == STORE_OK) {
+            LOG_INFO(c->log, "db", "database schema at version %d", version);
+            break;
+        }
+        if (rc != STORE_EUNAVAIL) {
+            LOG_ERROR(c->log, "db", "cannot apply migrations: %s", err.message);
+            break;
+        }
+        {
+            uint64_t delay = backoff_ms(c, 500, 30000, attempt++), end;
+            LOG_WARN(c->log, "db", "database unavailable (%s); retrying in %" PRIu64 " ms",
+                     err.message, delay);
+            end = loop_now_ms(c->loop) + delay;
+            while (!*stop && loop_now_ms(c->loop) < end)
+                loop_run_once(c->loop, 100);
+        }
+        if (*stop)
+            break;
+    }
+    store_free(st);
+    return rc == STORE_OK ? 0 : -1;
+}
+
+int component_run(component_t *c, volatile sig_atomic_t *stop)
+{
+    uint64_t end;
+
+    if (migrate_at_start(c, stop) != 0)
+        return *stop ? 0 : -1;
+    if (loop_fd_add(c->loop, dbpool_fd(c->pool), POLLIN, db_fd_cb, c) != 0)
+        return -1;
+    xmpp_connect_now(c);
+    while (!*stop)
+        iterate(c, 1000);
+
+    /* Graceful stop: answer the work in flight, then close the stream. */
+    LOG_INFO(c->log, SUB, "stopping: finishing %zu database job(s)", dbpool_pending(c->pool));
+    c->stopping = 1;
+    loop_timer_stop(c->loop, &c->reconnect_timer);
+    end = loop_now_ms(c->loop) + STOP_DRAIN_MS;
+    while (dbpool_pending(c->pool) > 0 && loop_now_ms(c->loop) < end)
+        iterate(c, 50);
+    end = loop_now_ms(c->loop) + STOP_CLOSE_MS;
+    while (c->connected && xmpp_conn_send_queue_len(c->conn) > 0 && loop_now_ms(c->loop) < end)
+        iterate(c, 20);
+    if (c->connected || xmpp_conn_is_connecting(c->conn)) {
+        xmpp_disconnect(c->conn);
+        end = loop_now_ms(c->loop) + STOP_CLOSE_MS;
+        while (!xmpp_conn_is_disconnected(c->conn) && loop_now_ms(c->loop) < end)
+            iterate(c, 20);
+    }
+    LOG_INFO(c->log, SUB, "stopped");
+    return 0;
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The bitween component: one XEP-0114 connection to the XMPP server, the
+ * registry in PostgreSQL (through a pool of database workers) and the
+ * publisher of merged items. Agents register their resource's shares with
+ * it; it commits them, answers, and publishes each user's merged item into
+ * the user's PEP node with XEP-0356 privileged IQs. Everything runs in one
+ * thread around one event loop (loop.h); database calls run in the pool and
+ * come back to the loop as completions.
+ */
+#ifndef BITWEEN_COMPONENT_COMPONENT_H
+#define BITWEEN_COMPONENT_COMPONENT_H
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "shares.h"
+
+/** What the component needs to run; strings are copied by component_new(). */
+typedef struct component_settings {
+    const char *xmpp_host;          /* XMPP server's component listener */
+    unsigned xmpp_port;
+    const char *jid;                /* the component's JID, e.g. shares.example.org */
+    const char *secret;             /* XEP-0114 shared secret */
+    const char *const *domains;     /* served user domains, NULL-terminated */
+    const char *database_url;
+    unsigned db_workers;            /* database connections / threads */
+    unsigned db_connect_timeout_s;
+    unsigned db_statement_timeout_ms;
+    shares_limits_t limits;         /* quotas (max_resources is per user) */
+    unsigned reconnect_min_ms;      /* XMPP reconnect backoff */
+    unsigned reconnect_max_ms;
+    unsigned publish_retry_max_ms;  /* backoff cap for temporary publish errors */
+    unsigned iq_timeout_ms;         /* outgoing IQ (publish, ping) reply timeout */
+    unsigned privilege_wait_ms;     /* how long to wait for the advertisement */
+    unsigned check_rate;            /* registration re-check pings per second */
+    unsigned max_pending;           /* queued database jobs before refusing requests */
+    const char *name;               /* disco#info identity name */
+} component_settings_t;
+
+/** Fill `s` with defaults (no host, JID, secret, domains or URL). */
+void component_settings_default(component_settings_t *s);
+
+/** Counters, readable from any thread (metrics). */
+typedef struct component_stats {
+    atomic_ullong requests;          /* agent requests received */
+    atomic_ullong requests_ok;       /* ... committed and answered */
+    atomic_ullong requests_refused;  /* ... answered with an error */
+    atomic_ullong removals;          /* resources removed (presence, check, evict) */
+    atomic_ullong publishes_ok;
+    atomic_ullong publishes_failed;  /* permanent errors */
+    atomic_ullong publishes_retried; /* temporary errors, retried */
+    atomic_ullong publishes_skipped; /* unchanged digest */
+    atomic_ullong xmpp_connects;
+    atomic_ullong xmpp_disconnects;
+    atomic_ullong db_unavailable;    /* database calls that found it away */
+    atomic_int xmpp_up;              /* authenticated */
+    atomic_int publish_allowed;      /* pubsub iq permission on every domain */
+} component_stats_t;
+
+typedef struct component component_t;
+
+/**
+ * New component; nothing connects before component_run(). `log` is
+ * borrowed and must outlive it. Returns NULL on failure (logged).
+ */
+component_t *component_new(const component_settings_t *s, log_t *log)
+    __attribute__((warn_unused_result));
+
+/** Free; NULL is a no-op. */
+void component_free(component_t *c);
+
+/**
+ * Apply migrations (blocking; one connection), then run until `*stop`
+ * becomes non-zero (set it from a signal handler): connect to the XMPP
+ * server with backoff, serve agents, publish, re-check registrations after
+ * every (re)connection. On stop, finishes the database work in flight,
+ * answers it, and closes the stream; registrations stay stored.
+ * Returns 0 after a clean stop, -1 when start-up failed (migrations could
+ * not be applied for a reason other than an unreachable database).
+ */
+int component_run(component_t *c, volatile sig_atomic_t *stop);
+
+/** Called from the loop thread when `*flag` is set (SIGHUP); clears it. */
+typedef void (*component_reload_fn)(void *arg);
+
+/** Install the reload hook (flag and function borrowed). */
+void component_on_reload(component_t *c, volatile sig_atomic_t *flag, component_reload_fn fn,
+                         void *arg);
+
+/** Counters (borrowed; valid until component_free()). */
+component_stats_t *component_stats(component_t *c);
+
+#endif /* BITWEEN_COMPONENT_COMPONENT_H */

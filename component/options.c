@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/* The component's option table and its translation into settings. */
+#include "options.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+
+#define STR(name, def, flags, help) {name, CONFIG_STRING, def, 0, 0, NULL, flags, help}
+#define INT(name, def, lo, hi, flags, help) {name, CONFIG_INT, def, lo, hi, NULL, flags, help}
+
+const config_option_t component_options[OPT_COUNT] = {
+    [OPT_XMPP_HOST] = STR("xmpp_host", "127.0.0.1", 0,
+                          "XMPP server address of the XEP-0114 component listener"),
+    [OPT_XMPP_PORT] = INT("xmpp_port", "5347", 1, 65535, 0, "XEP-0114 component port"),
+    [OPT_COMPONENT_JID] = STR("component_jid", NULL, CONFIG_REQUIRED,
+                              "the component's JID, as configured on the server"),
+    [OPT_COMPONENT_SECRET] = {"component_secret", CONFIG_SECRET, NULL, 0, 0, NULL,
+                              CONFIG_REQUIRED, "XEP-0114 shared secret"},
+    [OPT_DOMAINS] = STR("domains", NULL, CONFIG_REQUIRED,
+                        "comma-separated user domains served (their users may register)"),
+    [OPT_DATABASE_URL] = {"database_url", CONFIG_SECRET, NULL, 0, 0, NULL, CONFIG_REQUIRED,
+                          "PostgreSQL connection URL (libpq syntax)"},
+    [OPT_DB_WORKERS] = INT("db_workers", "2", 1, 64, 0, "database connections and threads"),
+    [OPT_DB_CONNECT_TIMEOUT] = INT("db_connect_timeout", "5", 1, 300, 0,
+                                   "seconds to wait for a database connection"),
+    [OPT_DB_STATEMENT_TIMEOUT_MS] = INT("db_statement_timeout_ms", "10000", 100, 600000, 0,
+                                        "longest database statement, milliseconds"),
+    [OPT_MAX_RESOURCES] = INT("max_resources_per_user", "16", 1, 1000, 0,
+                              "registered resources (devices) per user"),
+    [OPT_MAX_SHARES] = INT("max_shares_per_resource", "500", 1, 100000, 0,
+                           "shares one resource may register"),
+    [OPT_MAX_ADDRESSES] = INT("max_addresses_per_resource", "8", 1, 64, 0,
+                              "addresses one resource may register"),
+    [OPT_MAX_NAME_BYTES] = INT("max_name_bytes", "255", 1, 4096, 0,
+                               "longest share name, bytes of UTF-8"),
+    [OPT_MAX_ITEM_BYTES] = INT("max_item_bytes", "65536", 1024, 240000, 0,
+                               "largest merged item; keep it well under the server's stanza "
+                               "limits (Prosody 256 KiB c2s, 512 KiB component; ejabberd PEP "
+                               "250,000 bytes)"),
+    [OPT_RECONNECT_MIN_MS] = INT("reconnect_min_ms", "500", 10, 600000, 0,
+                                 "first XMPP reconnection delay"),
+    [OPT_RECONNECT_MAX_MS] = INT("reconnect_max_ms", "60000", 100, 3600000, 0,
+                                 "longest XMPP reconnection delay"),
+    [OPT_PUBLISH_RETRY_MAX_MS] = INT("publish_retry_max_ms", "60000", 100, 3600000, 0,
+                                     "longest delay between retries of a failed publish"),
+    [OPT_IQ_TIMEOUT_MS] = INT("iq_timeout_ms", "30000", 100, 600000, 0,
+                              "wait for a reply to a publish or ping"),
+    [OPT_PRIVILEGE_WAIT_MS] = INT("privilege_wait_ms", "5000", 100, 600000, 0,
+                                  "wait for the server's XEP-0356 advertisement"),
+    [OPT_CHECK_RATE] = INT("check_rate", "50", 1, 100000, 0,
+                           "pings per second when re-checking registrations"),
+    [OPT_MAX_PENDING] = INT("max_pending", "10000", 10, 10000000, 0,
+                            "queued database jobs before requests are refused (wait)"),
+    [OPT_LOG_LEVEL] = {"log_level", CONFIG_ENUM, "info", 0, 0, log_levels, CONFIG_RELOADABLE,
+                       "error, warn, info or debug"},
+    [OPT_LOG_TIMESTAMPS] = {"log_timestamps", CONFIG_BOOL, "true", 0, 0, NULL, 0,
+                            "prefix log lines with the time (off under journald)"},
+};
+
+void options_free_domains(char **domains)
+{
+    size_t i;
+    for (i = 0; domains && domains[i]; i++)
+        free(domains[i]);
+    free(domains);
+}
+
+static char **split_domains(const char *text)
+{
+    size_t n = 1, k = 0;
+    const char *p;
+    char **v;
+    for (p = text; *p; p++)
+        n += *p == ',';
+    v = calloc(n + 1, sizeof *v);
+    if (!v)
+        return NULL;
+    p = text;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len;
+        if (!end)
+            end = p + strlen(p);
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        len = (size_t)(end - p);
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (len) {
+            v[k] = malloc(len + 1);
+            if (!v[k]) {
+                options_free_domains(v);
+                return NULL;
+            }
+            memcpy(v[k], p, len);
+            v[k][len] = '\0';
+            k++;
+        }
+        p = *end ? end + 1 : end;
+    }
+    return v;
+}
+
+int options_to_settings(const config_t *cfg, component_settings_t *s, char ***domains_out,
+                        config_error_t *err)
+{
+    char **domains;
+    component_settings_default(s);
+    domains = split_domains(config_str(cfg, OPT_DOMAINS));
+    if (!domains || !domains[0]) {
+        options_free_domains(domains);
+        err->code = CONFIG_EINVAL;
+        snprintf(err->message, sizeof err->message, "domains: at least one domain is needed");
+        return -1;
+    }
+    s->xmpp_host = config_str(cfg, OPT_XMPP_HOST);
+    s->xmpp_port = (unsigned)config_int(cfg, OPT_XMPP_PORT);
+    s->jid = config_str(cfg, OPT_COMPONENT_JID);
+    s->secret = config_str(cfg, OPT_COMPONENT_SECRET);
+    s->domains = (const char *const *)domains;
+    s->database_url = config_str(cfg, OPT_DATABASE_URL);
+    s->db_workers = (unsigned)config_int(cfg, OPT_DB_WORKERS);
+    s->db_connect_timeout_s = (unsigned)config_int(cfg, OPT_DB_CONNECT_TIMEOUT);
+    s->db_statement_timeout_ms = (unsigned)config_int(cfg, OPT_DB_STATEMENT_TIMEOUT_MS);
+    s->limits.max_resources = (size_t)config_int(cfg, OPT_MAX_RESOURCES);
+    s->limits.max_shares = (size_t)config_int(cfg, OPT_MAX_SHARES);
+    s->limits.max_addresses = (size_t)config_int(cfg, OPT_MAX_ADDRESSES);
+    s->limits.max_name_bytes = (size_t)config_int(cfg, OPT_MAX_NAME_BYTES);
+    s->limits.max_item_bytes = (size_t)config_int(cfg, OPT_MAX_ITEM_BYTES);
+    s->reconnect_min_ms = (unsigned)config_int(cfg, OPT_RECONNECT_MIN_MS);
+    s->reconnect_max_ms = (unsigned)config_int(cfg, OPT_RECONNECT_MAX_MS);
+    s->publish_retry_max_ms = (unsigned)config_int(cfg, OPT_PUBLISH_RETRY_MAX_MS);
+    s->iq_timeout_ms = (unsigned)config_int(cfg, OPT_IQ_TIMEOUT_MS);
+    s->privilege_wait_ms = (unsigned)config_int(cfg, OPT_PRIVILEGE_WAIT_MS);
+    s->check_rate = (unsigned)config_int(cfg, OPT_CHECK_RATE);
+    s->max_pending = (unsigned)config_int(cfg, OPT_MAX_PENDING);
+    if (s->reconnect_max_ms < s->reconnect_min_ms) {
+        options_free_domains(domains);
+        err->code = CONFIG_EINVAL;
+        snprintf(err->message, sizeof err->message,
+                 "reconnect_max_ms (%u) is below reconnect_min_ms (%u)", s->reconnect_max_ms,
+                 s->reconnect_min_ms);
+        return -1;
+    }
+    *domains_out = domains;
+    return 0;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The component's configuration options: one typed table (config.h) from
+ * which the file, the BITWEEN_* environment, --print-config and the sample
+ * under deploy/ all come, and the translation into component settings.
+ */
+#ifndef BITWEEN_COMPONENT_OPTIONS_H
+#define BITWEEN_COMPONENT_OPTIONS_H
+
+#include <stddef.h>
+
+#include "component.h"
+#include "config.h"
+
+enum {
+    OPT_XMPP_HOST,
+    OPT_XMPP_PORT,
+    OPT_COMPONENT_JID,
+    OPT_COMPONENT_SECRET,
+    OPT_DOMAINS,
+    OPT_DATABASE_URL,
+    OPT_DB_WORKERS,
+    OPT_DB_CONNECT_TIMEOUT,
+    OPT_DB_STATEMENT_TIMEOUT_MS,
+    OPT_MAX_RESOURCES,
+    OPT_MAX_SHARES,
+    OPT_MAX_ADDRESSES,
+    OPT_MAX_NAME_BYTES,
+    OPT_MAX_ITEM_BYTES,
+    OPT_RECONNECT_MIN_MS,
+    OPT_RECONNECT_MAX_MS,
+    OPT_PUBLISH_RETRY_MAX_MS,
+    OPT_IQ_TIMEOUT_MS,
+    OPT_PRIVILEGE_WAIT_MS,
+    OPT_CHECK_RATE,
+    OPT_MAX_PENDING,
+    OPT_LOG_LEVEL,
+    OPT_LOG_TIMESTAMPS,
+    OPT_COUNT
+};
+
+extern const config_option_t component_options[OPT_COUNT];
+
+#define COMPONENT_ENV_PREFIX "BITWEEN_"
+
+/**
+ * Settings from a validated configuration. `domains_out` receives a
+ * malloc'd NULL-terminated array of malloc'd domain strings the settings
+ * point into (free with options_free_domains()). Returns 0, or -1 with a
+ * message in `err` (e.g. an empty domain list).
+ */
+int options_to_settings(const config_t *cfg, component_settings_t *s, char ***domains_out,
+                        config_error_t *err);
+
+void options_free_domains(char **domains);
+
+#endif /* BITWEEN_COMPONENT_OPTIONS_H */

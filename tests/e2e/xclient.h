@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Test XMPP clients for the end-to-end tests: real c2s logins on the local
+ * stack's Prosody, built on libstrophe. A client answers pings and
+ * disco#info (advertising https://xmpp.kwoh.de/protocol/shares+notify with
+ * a correct XEP-0115 hash, so that Prosody sends it PEP notifications),
+ * records the shares items it is notified of, sends IQs and waits for their
+ * replies, and can drop its TCP connection without a goodbye to play a
+ * crashed agent. All clients of a test share one xmpp_ctx_t; every wait
+ * pumps that context with a deadline.
+ */
+#ifndef BITWEEN_TESTS_XCLIENT_H
+#define BITWEEN_TESTS_XCLIENT_H
+
+#include <stddef.h>
+
+#include <strophe.h>
+
+typedef struct xclient xclient_t;
+
+/** Run the shared context for `ms` milliseconds. */
+void xclient_pump(xmpp_ctx_t *ctx, int ms);
+
+/**
+ * Log `full_jid` in with `password` over c2s on 127.0.0.1:`port` (no TLS)
+ * and wait for the session, at most `timeout_ms`. NULL on failure.
+ */
+xclient_t *xclient_login(xmpp_ctx_t *ctx, const char *full_jid, const char *password,
+                         unsigned short port, int timeout_ms);
+
+/** Close cleanly (</stream>) if connected and free; NULL is a no-op. */
+void xclient_free(xclient_t *cl);
+
+/** Drop the TCP connection at once, without </stream> (a crash). */
+void xclient_kill(xclient_t *cl);
+
+/** Whether the session is up. */
+int xclient_connected(const xclient_t *cl);
+
+/**
+ * Send presence: broadcast when `to` is NULL, else directed to `to`. With
+ * `notify` the presence carries XEP-0115 caps whose features include
+ * shares+notify.
+ */
+void xclient_presence(xclient_t *cl, const char *to, int notify);
+
+/** Send raw stanza XML (parsed by libstrophe first). Returns 0 or -1. */
+int xclient_send_xml(xclient_t *cl, const char *xml);
+
+/**
+ * Send the IQ in `xml` (it must carry an id) and wait for the reply with
+ * that id, at most `timeout_ms`. Returns the reply (release with
+ * xmpp_stanza_release()) or NULL on timeout.
+ */
+xmpp_stanza_t *xclient_iq(xclient_t *cl, const char *xml, int timeout_ms);
+
+/** Shares notifications received from `from_bare` (all items counted). */
+unsigned xclient_items(const xclient_t *cl, const char *from_bare);
+
+/**
+ * Text of the last <user_shares/> received from `from_bare` (borrowed,
+ * valid until the next pump), NULL when none.
+ */
+const char *xclient_last_item(const xclient_t *cl, const char *from_bare);
+
+/**
+ * Wait until the last item from `from_bare` contains every string of the
+ * NULL-terminated `must` and none of `must_not` (either may be NULL), at
+ * most `timeout_ms`. Returns 1 when it does.
+ */
+int xclient_wait_item(xclient_t *cl, const char *from_bare, const char *const *must,
+                      const char *const *must_not, int timeout_ms);
+
+/** The full JID of the client. Borrowed. */
+const char *xclient_jid(const xclient_t *cl);
+
+/** Make the client ignore pings (an agent that hangs). */
+void xclient_ignore_pings(xclient_t *cl, int ignore);
+
+#endif /* BITWEEN_TESTS_XCLIENT_H */
