@@ -1054,11 +1054,18 @@ out:
     return rc;
 }
 
-/* Append `s` escaped as libstrophe escapes attribute values. */
+/* Append `s` escaped as libstrophe escapes attribute values; plain spans
+ * are copied whole. */
 static char *write_escaped(char *o, const char *s)
 {
-    for (; *s; s++) {
+    for (;;) {
+        size_t plain = strcspn(s, "<>&\"");
+        memcpy(o, s, plain);
+        o += plain;
+        s += plain;
         switch (*s) {
+        case '\0':
+            return o;
         case '<':
             memcpy(o, "&lt;", 4), o += 4;
             break;
@@ -1068,14 +1075,12 @@ static char *write_escaped(char *o, const char *s)
         case '&':
             memcpy(o, "&amp;", 5), o += 5;
             break;
-        case '"':
+        default: /* '"' */
             memcpy(o, "&quot;", 6), o += 6;
             break;
-        default:
-            *o++ = *s;
         }
+        s++;
     }
-    return o;
 }
 
 #define WRITE_LIT(o, s) (memcpy((o), (s), LIT(s)), (o) + LIT(s))
@@ -1160,11 +1165,25 @@ int shares_item_write(const shares_item_t *item, char **buf, size_t *len, shares
     return SHARES_OK;
 }
 
-int shares_item_digest(const shares_item_t *item, char hex[SHARES_DIGEST_HEX], shares_error_t *err)
+int shares_text_digest(const char *text, size_t len, char hex[SHARES_DIGEST_HEX])
 {
     static const char digits[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0, i;
+
+    hex[0] = '\0';
+    if (EVP_Digest(text, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+        return SHARES_ENOMEM;
+    for (i = 0; i < mdlen; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 15];
+    }
+    hex[2 * mdlen] = '\0';
+    return SHARES_OK;
+}
+
+int shares_item_digest(const shares_item_t *item, char hex[SHARES_DIGEST_HEX], shares_error_t *err)
+{
     char *buf = NULL;
     size_t len = 0;
     int rc;
@@ -1175,17 +1194,8 @@ int shares_item_digest(const shares_item_t *item, char hex[SHARES_DIGEST_HEX], s
     rc = shares_item_write(item, &buf, &len, err);
     if (rc)
         return rc;
-    if (EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+    if (shares_text_digest(buf, len, hex) != SHARES_OK)
         rc = set_error(err, SHARES_ENOMEM, "SHA-256 failed");
-        goto out;
-    }
-    for (i = 0; i < mdlen; i++) {
-        hex[2 * i] = digits[md[i] >> 4];
-        hex[2 * i + 1] = digits[md[i] & 15];
-    }
-    hex[2 * mdlen] = '\0';
-
-out:
     free(buf);
     return rc;
 }

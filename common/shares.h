@@ -176,6 +176,13 @@ int shares_item_write(const shares_item_t *item, char **buf, size_t *len, shares
 int shares_item_digest(const shares_item_t *item, char hex[SHARES_DIGEST_HEX], shares_error_t *err);
 
 /**
+ * SHA-256 of `len` bytes of `text` (the output of shares_item_write()) as
+ * lowercase hex: what shares_item_digest() computes, for a caller that
+ * already holds the text. Returns SHARES_OK or SHARES_ENOMEM.
+ */
+int shares_text_digest(const char *text, size_t len, char hex[SHARES_DIGEST_HEX]);
+
+/**
  * Parse a <user_shares xmlns=SHARES_NS> element into a new item enforcing
  * `lim` (NULL: defaults). Every attribute is validated as by the add
  * functions; elements of other names or namespaces are ignored (forward

@@ -6,7 +6,10 @@
  */
 #include "xmpp_compat.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
+#include <sys/socket.h>
 
 /* Upper bound on event-loop rounds (10 ms each) spent on the throwaway. */
 #define COMPAT_LOOP_ROUNDS 200
@@ -62,7 +65,11 @@ static pthread_mutex_t compat_sockets_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static int compat_sockopt(xmpp_conn_t *conn, void *sock)
 {
-    int i;
+    int i, one = 1;
+    /* Stanzas are small and often sent back to back (a reply, then a
+     * publish): without TCP_NODELAY the second waits for the peer's
+     * delayed ACK, some 40 ms. */
+    setsockopt(*(int *)sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     pthread_mutex_lock(&compat_sockets_mu);
     for (i = 0; i < XMPP_COMPAT_MAX_SOCKETS; i++)
         if (compat_sockets[i].conn == conn)

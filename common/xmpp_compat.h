@@ -35,7 +35,7 @@ int xmpp_compat_component_prepare(xmpp_conn_t *conn);
 /**
  * Let an event loop of our own poll `conn`'s socket: installs a sockopt
  * callback that records the descriptor of every connection attempt and
- * turns on TCP keepalive. libstrophe's sockopt callback carries no user
+ * turns on TCP keepalive and TCP_NODELAY. libstrophe's sockopt callback carries no user
  * pointer, so descriptors are kept in a small table keyed by connection,
  * shared by the process and protected by a mutex.
  * Returns 0, or -1 when XMPP_COMPAT_MAX_SOCKETS connections are watched.

@@ -18,11 +18,14 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,9 +51,11 @@ typedef struct user {
     char *jid;
     char last_digest[SHARES_DIGEST_HEX]; /* last published successfully; "" none */
     int digest_known;                     /* last_digest loaded or set */
-    shares_item_t *pending;               /* newest state not yet sent */
+    char *pending;                        /* newest item text not yet sent */
+    size_t pending_len;
     char pending_digest[SHARES_DIGEST_HEX];
-    shares_item_t *inflight;              /* state being published */
+    char *inflight;                       /* item text being published */
+    size_t inflight_len;
     char inflight_digest[SHARES_DIGEST_HEX];
     char inflight_id[32];                 /* outer IQ id, "" when none */
     loop_timer_t retry_timer;
@@ -95,6 +100,7 @@ struct component {
     xmpp_ctx_t *ctx;
     xmpp_conn_t *conn;
     int fd;          /* socket being polled, -1 none */
+    int fd_ready;    /* it polled readable this iteration */
     int connected;   /* handshake done */
     int stopping;
     dbpool_t *pool;
@@ -226,8 +232,8 @@ static void user_free(user_t *u)
     if (!u)
         return;
     loop_timer_stop(u->c->loop, &u->retry_timer);
-    shares_item_free(u->pending);
-    shares_item_free(u->inflight);
+    free(u->pending);
+    free(u->inflight);
     free(u->jid);
     free(u);
 }
@@ -300,14 +306,15 @@ static void user_publish_ended(component_t *c, user_t *u, int ok, int temporary,
         stat_inc(&c->stats.publishes_ok);
         LOG_DEBUG(c->log, "publish", "published %s (%s)", u->jid, u->last_digest);
         record_publish(c, u->jid, u->inflight_digest, STORE_PUBLISH_OK, NULL);
-        shares_item_free(u->inflight);
+        free(u->inflight);
     } else if (temporary) {
         stat_inc(&c->stats.publishes_retried);
         if (!u->pending) { /* nothing newer: retry this state */
             u->pending = u->inflight;
+            u->pending_len = u->inflight_len;
             memcpy(u->pending_digest, u->inflight_digest, sizeof u->pending_digest);
         } else {
-            shares_item_free(u->inflight);
+            free(u->inflight);
         }
         if (why) {
             uint64_t delay = backoff_ms(c, 200, c->s.publish_retry_max_ms, u->retry_attempt++);
@@ -320,49 +327,47 @@ static void user_publish_ended(component_t *c, user_t *u, int ok, int temporary,
         LOG_ERROR(c->log, "publish", "publish for %s refused by the server: %s", u->jid,
                   why ? why : "unknown error");
         record_publish(c, u->jid, u->inflight_digest, STORE_PUBLISH_ERROR, why);
-        shares_item_free(u->inflight);
+        free(u->inflight);
     }
     u->inflight = NULL;
+    u->inflight_len = 0;
     u->inflight_id[0] = '\0';
 }
 
 static void pending_timeout_cb(loop_t *loop, void *arg);
 
-/* Send the pending state of `u` if allowed and nothing is in flight. */
+/* Send the pending state of `u` if allowed and nothing is in flight. The
+ * item's canonical text is spliced into the privileged IQ and sent raw:
+ * no stanza tree is built for it. */
 static void user_kick(component_t *c, user_t *u)
 {
-    xmpp_stanza_t *payload, *iq;
     pending_iq_t *p;
-    char inner[40];
+    char inner[40], *text;
+    size_t len;
 
     if (!u->pending || u->inflight || loop_timer_armed(&u->retry_timer))
         return;
     if (u->digest_known && strcmp(u->pending_digest, u->last_digest) == 0) {
         stat_inc(&c->stats.publishes_skipped);
         LOG_DEBUG(c->log, "publish", "%s unchanged, not published", u->jid);
-        shares_item_free(u->pending);
+        free(u->pending);
         u->pending = NULL;
         return;
     }
     if (!can_publish(c, u->jid))
         return; /* kept pending until connected and allowed */
     p = calloc(1, sizeof *p);
-    payload = shares_item_build(u->pending, c->ctx);
-    if (!p || !payload) {
+    if (!p) {
         LOG_ERROR(c->log, "publish", "out of memory publishing %s", u->jid);
-        free(p);
-        if (payload)
-            xmpp_stanza_release(payload);
         return;
     }
     next_id(c, p->id, sizeof p->id, "pub");
     snprintf(inner, sizeof inner, "%s-i", p->id);
-    /* The builder takes the payload (also on failure). */
-    iq = stanza_build_privileged_publish(c->ctx, c->s.jid, u->jid, p->id, inner, payload);
-    if (!iq || strmap_put(c->pending, p->id, p) != 0) {
+    text = stanza_text_privileged_publish(c->ctx, c->s.jid, u->jid, p->id, inner, u->pending,
+                                          u->pending_len, &len);
+    if (!text || strmap_put(c->pending, p->id, p) != 0) {
         LOG_ERROR(c->log, "publish", "out of memory publishing %s", u->jid);
-        if (iq)
-            xmpp_stanza_release(iq);
+        free(text);
         free(p);
         return;
     }
@@ -371,31 +376,37 @@ static void user_kick(component_t *c, user_t *u)
     p->c = c;
     loop_timer_start(c->loop, &p->timeout, c->s.iq_timeout_ms, pending_timeout_cb, p);
     u->inflight = u->pending;
+    u->inflight_len = u->pending_len;
     memcpy(u->inflight_digest, u->pending_digest, sizeof u->inflight_digest);
     snprintf(u->inflight_id, sizeof u->inflight_id, "%s", p->id);
     u->pending = NULL;
+    u->pending_len = 0;
     LOG_DEBUG(c->log, "publish", "publishing %s (%s) as %s", u->jid, u->inflight_digest, p->id);
-    send_stanza(c, iq);
+    if (c->connected)
+        xmpp_send_raw(c->conn, text, len);
+    free(text);
 }
 
-/* A new merged state of `jid` from a database job (ownership of `item`
- * passes here). `db_last` is the digest of the last successful publish
- * stored in the database ("" when none), or NULL when not fetched. */
-static void user_offer(component_t *c, const char *jid, shares_item_t *item, const char *digest,
-                       const char *db_last)
+/* A new merged state of `jid` from a database job: its canonical text
+ * (ownership passes here) and digest. `db_last` is the digest of the last
+ * successful publish stored in the database ("" when none), or NULL when
+ * not fetched. */
+static void user_offer(component_t *c, const char *jid, char *text, size_t len,
+                       const char *digest, const char *db_last)
 {
     user_t *u = user_get(c, jid);
     if (!u) {
         LOG_ERROR(c->log, "publish", "out of memory tracking %s", jid);
-        shares_item_free(item);
+        free(text);
         return;
     }
     if (!u->digest_known && db_last) {
         snprintf(u->last_digest, sizeof u->last_digest, "%s", db_last);
         u->digest_known = 1;
     }
-    shares_item_free(u->pending);
-    u->pending = item;
+    free(u->pending);
+    u->pending = text;
+    u->pending_len = len;
     snprintf(u->pending_digest, sizeof u->pending_digest, "%s", digest);
     user_kick(c, u);
 }
@@ -448,27 +459,42 @@ static void pending_fail_all(component_t *c)
 /* Merged state and digest of `jid`, plus the last published digest when
  * `want_last`. */
 typedef struct loaded {
-    shares_item_t *item;
+    char *text; /* canonical item text */
+    size_t len;
     char digest[SHARES_DIGEST_HEX];
     int have_last;
     char last[SHARES_DIGEST_HEX];
 } loaded_t;
 
+/* Canonical text and digest of `item` into `out`; frees `item`. */
+static int text_of(shares_item_t *item, loaded_t *out, store_error_t *err)
+{
+    shares_error_t serr;
+    int rc = shares_item_write(item, &out->text, &out->len, &serr);
+    shares_item_free(item);
+    if (rc == SHARES_OK && shares_text_digest(out->text, out->len, out->digest) != SHARES_OK)
+        rc = SHARES_ENOMEM, snprintf(serr.message, sizeof serr.message, "SHA-256 failed");
+    if (rc != SHARES_OK) {
+        free(out->text);
+        out->text = NULL;
+        err->code = STORE_EINTERNAL;
+        snprintf(err->message, sizeof err->message, "item text: %s", serr.message);
+        return STORE_EINTERNAL;
+    }
+    return STORE_OK;
+}
+
 static int load_state(store_t *st, const char *jid, int want_last, loaded_t *out,
                       store_error_t *err)
 {
-    shares_error_t serr;
     store_publish_t pub;
-    int rc = store_user_load(st, jid, &out->item, err);
+    shares_item_t *item = NULL;
+    int rc = store_user_load(st, jid, &item, err);
     if (rc)
         return rc;
-    if (shares_item_digest(out->item, out->digest, &serr) != SHARES_OK) {
-        shares_item_free(out->item);
-        out->item = NULL;
-        err->code = STORE_EINTERNAL;
-        snprintf(err->message, sizeof err->message, "digest: %s", serr.message);
-        return STORE_EINTERNAL;
-    }
+    rc = text_of(item, out, err);
+    if (rc)
+        return rc;
     if (want_last) {
         rc = store_publish_get(st, jid, &pub, err);
         if (rc == STORE_OK) {
@@ -504,7 +530,6 @@ static void req_run(store_t *st, void *arg)
     shares_item_t *current = NULL, *next = NULL;
     store_quota_t quota;
     store_error_t err;
-    shares_error_t serr;
     int rc;
 
     memset(&err, 0, sizeof err);
@@ -535,10 +560,10 @@ static void req_run(store_t *st, void *arg)
     }
     if (rc)
         goto db_fail;
-    j->out.item = next;
+    rc = text_of(next, &j->out, &err);
     next = NULL;
-    if (shares_item_digest(j->out.item, j->out.digest, &serr) != SHARES_OK) {
-        agent_error_set(&j->aerr, AGENT_ERR_INTERNAL, "digest failed: %s", serr.message);
+    if (rc != STORE_OK) {
+        agent_error_set(&j->aerr, AGENT_ERR_INTERNAL, "%s", err.message);
         goto refused;
     }
     if (j->want_last) {
@@ -601,13 +626,13 @@ static void req_done(void *arg)
         send_stanza(c, stanza_build_iq_result(c->ctx, j->iq));
         if (j->req.op == AGENT_OP_UNREGISTER)
             stat_inc(&c->stats.removals);
-        user_offer(c, j->req.jid, j->out.item, j->out.digest,
+        user_offer(c, j->req.jid, j->out.text, j->out.len, j->out.digest,
                    j->out.have_last ? j->out.last : NULL);
-        j->out.item = NULL;
+        j->out.text = NULL;
     }
     xmpp_stanza_release(j->iq);
     agent_request_clear(&j->req);
-    shares_item_free(j->out.item);
+    free(j->out.text);
     free(j);
 }
 
@@ -644,6 +669,8 @@ static void handle_agent_request(component_t *c, xmpp_stanza_t *iq)
         free(j);
         return;
     }
+    LOG_DEBUG(c->log, "agent", "%s %s/%s seq %" PRId64 " received", agent_op_name(j->req.op),
+              j->req.jid, j->req.resource, j->req.seq);
     j->c = c;
     j->iq = xmpp_stanza_clone(iq);
     u = strmap_get(c->users, j->req.jid);
@@ -711,8 +738,9 @@ static void removal_done(void *arg)
         }
         /* Publish in both cases: after a restart the stored item may
          * still list a resource that was removed before the crash. */
-        user_offer(c, r->jid, j->out.item, j->out.digest, j->out.have_last ? j->out.last : NULL);
-        j->out.item = NULL;
+        user_offer(c, r->jid, j->out.text, j->out.len, j->out.digest,
+                   j->out.have_last ? j->out.last : NULL);
+        j->out.text = NULL;
         removal_free(r);
     } else if (j->rc == STORE_EUNAVAIL && !c->stopping) {
         uint64_t delay = backoff_ms(c, 500, 30000, r->attempt++);
@@ -724,7 +752,7 @@ static void removal_done(void *arg)
         LOG_ERROR(c->log, "db", "removing %s/%s failed: %s", r->jid, r->resource, j->message);
         removal_free(r);
     }
-    shares_item_free(j->out.item);
+    free(j->out.text);
     free(j);
 }
 
@@ -853,11 +881,11 @@ static void republish_done(void *arg)
 {
     republish_job_t *j = arg;
     if (j->rc == STORE_OK) {
-        user_offer(j->c, j->jid, j->out.item, j->out.digest,
+        user_offer(j->c, j->jid, j->out.text, j->out.len, j->out.digest,
                    j->out.have_last ? j->out.last : NULL);
-        j->out.item = NULL;
+        j->out.text = NULL;
     }
-    shares_item_free(j->out.item);
+    free(j->out.text);
     free(j->jid);
     free(j);
 }
@@ -1108,10 +1136,12 @@ static int message_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
 
 static void xmpp_fd_cb(loop_t *loop, int fd, short revents, void *arg)
 {
+    component_t *c = arg;
     (void)loop;
     (void)fd;
-    (void)revents;
-    (void)arg; /* xmpp_run_once() runs after every iteration */
+    /* xmpp_run_once() runs after every iteration and does the I/O */
+    if (revents & POLLIN)
+        c->fd_ready = 1;
 }
 
 static void reconnect_cb(loop_t *loop, void *arg);
@@ -1231,7 +1261,7 @@ void component_settings_default(component_settings_t *s)
     memset(s, 0, sizeof *s);
     s->xmpp_host = "127.0.0.1";
     s->xmpp_port = 5347;
-    s->db_workers = 2;
+    s->db_workers = 4;
     s->db_connect_timeout_s = 5;
     s->db_statement_timeout_ms = 10000;
     shares_limits_default(&s->limits);
@@ -1391,6 +1421,15 @@ static void iterate(component_t *c, int max_wait_ms)
     /* libstrophe's own timers (connect timeout) need a regular turn. */
     loop_run_once(c->loop, c->fd >= 0 ? (max_wait_ms < 200 ? max_wait_ms : 200) : max_wait_ms);
     xmpp_run_once(c->ctx, 0);
+    if (c->fd_ready && c->fd >= 0) {
+        /* ACK what we read at once: Prosody keeps Nagle's algorithm on by
+         * default, and would hold its next small write (the reply to a
+         * publish) until our delayed ACK, some 40 ms later. Linux resets
+         * quick-ACK mode by itself, hence after every read. */
+        int one = 1;
+        setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+    }
+    c->fd_ready = 0;
     if (c->reload_flag && *c->reload_flag) {
         *c->reload_flag = 0;
         if (c->reload_fn)

@@ -23,7 +23,7 @@ const config_option_t component_options[OPT_COUNT] = {
                         "comma-separated user domains served (their users may register)"),
     [OPT_DATABASE_URL] = {"database_url", CONFIG_SECRET, NULL, 0, 0, NULL, CONFIG_REQUIRED,
                           "PostgreSQL connection URL (libpq syntax)"},
-    [OPT_DB_WORKERS] = INT("db_workers", "2", 1, 64, 0, "database connections and threads"),
+    [OPT_DB_WORKERS] = INT("db_workers", "4", 1, 64, 0, "database connections and threads"),
     [OPT_DB_CONNECT_TIMEOUT] = INT("db_connect_timeout", "5", 1, 300, 0,
                                    "seconds to wait for a database connection"),
     [OPT_DB_STATEMENT_TIMEOUT_MS] = INT("db_statement_timeout_ms", "10000", 100, 600000, 0,

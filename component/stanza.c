@@ -528,3 +528,50 @@ int stanza_parse_privileges(const xmpp_stanza_t *message_in, stanza_privileges_t
     }
     return 0;
 }
+
+char *stanza_text_privileged_publish(xmpp_ctx_t *ctx, const char *component_jid,
+                                     const char *user_bare_jid, const char *outer_id,
+                                     const char *inner_id, const char *payload,
+                                     size_t payload_len, size_t *len)
+{
+    static const char placeholder[] = "<user_shares xmlns=\"" SHARES_NS "\"/>";
+    static const char head[] = "<user_shares";
+    xmpp_stanza_t *empty, *iq;
+    char *env = NULL, *at, *out = NULL;
+    size_t env_len = 0, pre, post;
+
+    *len = 0;
+    if (!payload || payload_len < sizeof head - 1 || memcmp(payload, head, sizeof head - 1) != 0)
+        return NULL;
+    empty = new_element(ctx, "user_shares");
+    if (!empty || xmpp_stanza_set_ns(empty, SHARES_NS) != XMPP_EOK) {
+        if (empty)
+            xmpp_stanza_release(empty);
+        return NULL;
+    }
+    iq = stanza_build_privileged_publish(ctx, component_jid, user_bare_jid, outer_id, inner_id,
+                                         empty);
+    if (!iq)
+        return NULL;
+    if (xmpp_stanza_to_text(iq, &env, &env_len) != XMPP_EOK)
+        goto out;
+    /* Attribute values are escaped, so the placeholder occurs once. */
+    at = strstr(env, placeholder);
+    if (!at || strstr(at + 1, placeholder))
+        goto out;
+    pre = (size_t)(at - env);
+    post = env_len - pre - (sizeof placeholder - 1);
+    out = malloc(pre + payload_len + post + 1);
+    if (!out)
+        goto out;
+    memcpy(out, env, pre);
+    memcpy(out + pre, payload, payload_len);
+    memcpy(out + pre + payload_len, at + sizeof placeholder - 1, post);
+    out[pre + payload_len + post] = '\0';
+    *len = pre + payload_len + post;
+out:
+    if (env)
+        xmpp_free(ctx, env);
+    xmpp_stanza_release(iq);
+    return out;
+}

@@ -102,6 +102,22 @@ xmpp_stanza_t *stanza_build_privileged_publish(xmpp_ctx_t *ctx, const char *comp
     __attribute__((warn_unused_result));
 
 /**
+ * The IQ of stanza_build_privileged_publish() as text, with `payload`
+ * (`payload_len` bytes of canonical <user_shares/> text from
+ * shares_item_write()) spliced in unchanged, for xmpp_send_raw(): one copy
+ * of the item instead of a stanza tree per element. The envelope is built
+ * and serialized by libstrophe around an empty placeholder item, which is
+ * then replaced. Returns a malloc'd NUL-terminated string (free with
+ * free()) and its length in `*len`, or NULL when out of memory or when
+ * `payload` is not a <user_shares element.
+ */
+char *stanza_text_privileged_publish(xmpp_ctx_t *ctx, const char *component_jid,
+                                     const char *user_bare_jid, const char *outer_id,
+                                     const char *inner_id, const char *payload,
+                                     size_t payload_len, size_t *len)
+    __attribute__((warn_unused_result));
+
+/**
  * Verdict on the server's reply to a stanza_build_privileged_publish() IQ
  * (matched by id by the caller). Returns 0 when the outer IQ is a result
  * and the wrapped reply (<privilege xmlns='urn:xmpp:privilege:2'>

@@ -258,3 +258,17 @@ BEGIN
     DELETE FROM shares WHERE resource_id = v_rid AND hash = ANY (v_hashes);
     RETURN true;
 END $$;
+
+-- Record the outcome of a publish. Commits asynchronously: a record lost in
+-- a crash only makes the component publish an unchanged item once more, so
+-- it need not wait for the disk (agents' updates always do).
+CREATE FUNCTION bitween_publish_record(p_jid text, p_digest text, p_status text, p_error text)
+RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    INSERT INTO publishes (user_id, digest, status, error)
+        VALUES (bitween_user_id(p_jid), p_digest, p_status, p_error)
+        ON CONFLICT (user_id) DO UPDATE SET digest = EXCLUDED.digest, status = EXCLUDED.status,
+            error = EXCLUDED.error, published_at = now();
+END $$;

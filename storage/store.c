@@ -104,11 +104,7 @@ static const struct {
                               "(SELECT count(*) FROM resources), (SELECT count(*) FROM shares), "
                               "(SELECT count(*) FROM addresses), "
                               "(SELECT count(DISTINCT hash) FROM shares)"},
-    [ST_PUB_RECORD] = {"bw_pub_record",
-                       "INSERT INTO publishes (user_id, digest, status, error) "
-                       "VALUES (bitween_user_id($1), $2, $3, $4) "
-                       "ON CONFLICT (user_id) DO UPDATE SET digest = EXCLUDED.digest, "
-                       "status = EXCLUDED.status, error = EXCLUDED.error, published_at = now()"},
+    [ST_PUB_RECORD] = {"bw_pub_record", "SELECT bitween_publish_record($1, $2, $3, $4)"},
     [ST_PUB_GET] = {"bw_pub_get",
                     "SELECT p.digest, p.status, coalesce(p.error, ''), "
                     "to_char(p.published_at AT TIME ZONE 'UTC', " TS_FMT ") "

@@ -264,6 +264,8 @@ typedef struct store_publish {
 /**
  * Record the outcome of publishing `jid`'s item with `digest` (64 hex);
  * `error` (may be NULL) is the server's error for STORE_PUBLISH_ERROR.
+ * Committed asynchronously (synchronous_commit off for this transaction):
+ * a record lost in a crash only causes one redundant publish.
  */
 int store_publish_record(store_t *st, const char *jid, const char *digest,
                          store_publish_status_t status, const char *error, store_error_t *err);

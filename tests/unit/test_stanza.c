@@ -774,6 +774,46 @@ static void stanza__parse_privileges__other_messages(void **state)
     xmpp_stanza_release(msg);
 }
 
+/* The spliced text is byte for byte what libstrophe writes for the same
+ * publish built as a stanza tree; a payload that is not a user_shares
+ * element is refused. */
+static void stanza__text_privileged_publish__equals_stanza_text(void **state)
+{
+    xmpp_ctx_t *ctx = *state;
+    shares_item_t *item = shares_item_new(NULL);
+    xmpp_stanza_t *tree;
+    char *expected = NULL, *payload = NULL, *got;
+    size_t exp_len = 0, pay_len = 0, got_len = 0, ri = 0;
+    int round;
+
+    for (round = 0; round < 3; round++) {
+        if (round == 1) {
+            assert_int_equal(shares_item_add_resource(item, "l<a>p&t\"o'p", &ri, NULL), 0);
+            assert_int_equal(shares_item_add_share(item, ri, H1, "a & <b> \"c\" \xc3\xbc", 7, NULL), 0);
+            assert_int_equal(shares_item_add_address(item, ri, "2001:db8::7", 6881, NULL), 0);
+        } else if (round == 2) {
+            assert_int_equal(shares_item_add_resource(item, "desktop", &ri, NULL), 0);
+        }
+        tree = stanza_build_privileged_publish(ctx, "shares.example.org", "al&ice@example.org",
+                                               "p<1", "p<1-i", shares_item_build(item, ctx));
+        assert_non_null(tree);
+        assert_int_equal(xmpp_stanza_to_text(tree, &expected, &exp_len), XMPP_EOK);
+        assert_int_equal(shares_item_write(item, &payload, &pay_len, NULL), 0);
+        got = stanza_text_privileged_publish(ctx, "shares.example.org", "al&ice@example.org",
+                                             "p<1", "p<1-i", payload, pay_len, &got_len);
+        assert_non_null(got);
+        assert_int_equal(got_len, exp_len);
+        assert_string_equal(got, expected);
+        free(got);
+        free(payload);
+        xmpp_free(ctx, expected);
+        xmpp_stanza_release(tree);
+    }
+    assert_null(stanza_text_privileged_publish(ctx, "c", "u@d", "1", "2", "<message/>", 10, &got_len));
+    assert_int_equal(got_len, 0);
+    shares_item_free(item);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -790,6 +830,7 @@ int main(void)
         T(stanza__ping__builds_xep0199_get),
         T(stanza__privileged_publish__matches_xep0356_layout),
         T(stanza__privileged_publish__carries_built_item),
+        T(stanza__text_privileged_publish__equals_stanza_text),
         T(stanza__privileged_publish__takes_payload),
         T(stanza__privileged_publish__meets_mod_privilege_rules),
         T(stanza__builders__reject_null_arguments),

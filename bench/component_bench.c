@@ -1,0 +1,872 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Component benchmark on the local stack's Prosody and PostgreSQL: many
+ * agents (c2s sessions, U users x R resources, spread over forked
+ * processes because libstrophe's select() loop holds under 1,024
+ * descriptors each) update their shares, and a watching contact subscribed
+ * to every user measures when each update's notification arrives. Three
+ * paths publish the same merged items (R resources x n shares) on the same
+ * server, for n = 1, 10 and 100:
+ *
+ *  - component: agents send <register/> to bitween-component, which
+ *    commits to PostgreSQL and publishes through XEP-0356;
+ *  - raw privileged: a minimal component (this process) sends the same
+ *    privileged publishes with no database and no logic (the ceiling of the
+ *    path through Prosody);
+ *  - direct: each agent publishes its user's PEP item itself, as the
+ *    original client did.
+ *
+ * For each path: sustained rate with every user kept busy (one update in
+ * flight per agent), counted as notifications the contact receives per
+ * second, and notification latency at light load (open loop, --rate
+ * updates/s) as p50/p99. For the component path also the CPU time per
+ * update of the component and of Prosody. Finally the time to build and
+ * digest one merged item of 5 resources x 1,000 shares.
+ *
+ * Run through scripts/bench (needs the stack's environment and the path
+ * of bitween-component as the first argument).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <strophe.h>
+
+#include "shares.h"
+#include "stanza.h"
+#include "xmpp_compat.h"
+
+#define MAX_PROCS 8
+#define AGENT_NS "urn:bitween:agent:1"
+
+static struct {
+    const char *component_bin;
+    int users, resources, procs, seconds, rate;
+    const char *domain, *comp_jid, *secret, *stack_script, *stack_dir;
+    unsigned short c2s_port, comp_port;
+} cfg = {NULL, 500, 2, 4, 8, 100, NULL, NULL, NULL, NULL, NULL, 0, 0};
+
+typedef struct shared {
+    atomic_ullong acks, errors;
+    atomic_int logged_in;
+} shared_t;
+
+static shared_t *shm;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "component_bench: %s\n", what);
+    exit(1);
+}
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) {
+        fprintf(stderr, "component_bench: %s not set (run through scripts/bench)\n", name);
+        exit(2);
+    }
+    return v;
+}
+
+/* ---- items ----------------------------------------------------------------- */
+
+/* Merged item of user `u` holding n shares spread over the R resources;
+ * resource `changed` carries `token` in its share names (the update being
+ * measured). */
+static shares_item_t *make_item(int u, int n, int changed, uint64_t token)
+{
+    shares_limits_t lim = {0};
+    shares_item_t *item = shares_item_new(&lim);
+    shares_error_t err;
+    char res[16], name[96], hash[41];
+    size_t ri;
+    int r, i, k;
+
+    if (!item)
+        die("out of memory");
+    for (r = 0; r < cfg.resources; r++) {
+        snprintf(res, sizeof res, "r%d", r);
+        if (shares_item_add_resource(item, res, &ri, &err))
+            die(err.message);
+        int per = n / cfg.resources + (r < n % cfg.resources ? 1 : 0);
+        for (i = 0; i < per; i++) {
+            if (r == changed)
+                snprintf(name, sizeof name, "L%020" PRIu64 "-%d-%d.mkv", token, u, i);
+            else
+                snprintf(name, sizeof name, "static-%d-%d-%d.mkv", u, r, i);
+            {
+                unsigned char d[20];
+                xmpp_sha1_digest((const unsigned char *)name, strlen(name), d);
+                for (k = 0; k < 20; k++) {
+                    hash[2 * k] = "0123456789abcdef"[d[k] >> 4];
+                    hash[2 * k + 1] = "0123456789abcdef"[d[k] & 15];
+                }
+                hash[40] = '\0';
+            }
+            if (shares_item_add_share(item, ri, hash, name, (uint64_t)(i + 1) * 1000, &err))
+                die(err.message);
+        }
+        if (shares_item_add_address(item, ri, "127.0.0.1", 6881 + (unsigned long)r, &err))
+            die(err.message);
+    }
+    return item;
+}
+
+/* ---- agents (child processes) ----------------------------------------------- */
+
+typedef struct agent {
+    xmpp_conn_t *conn;
+    int user, resource, connected, outstanding;
+    char jid[128];
+    char wait_id[32];
+} agent_t;
+
+static int agent_iq(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
+{
+    agent_t *a = arg;
+    const char *type = xmpp_stanza_get_type(st), *id = xmpp_stanza_get_id(st);
+    xmpp_stanza_t *child = xmpp_stanza_get_children(st);
+    if (!type)
+        return 1;
+    if ((strcmp(type, "result") == 0 || strcmp(type, "error") == 0) && id &&
+        strcmp(id, a->wait_id) == 0) {
+        a->outstanding = 0;
+        a->wait_id[0] = '\0';
+        if (strcmp(type, "result") == 0)
+            atomic_fetch_add(&shm->acks, 1);
+        else
+            atomic_fetch_add(&shm->errors, 1);
+        return 1;
+    }
+    if (strcmp(type, "get") == 0 && child && xmpp_stanza_get_ns(child) &&
+        strcmp(xmpp_stanza_get_ns(child), "urn:xmpp:ping") == 0) {
+        xmpp_stanza_t *r = xmpp_stanza_reply(st);
+        xmpp_stanza_set_type(r, "result");
+        xmpp_send(conn, r);
+        xmpp_stanza_release(r);
+    }
+    return 1;
+}
+
+static void agent_conn_cb(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
+                          xmpp_stream_error_t *se, void *arg)
+{
+    agent_t *a = arg;
+    (void)conn, (void)error, (void)se;
+    a->connected = status == XMPP_CONN_CONNECT;
+    if (a->connected)
+        atomic_fetch_add(&shm->logged_in, 1);
+}
+
+/* Send one update of agent `a`: a register to the component, or (direct)
+ * the whole merged item published by the agent itself. */
+static void agent_send(xmpp_ctx_t *ctx, agent_t *a, int direct, int n, uint64_t *seq_id)
+{
+    uint64_t token = now_ns();
+    shares_item_t *item = make_item(a->user, n, a->resource, token);
+    xmpp_stanza_t *iq = xmpp_iq_new(ctx, "set", NULL), *el;
+    char id[32];
+
+    snprintf(id, sizeof id, "u%" PRIu64, ++*seq_id);
+    xmpp_stanza_set_id(iq, id);
+    if (direct) {
+        xmpp_stanza_t *ps = xmpp_stanza_new(ctx), *pub = xmpp_stanza_new(ctx),
+                      *it = xmpp_stanza_new(ctx), *payload = shares_item_build(item, ctx);
+        xmpp_stanza_set_name(ps, "pubsub");
+        xmpp_stanza_set_ns(ps, "http://jabber.org/protocol/pubsub");
+        xmpp_stanza_set_name(pub, "publish");
+        xmpp_stanza_set_attribute(pub, "node", SHARES_NS);
+        xmpp_stanza_set_name(it, "item");
+        xmpp_stanza_set_id(it, SHARES_ITEM_ID);
+        xmpp_stanza_add_child_ex(it, payload, 0);
+        xmpp_stanza_add_child_ex(pub, it, 0);
+        xmpp_stanza_add_child_ex(ps, pub, 0);
+        xmpp_stanza_add_child_ex(iq, ps, 0);
+    } else {
+        char seq[24];
+        size_t i, ns = shares_item_share_count(item, (size_t)a->resource);
+        shares_share_t sh;
+        xmpp_stanza_set_to(iq, cfg.comp_jid);
+        el = xmpp_stanza_new(ctx);
+        xmpp_stanza_set_name(el, "register");
+        xmpp_stanza_set_ns(el, AGENT_NS);
+        snprintf(seq, sizeof seq, "%" PRIu64, token);
+        xmpp_stanza_set_attribute(el, "seq", seq);
+        for (i = 0; i < ns; i++) {
+            xmpp_stanza_t *s = xmpp_stanza_new(ctx);
+            char size[24];
+            shares_item_share(item, (size_t)a->resource, i, &sh);
+            xmpp_stanza_set_name(s, "share_item");
+            xmpp_stanza_set_attribute(s, "hash", sh.hash);
+            xmpp_stanza_set_attribute(s, "name", sh.name);
+            snprintf(size, sizeof size, "%" PRIu64, sh.size);
+            xmpp_stanza_set_attribute(s, "size", size);
+            xmpp_stanza_add_child_ex(el, s, 0);
+        }
+        {
+            xmpp_stanza_t *ad = xmpp_stanza_new(ctx);
+            char port[16];
+            xmpp_stanza_set_name(ad, "ip_address");
+            xmpp_stanza_set_attribute(ad, "address", "127.0.0.1");
+            snprintf(port, sizeof port, "%d", 6881 + a->resource);
+            xmpp_stanza_set_attribute(ad, "port", port);
+            xmpp_stanza_add_child_ex(el, ad, 0);
+        }
+        xmpp_stanza_add_child_ex(iq, el, 0);
+    }
+    snprintf(a->wait_id, sizeof a->wait_id, "%s", id);
+    a->outstanding = 1;
+    xmpp_send(a->conn, iq);
+    xmpp_stanza_release(iq);
+    shares_item_free(item);
+}
+
+typedef struct command {
+    int kind; /* 1 closed loop, 2 open loop, 3 quit */
+    int direct;
+    int n;
+    int ms;
+    double rate; /* this process's share, updates/s (open loop) */
+} command_t;
+
+static void child_main(int idx, int cmd_fd, int done_fd)
+{
+    xmpp_ctx_t *ctx;
+    agent_t *agents;
+    int u0 = cfg.users * idx / cfg.procs, u1 = cfg.users * (idx + 1) / cfg.procs;
+    int count = (u1 - u0) * cfg.resources, i, u, r;
+    uint64_t ids = 0;
+    command_t cmd;
+    char ok = 1;
+
+    xmpp_initialize();
+    ctx = xmpp_ctx_new(NULL, NULL);
+    agents = calloc((size_t)count, sizeof *agents);
+    if (!ctx || !agents)
+        die("out of memory");
+    for (i = 0, u = u0; u < u1; u++)
+        for (r = 0; r < cfg.resources; r++, i++) {
+            agent_t *a = &agents[i];
+            a->user = u + 1;
+            a->resource = r;
+            snprintf(a->jid, sizeof a->jid, "bu%d@%s/r%d", u + 1, cfg.domain, r);
+            a->conn = xmpp_conn_new(ctx);
+            xmpp_conn_set_jid(a->conn, a->jid);
+            xmpp_conn_set_pass(a->conn, "pw");
+            xmpp_conn_set_flags(a->conn, XMPP_CONN_FLAG_DISABLE_TLS);
+            xmpp_handler_add(a->conn, agent_iq, NULL, "iq", NULL, a);
+            xmpp_connect_client(a->conn, "127.0.0.1", cfg.c2s_port, agent_conn_cb, a);
+            /* keep the server's login work flowing in small batches */
+            if (i % 25 == 24)
+                for (int k = 0; k < 20; k++)
+                    xmpp_run_once(ctx, 5);
+        }
+    {
+        uint64_t end = now_ns() + 120ull * 1000000000u;
+        int up;
+        do {
+            xmpp_run_once(ctx, 5);
+            for (up = 0, i = 0; i < count; i++)
+                up += agents[i].connected;
+        } while (up < count && now_ns() < end);
+        for (i = 0; i < count; i++) {
+            /* directed presence: the component learns when agents go */
+            xmpp_stanza_t *p = xmpp_presence_new(ctx);
+            xmpp_stanza_set_to(p, cfg.comp_jid);
+            xmpp_send(agents[i].conn, p);
+            xmpp_stanza_release(p);
+        }
+    }
+    if (write(done_fd, &ok, 1) != 1)
+        die("pipe");
+
+    while (read(cmd_fd, &cmd, sizeof cmd) == (ssize_t)sizeof cmd && cmd.kind != 3) {
+        uint64_t end = now_ns() + (uint64_t)cmd.ms * 1000000u, next = now_ns();
+        int rr = 0;
+        for (i = 0; i < count; i++)
+            agents[i].outstanding = 0, agents[i].wait_id[0] = '\0';
+        while (now_ns() < end) {
+            if (cmd.kind == 1) {
+                for (i = 0; i < count; i++)
+                    if (agents[i].connected && !agents[i].outstanding &&
+                        (!cmd.direct || agents[i].resource == 0))
+                        agent_send(ctx, &agents[i], cmd.direct, cmd.n, &ids);
+            } else {
+                while (now_ns() >= next) {
+                    /* one update per user in turn, resource 0 */
+                    agent_t *a = &agents[(rr++ % (u1 - u0)) * cfg.resources];
+                    if (a->connected)
+                        agent_send(ctx, a, cmd.direct, cmd.n, &ids);
+                    next += (uint64_t)(1e9 / cmd.rate);
+                }
+            }
+            xmpp_run_once(ctx, 1);
+        }
+        /* let replies in flight arrive before reporting */
+        {
+            uint64_t grace = now_ns() + 3000000000u;
+            int busy;
+            do {
+                xmpp_run_once(ctx, 5);
+                for (busy = 0, i = 0; i < count; i++)
+                    busy += agents[i].outstanding;
+            } while (busy && now_ns() < grace);
+        }
+        if (write(done_fd, &ok, 1) != 1)
+            die("pipe");
+    }
+    for (i = 0; i < count; i++) {
+        xmpp_disconnect(agents[i].conn);
+    }
+    for (i = 0; i < 100; i++)
+        xmpp_run_once(ctx, 5);
+    _exit(0);
+}
+
+/* ---- parent: watcher, raw component, orchestration ------------------------- */
+
+#define MAX_LAT 400000
+static double *lat;
+static size_t n_lat;
+static atomic_ullong notifications;
+static uint64_t *last_token; /* per user: newest token seen (dedup) */
+static int record_latency;
+
+static int watcher_msg(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
+{
+    xmpp_stanza_t *ev = xmpp_stanza_get_child_by_name_and_ns(
+        st, "event", "http://jabber.org/protocol/pubsub#event");
+    xmpp_stanza_t *items, *item, *us;
+    const char *from = xmpp_stanza_get_from(st);
+    char *text = NULL, *p;
+    size_t len;
+    int user;
+    (void)conn, (void)arg;
+    if (!ev || !from || sscanf(from, "bu%d@", &user) != 1 || user < 1 || user > cfg.users)
+        return 1;
+    items = xmpp_stanza_get_child_by_name(ev, "items");
+    item = items ? xmpp_stanza_get_child_by_name(items, "item") : NULL;
+    us = item ? xmpp_stanza_get_child_by_name(item, "user_shares") : NULL;
+    if (!us || xmpp_stanza_to_text(us, &text, &len) != XMPP_EOK)
+        return 1;
+    /* the newest token in the item is the update it reflects */
+    {
+        uint64_t newest = 0, t;
+        for (p = text; (p = strstr(p, "name=\"L")) != NULL; p += 7)
+            if (sscanf(p + 7, "%" SCNu64, &t) == 1 && t > newest)
+                newest = t;
+        if (newest && newest > last_token[user]) {
+            last_token[user] = newest;
+            atomic_fetch_add(&notifications, 1);
+            if (record_latency && n_lat < MAX_LAT)
+                lat[n_lat++] = (double)(now_ns() - newest) / 1e6;
+        }
+    }
+    xmpp_free(xmpp_conn_get_context(conn), text);
+    return 1;
+}
+
+static int logged_watcher;
+static void watcher_cb(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
+                       xmpp_stream_error_t *se, void *arg)
+{
+    (void)conn, (void)error, (void)se, (void)arg;
+    logged_watcher = status == XMPP_CONN_CONNECT;
+}
+
+/* Answer disco#info so that Prosody learns the +notify feature. */
+static int watcher_iq(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
+{
+    const char *type = xmpp_stanza_get_type(st);
+    xmpp_stanza_t *q = xmpp_stanza_get_child_by_name_and_ns(
+        st, "query", "http://jabber.org/protocol/disco#info");
+    (void)arg;
+    if (type && strcmp(type, "get") == 0 && q) {
+        const char *text_tpl = "<query xmlns='http://jabber.org/protocol/disco#info'/>";
+        xmpp_stanza_t *r = xmpp_stanza_reply(st),
+                      *rq = xmpp_stanza_new_from_string(xmpp_conn_get_context(conn), text_tpl),
+                      *f = xmpp_stanza_new(xmpp_conn_get_context(conn));
+        const char *node = xmpp_stanza_get_attribute(q, "node");
+        xmpp_stanza_set_type(r, "result");
+        if (node)
+            xmpp_stanza_set_attribute(rq, "node", node);
+        xmpp_stanza_set_name(f, "feature");
+        xmpp_stanza_set_attribute(f, "var", SHARES_NOTIFY_NS);
+        xmpp_stanza_add_child_ex(rq, f, 0);
+        xmpp_stanza_add_child_ex(r, rq, 0);
+        xmpp_send(conn, r);
+        xmpp_stanza_release(r);
+    }
+    return 1;
+}
+
+/* Raw privileged publisher: a component that only forwards. */
+static xmpp_conn_t *raw;
+static int raw_up, *raw_outstanding;
+static int raw_result(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
+{
+    const char *id = xmpp_stanza_get_id(st), *type = xmpp_stanza_get_type(st);
+    int user;
+    (void)conn, (void)arg;
+    if (id && type && sscanf(id, "raw%d-", &user) == 1 && user >= 1 && user <= cfg.users &&
+        (strcmp(type, "result") == 0 || strcmp(type, "error") == 0)) {
+        raw_outstanding[user] = 0;
+        atomic_fetch_add(strcmp(type, "result") == 0 ? &shm->acks : &shm->errors, 1);
+    }
+    return 1;
+}
+static void raw_cb(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
+                   xmpp_stream_error_t *se, void *arg)
+{
+    (void)conn, (void)error, (void)se, (void)arg;
+    raw_up = status == XMPP_CONN_CONNECT;
+}
+
+static void raw_send(xmpp_ctx_t *ctx, int user, int n, uint64_t *ids)
+{
+    char jid[128], id[48], inner[56];
+    uint64_t token = now_ns();
+    shares_item_t *item = make_item(user, n, 0, token);
+    xmpp_stanza_t *payload = shares_item_build(item, ctx), *iq;
+    snprintf(jid, sizeof jid, "bu%d@%s", user, cfg.domain);
+    snprintf(id, sizeof id, "raw%d-%" PRIu64, user, ++*ids);
+    snprintf(inner, sizeof inner, "%s-i", id);
+    iq = stanza_build_privileged_publish(ctx, cfg.comp_jid, jid, id, inner, payload);
+    raw_outstanding[user] = 1;
+    xmpp_send(raw, iq);
+    xmpp_stanza_release(iq);
+    shares_item_free(item);
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(double p)
+{
+    size_t i;
+    if (!n_lat)
+        return 0;
+    qsort(lat, n_lat, sizeof *lat, cmp_d);
+    i = (size_t)(p * (double)(n_lat - 1) + 0.5);
+    return lat[i];
+}
+
+static int cmd_fds[MAX_PROCS], done_fds[MAX_PROCS];
+static pid_t kids[MAX_PROCS];
+
+static void pump(xmpp_ctx_t *ctx, int ms)
+{
+    uint64_t end = now_ns() + (uint64_t)ms * 1000000u;
+    while (now_ns() < end)
+        xmpp_run_once(ctx, 1);
+}
+
+/* Pump until no notification has arrived for `quiet_ms` (at most 60 s):
+ * the server's backlog from the previous phase is drained. */
+static void settle(xmpp_ctx_t *ctx, int quiet_ms)
+{
+    uint64_t end = now_ns() + 60000000000ull, last = now_ns();
+    unsigned long long seen = atomic_load(&notifications);
+    while (now_ns() < end && now_ns() - last < (uint64_t)quiet_ms * 1000000u) {
+        xmpp_run_once(ctx, 5);
+        if (atomic_load(&notifications) != seen) {
+            seen = atomic_load(&notifications);
+            last = now_ns();
+        }
+    }
+}
+
+/* Run a phase in every agent process while pumping the watcher. */
+static void agents_phase(xmpp_ctx_t *ctx, const command_t *cmd)
+{
+    int i, done = 0;
+    char b;
+    for (i = 0; i < cfg.procs; i++)
+        if (write(cmd_fds[i], cmd, sizeof *cmd) != (ssize_t)sizeof *cmd)
+            die("pipe");
+    while (done < cfg.procs) {
+        xmpp_run_once(ctx, 1);
+        for (i = 0; i < cfg.procs; i++)
+            if (read(done_fds[i], &b, 1) == 1)
+                done++;
+    }
+    pump(ctx, 500); /* last notifications */
+}
+
+static double cpu_seconds(pid_t pid)
+{
+    char path[64], buf[2048], *p;
+    unsigned long ut = 0, st = 0;
+    FILE *f;
+    int i;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return 0;
+    if (!fgets(buf, sizeof buf, f)) {
+        fclose(f);
+        return 0;
+    }
+    fclose(f);
+    p = strrchr(buf, ')');
+    for (i = 0; p && i < 12; i++)
+        p = strchr(p + 1, ' ');
+    if (p)
+        sscanf(p + 1, "%lu %lu", &ut, &st);
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static pid_t start_component(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open("/tmp/bitween-bench-component.log", O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        setenv("BITWEEN_DOMAINS", cfg.domain, 1);
+        setenv("BITWEEN_CHECK_RATE", "5000", 1);
+        setenv("BITWEEN_LOG_LEVEL", getenv("BENCH_COMPONENT_LOG") ? getenv("BENCH_COMPONENT_LOG") : "warn", 1);
+        setenv("BITWEEN_MAX_SHARES_PER_RESOURCE", "1000", 1);
+        setenv("BITWEEN_MAX_ITEM_BYTES", "240000", 1);
+        execl(cfg.component_bin, cfg.component_bin, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void stop_component(pid_t pid)
+{
+    int status;
+    kill(pid, SIGTERM);
+    waitpid(pid, &status, 0);
+}
+
+typedef struct result {
+    double rate, acks, p50, p99, cpu_self, cpu_prosody, light;
+} result_t;
+
+/* One path (0 component, 1 raw privileged, 2 direct) for `n` shares:
+ * phase 0 measures the sustained rate and CPU, phase 1 the latency at
+ * `light` updates/s. */
+static void run_path(xmpp_ctx_t *ctx, int path, int n, int phase, double light, pid_t prosody,
+                     uint64_t *ids, result_t *res)
+{
+    pid_t comp = 0;
+    double c0 = 0, p0 = 0, secs;
+    unsigned long long a0, n0;
+
+    if (path == 0) {
+        comp = start_component();
+        pump(ctx, 1500); /* connects, re-checks the agents */
+    } else if (path == 1) {
+        raw = xmpp_conn_new(ctx);
+        xmpp_conn_set_jid(raw, cfg.comp_jid);
+        xmpp_conn_set_pass(raw, cfg.secret);
+        xmpp_compat_component_prepare(raw);
+        xmpp_handler_add(raw, raw_result, NULL, "iq", NULL, NULL);
+        raw_up = 0;
+        xmpp_connect_component(raw, "127.0.0.1", cfg.comp_port, raw_cb, NULL);
+        {
+            uint64_t end = now_ns() + 60000000000ull;
+            while (!raw_up && now_ns() < end)
+                xmpp_run_once(ctx, 5);
+            if (!raw_up)
+                die("raw component could not connect");
+        }
+        pump(ctx, 300);
+    }
+    a0 = atomic_load(&shm->acks);
+    n0 = atomic_load(&notifications);
+    p0 = cpu_seconds(prosody);
+    if (comp)
+        c0 = cpu_seconds(comp);
+    n_lat = 0;
+    record_latency = phase == 1;
+    {
+        uint64_t t0 = now_ns(), end = t0 + (uint64_t)cfg.seconds * 1000000000u;
+        if (path == 1 && phase == 0) {
+            memset(raw_outstanding, 0, sizeof(int) * ((size_t)cfg.users + 1));
+            while (now_ns() < end) {
+                for (int u = 1; u <= cfg.users; u++)
+                    if (!raw_outstanding[u])
+                        raw_send(ctx, u, n, ids);
+                xmpp_run_once(ctx, 1);
+            }
+            pump(ctx, 500);
+        } else if (path == 1) {
+            uint64_t next = now_ns();
+            int u = 0;
+            while (now_ns() < end) {
+                while (now_ns() >= next) {
+                    raw_send(ctx, (u++ % cfg.users) + 1, n, ids);
+                    next += (uint64_t)(1e9 / light);
+                }
+                xmpp_run_once(ctx, 1);
+            }
+            pump(ctx, 500);
+        } else {
+            command_t cmd = {phase == 0 ? 1 : 2, path == 2, n, cfg.seconds * 1000,
+                             phase == 0 ? 0 : light / cfg.procs};
+            agents_phase(ctx, &cmd);
+        }
+        secs = (double)(now_ns() - t0) / 1e9;
+    }
+    settle(ctx, 1000);
+    record_latency = 0;
+    if (phase == 0) {
+        double acks = (double)(atomic_load(&shm->acks) - a0);
+        res->acks = acks / cfg.seconds;
+        res->rate = (double)(atomic_load(&notifications) - n0) / secs;
+        res->cpu_prosody = (cpu_seconds(prosody) - p0) / (acks + 1);
+        if (comp)
+            res->cpu_self = (cpu_seconds(comp) - c0) / (acks + 1);
+    } else {
+        res->p50 = pct(0.50);
+        res->p99 = pct(0.99);
+    }
+    if (comp)
+        stop_component(comp);
+    if (path == 1) {
+        xmpp_disconnect(raw);
+        pump(ctx, 300);
+        xmpp_conn_release(raw);
+        raw = NULL;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    xmpp_ctx_t *ctx;
+    xmpp_conn_t *watcher;
+    int i, sizes[] = {1, 10, 100}, s;
+    char jid[128];
+    pid_t prosody;
+    uint64_t ids = 0;
+
+    if (argc < 2)
+        die("usage: component_bench BITWEEN_COMPONENT [users] [seconds] [rate]");
+    cfg.component_bin = argv[1];
+    if (argc > 2)
+        cfg.users = atoi(argv[2]);
+    if (argc > 3)
+        cfg.seconds = atoi(argv[3]);
+    if (argc > 4)
+        cfg.rate = atoi(argv[4]);
+    cfg.domain = env("BITWEEN_STACK_DOMAIN");
+    cfg.comp_jid = env("BITWEEN_COMPONENT_JID");
+    cfg.secret = env("BITWEEN_COMPONENT_SECRET");
+    cfg.stack_script = env("BITWEEN_STACK_SCRIPT");
+    cfg.stack_dir = env("BITWEEN_STACK_DIR");
+    cfg.c2s_port = (unsigned short)atoi(env("BITWEEN_STACK_C2S_PORT"));
+    cfg.comp_port = (unsigned short)atoi(env("BITWEEN_XMPP_PORT"));
+    cfg.procs = cfg.users * cfg.resources > 750 ? 4 : 2;
+
+    /* ---- build time of a large merged item ---- */
+    {
+        xmpp_ctx_t *c2 = xmpp_ctx_new(NULL, NULL);
+        int saved = cfg.resources, reps = 50;
+        uint64_t t0, t1, t2, t3, t4;
+        char hex[SHARES_DIGEST_HEX], *text, *wire;
+        size_t len, wlen;
+        shares_error_t err;
+        shares_item_t *it;
+        cfg.resources = 5;
+        t0 = now_ns();
+        it = make_item(1, 5000, 0, 1);
+        t1 = now_ns();
+        for (i = 0; i < reps; i++) {
+            if (shares_item_write(it, &text, &len, &err) ||
+                shares_text_digest(text, len, hex) != SHARES_OK)
+                die("digest");
+            free(text);
+        }
+        t2 = now_ns();
+        if (shares_item_write(it, &text, &len, &err))
+            die("write");
+        for (i = 0; i < reps; i++) {
+            wire = stanza_text_privileged_publish(c2, "shares.example.org", "u@example.org",
+                                                  "p1", "p1-i", text, len, &wlen);
+            if (!wire)
+                die("splice");
+            free(wire);
+        }
+        t3 = now_ns();
+        for (i = 0; i < 5; i++)
+            xmpp_stanza_release(shares_item_build(it, c2));
+        t4 = now_ns();
+        printf("merged item of 5 resources x 1,000 shares (%zu bytes):\n", len);
+        printf("  item model from 5,000 validated shares: %.3f ms\n", (double)(t1 - t0) / 1e6);
+        printf("  canonical text + SHA-256 digest:        %.3f ms  (target < 1 ms)\n",
+               (double)(t2 - t1) / reps / 1e6);
+        printf("  privileged publish text (splice):       %.3f ms\n",
+               (double)(t3 - t2) / reps / 1e6);
+        printf("  as a libstrophe stanza tree (baseline): %.3f ms\n\n",
+               (double)(t4 - t3) / 5 / 1e6);
+        free(text);
+        shares_item_free(it);
+        cfg.resources = saved;
+        xmpp_ctx_free(c2);
+    }
+
+    /* ---- accounts ---- */
+    {
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd,
+                 "'%s' adduser-bulk '%s' bu %d pw && '%s' adduser '%s' bwatch pw && "
+                 "'%s' subscribe-bulk '%s' bwatch bu %d",
+                 cfg.stack_script, cfg.stack_dir, cfg.users, cfg.stack_script, cfg.stack_dir,
+                 cfg.stack_script, cfg.stack_dir, cfg.users);
+        if (system(cmd) != 0)
+            die("creating accounts failed");
+    }
+    {
+        char path[512];
+        FILE *f;
+        snprintf(path, sizeof path, "%s/prosody/server.pid", cfg.stack_dir);
+        f = fopen(path, "r");
+        if (!f || fscanf(f, "%d", &prosody) != 1)
+            die("no Prosody pid");
+        fclose(f);
+    }
+
+    shm = mmap(NULL, sizeof *shm, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    lat = calloc(MAX_LAT, sizeof *lat);
+    last_token = calloc((size_t)cfg.users + 1, sizeof *last_token);
+    raw_outstanding = calloc((size_t)cfg.users + 1, sizeof *raw_outstanding);
+    if (shm == MAP_FAILED || !lat || !last_token || !raw_outstanding)
+        die("out of memory");
+
+    /* ---- agents ---- */
+    for (i = 0; i < cfg.procs; i++) {
+        int c[2], d[2];
+        if (pipe(c) || pipe(d))
+            die("pipe");
+        kids[i] = fork();
+        if (kids[i] == 0) {
+            close(c[1]);
+            close(d[0]);
+            child_main(i, c[0], d[1]);
+        }
+        close(c[0]);
+        close(d[1]);
+        cmd_fds[i] = c[1];
+        done_fds[i] = d[0];
+        fcntl(done_fds[i], F_SETFL, O_NONBLOCK);
+    }
+
+    xmpp_initialize();
+    ctx = xmpp_ctx_new(NULL, NULL);
+    watcher = xmpp_conn_new(ctx);
+    snprintf(jid, sizeof jid, "bwatch@%s/w", cfg.domain);
+    xmpp_conn_set_jid(watcher, jid);
+    xmpp_conn_set_pass(watcher, "pw");
+    xmpp_conn_set_flags(watcher, XMPP_CONN_FLAG_DISABLE_TLS);
+    xmpp_handler_add(watcher, watcher_msg, NULL, "message", NULL, NULL);
+    xmpp_handler_add(watcher, watcher_iq, NULL, "iq", NULL, NULL);
+    xmpp_connect_client(watcher, "127.0.0.1", cfg.c2s_port, watcher_cb, NULL);
+    {
+        uint64_t end = now_ns() + 30000000000ull;
+        while (!logged_watcher && now_ns() < end)
+            xmpp_run_once(ctx, 5);
+        if (!logged_watcher)
+            die("watcher login failed");
+    }
+    {
+        /* XEP-0115 caps: ver = base64(sha1("<feature>")) for our one
+         * feature and no identity, matching watcher_iq()'s answer */
+        const char *feat = SHARES_NOTIFY_NS "<";
+        unsigned char d[20];
+        char *ver, xml[512];
+        xmpp_stanza_t *p;
+        xmpp_sha1_digest((const unsigned char *)feat, strlen(feat), d);
+        ver = xmpp_base64_encode(ctx, d, sizeof d);
+        snprintf(xml, sizeof xml,
+                 "<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' "
+                 "node='https://bitween.test/bench' ver='%s'/></presence>",
+                 ver);
+        xmpp_free(ctx, ver);
+        p = xmpp_stanza_new_from_string(ctx, xml);
+        xmpp_send(watcher, p);
+        xmpp_stanza_release(p);
+    }
+    {
+        int done = 0;
+        char b;
+        uint64_t end = now_ns() + 180000000000ull;
+        while (done < cfg.procs && now_ns() < end) {
+            xmpp_run_once(ctx, 5);
+            for (i = 0; i < cfg.procs; i++)
+                if (read(done_fds[i], &b, 1) == 1)
+                    done++;
+        }
+        printf("%d agents logged in (%d users x %d resources, %d processes)\n",
+               atomic_load(&shm->logged_in), cfg.users, cfg.resources, cfg.procs);
+    }
+
+    printf("\n%-8s %-16s %12s %12s %10s %10s %10s\n", "shares", "path", "updates/s", "notif/s",
+           "light/s", "p50 ms", "p99 ms");
+    for (s = 0; s < 3; s++) {
+        int n = sizes[s];
+        double light = cfg.rate;
+        result_t res[3];
+        memset(res, 0, sizeof res);
+        /* sustained rate of each path, then latency of each at one light
+         * rate: --rate, or half the lowest ceiling when that is lower (no
+         * path is lightly loaded above what the server sustains) */
+        for (int phase = 0; phase < 2; phase++) {
+            if (phase == 1) {
+                light = cfg.rate;
+                for (int path = 0; path < 3; path++)
+                    if (res[path].rate / 2 < light)
+                        light = res[path].rate / 2 > 1 ? res[path].rate / 2 : 1;
+            }
+            for (int path = 0; path < 3; path++)
+                run_path(ctx, path, n, phase, phase ? light : 0, prosody, &ids, &res[path]);
+        }
+        for (int path = 0; path < 3; path++)
+            printf("%-8d %-16s %12.1f %12.1f %10.0f %10.2f %10.2f\n", n,
+                   path == 0 ? "component" : path == 1 ? "raw privileged" : "direct PEP",
+                   res[path].acks, res[path].rate, light, res[path].p50, res[path].p99);
+        printf("         component/raw rate %.2fx (target >= 0.85); p99 component/direct %.2fx "
+               "(target <= 1.5); CPU per update: component %.3f ms, Prosody %.3f ms, ratio "
+               "%.2f (target < 0.25)\n\n",
+               res[0].rate / res[1].rate, res[0].p99 / res[2].p99, res[0].cpu_self * 1000,
+               res[0].cpu_prosody * 1000, res[0].cpu_self / res[0].cpu_prosody);
+        fflush(stdout);
+    }
+    {
+        command_t quit = {3, 0, 0, 0, 0};
+        for (i = 0; i < cfg.procs; i++) {
+            if (write(cmd_fds[i], &quit, sizeof quit) < 0)
+                break;
+            waitpid(kids[i], NULL, 0);
+        }
+    }
+    xmpp_disconnect(watcher);
+    pump(ctx, 200);
+    xmpp_conn_release(watcher);
+    xmpp_ctx_free(ctx);
+    return 0;
+}
