@@ -27,6 +27,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <strophe.h>
@@ -87,7 +89,18 @@ typedef struct removal {
     const char *why;
     loop_timer_t retry_timer;
     unsigned attempt;
+    component_cmd_done_fn done; /* an operator's eviction: report, no retry */
+    void *done_arg;
 } removal_t;
+
+/* An administrative command queued by another thread. */
+typedef struct command {
+    struct command *next;
+    int republish; /* else evict */
+    char *jid, *resource;
+    component_cmd_done_fn done;
+    void *arg;
+} command_t;
 
 struct component {
     component_settings_t s; /* its strings point at the owned copies below */
@@ -125,6 +138,12 @@ struct component {
         loop_timer_t tick;
     } check;
     component_stats_t stats;
+    /* administrative commands from other threads */
+    pthread_mutex_t cmd_mu;
+    command_t *cmd_head, *cmd_tail;
+    int cmd_closed;
+    int cmd_efd;
+    atomic_int stopping_flag;
     volatile sig_atomic_t *reload_flag;
     component_reload_fn reload_fn;
     void *reload_arg;
@@ -202,8 +221,12 @@ static void send_stanza(component_t *c, xmpp_stanza_t *st)
     xmpp_stanza_release(st);
 }
 
+_Static_assert(AGENT_ERR_INTERNAL + 1 == COMPONENT_ERR_KINDS, "COMPONENT_ERR_KINDS");
+
 static void reply_error(component_t *c, const xmpp_stanza_t *iq, const agent_error_t *err)
 {
+    if ((unsigned)err->code < COMPONENT_ERR_KINDS)
+        stat_inc(&c->stats.refused_by_kind[err->code]);
     send_stanza(c, stanza_build_agent_error(c->ctx, iq, err));
 }
 
@@ -309,6 +332,8 @@ static void user_publish_ended(component_t *c, user_t *u, int ok, int temporary,
         free(u->inflight);
     } else if (temporary) {
         stat_inc(&c->stats.publishes_retried);
+        if (why)
+            stat_inc(&c->stats.publish_errors_temporary);
         if (!u->pending) { /* nothing newer: retry this state */
             u->pending = u->inflight;
             u->pending_len = u->inflight_len;
@@ -324,6 +349,7 @@ static void user_publish_ended(component_t *c, user_t *u, int ok, int temporary,
         }
     } else {
         stat_inc(&c->stats.publishes_failed);
+        stat_inc(&c->stats.publish_errors_permanent);
         LOG_ERROR(c->log, "publish", "publish for %s refused by the server: %s", u->jid,
                   why ? why : "unknown error");
         record_publish(c, u->jid, u->inflight_digest, STORE_PUBLISH_ERROR, why);
@@ -741,6 +767,25 @@ static void removal_done(void *arg)
         user_offer(c, r->jid, j->out.text, j->out.len, j->out.digest,
                    j->out.have_last ? j->out.last : NULL);
         j->out.text = NULL;
+        if (r->done) {
+            component_cmd_result_t res = {0};
+            res.status = j->rc == STORE_OK ? COMPONENT_CMD_OK : COMPONENT_CMD_NOT_FOUND;
+            res.published = j->rc == STORE_OK && can_publish(c, r->jid);
+            snprintf(res.message, sizeof res.message, "%s",
+                     j->rc != STORE_OK        ? "no such registered resource"
+                     : res.published          ? "removed; new item sent"
+                     : "removed; publish deferred (not connected or no pubsub permission)");
+            r->done(&res, r->done_arg);
+        }
+        removal_free(r);
+    } else if (r->done) {
+        component_cmd_result_t res = {0};
+        res.status =
+            j->rc == STORE_EUNAVAIL ? COMPONENT_CMD_UNAVAILABLE : COMPONENT_CMD_FAILED;
+        snprintf(res.message, sizeof res.message, "%s", j->message);
+        if (j->rc == STORE_EUNAVAIL)
+            stat_inc(&c->stats.db_unavailable);
+        r->done(&res, r->done_arg);
         removal_free(r);
     } else if (j->rc == STORE_EUNAVAIL && !c->stopping) {
         uint64_t delay = backoff_ms(c, 500, 30000, r->attempt++);
@@ -768,6 +813,12 @@ static void removal_submit(component_t *c, removal_t *r)
     j->want_last = !u || !u->digest_known;
     if (dbpool_submit(c->pool, r->jid, removal_run, removal_done, j) != 0) {
         free(j);
+        if (r->done) {
+            component_cmd_result_t res = {0};
+            res.status = COMPONENT_CMD_UNAVAILABLE;
+            snprintf(res.message, sizeof res.message, "the component is stopping");
+            r->done(&res, r->done_arg);
+        }
         removal_free(r);
     }
 }
@@ -868,6 +919,9 @@ typedef struct republish_job {
     int want_last;
     int rc;
     loaded_t out;
+    component_cmd_done_fn done; /* an operator's forced republish */
+    void *done_arg;
+    char message[STORE_ERROR_TEXT];
 } republish_job_t;
 
 static void republish_run(store_t *st, void *arg)
@@ -875,15 +929,38 @@ static void republish_run(store_t *st, void *arg)
     republish_job_t *j = arg;
     store_error_t err;
     j->rc = load_state(st, j->jid, j->want_last, &j->out, &err);
+    if (j->rc)
+        snprintf(j->message, sizeof j->message, "%s", err.message);
 }
 
 static void republish_done(void *arg)
 {
     republish_job_t *j = arg;
+    component_t *c = j->c;
     if (j->rc == STORE_OK) {
-        user_offer(j->c, j->jid, j->out.text, j->out.len, j->out.digest,
+        if (j->done) {
+            /* forced: forget what was published so the item goes out */
+            user_t *u = user_get(c, j->jid);
+            if (u) {
+                u->digest_known = 1;
+                u->last_digest[0] = '\0';
+            }
+        }
+        user_offer(c, j->jid, j->out.text, j->out.len, j->out.digest,
                    j->out.have_last ? j->out.last : NULL);
         j->out.text = NULL;
+    }
+    if (j->done) {
+        component_cmd_result_t res = {0};
+        res.status = j->rc == STORE_OK        ? COMPONENT_CMD_OK
+                     : j->rc == STORE_EUNAVAIL ? COMPONENT_CMD_UNAVAILABLE
+                                               : COMPONENT_CMD_FAILED;
+        res.published = j->rc == STORE_OK && can_publish(c, j->jid);
+        snprintf(res.message, sizeof res.message, "%s",
+                 j->rc != STORE_OK ? j->message
+                 : res.published   ? "item sent"
+                                   : "publish deferred (not connected or no pubsub permission)");
+        j->done(&res, j->done_arg);
     }
     free(j->out.text);
     free(j->jid);
@@ -924,6 +1001,7 @@ static void check_send_ping(component_t *c, const store_resource_t *r)
     }
     loop_timer_start(c->loop, &p->timeout, c->s.iq_timeout_ms, pending_timeout_cb, p);
     c->check.inflight++;
+    stat_inc(&c->stats.pings_sent);
     send_stanza(c, stanza_build_ping(c->ctx, c->s.jid, to, p->id));
 }
 
@@ -999,6 +1077,143 @@ static void check_start(component_t *c)
     loop_timer_stop(c->loop, &c->check.tick);
     LOG_INFO(c->log, "check", "re-checking stored registrations (%u pings/s)", c->s.check_rate);
     check_fetch(c);
+}
+
+/* ---- administrative commands ------------------------------------------------ */
+
+static void command_free(command_t *cmd)
+{
+    free(cmd->jid);
+    free(cmd->resource);
+    free(cmd);
+}
+
+static int command_queue(component_t *c, int republish, const char *jid, const char *resource,
+                         component_cmd_done_fn done, void *arg)
+{
+    command_t *cmd = calloc(1, sizeof *cmd);
+    uint64_t one = 1;
+    int ok;
+
+    if (!cmd || !jid || !(cmd->jid = dupstr(jid)) ||
+        (resource && !(cmd->resource = dupstr(resource)))) {
+        if (cmd)
+            command_free(cmd);
+        return -1;
+    }
+    cmd->republish = republish;
+    cmd->done = done;
+    cmd->arg = arg;
+    pthread_mutex_lock(&c->cmd_mu);
+    ok = !c->cmd_closed;
+    if (ok) {
+        if (c->cmd_tail)
+            c->cmd_tail->next = cmd;
+        else
+            c->cmd_head = cmd;
+        c->cmd_tail = cmd;
+    }
+    pthread_mutex_unlock(&c->cmd_mu);
+    if (!ok) {
+        command_free(cmd);
+        return -1;
+    }
+    if (write(c->cmd_efd, &one, sizeof one) < 0) {
+        /* the counter is already non-zero: the loop will wake anyway */
+    }
+    return 0;
+}
+
+int component_evict(component_t *c, const char *jid, const char *resource,
+                    component_cmd_done_fn done, void *arg)
+{
+    if (!resource)
+        return -1;
+    return command_queue(c, 0, jid, resource, done, arg);
+}
+
+int component_republish(component_t *c, const char *jid, component_cmd_done_fn done, void *arg)
+{
+    return command_queue(c, 1, jid, NULL, done, arg);
+}
+
+int component_stopping(const component_t *c)
+{
+    return atomic_load(&c->stopping_flag);
+}
+
+static void command_fail(command_t *cmd, const char *why)
+{
+    component_cmd_result_t res = {0};
+    res.status = COMPONENT_CMD_UNAVAILABLE;
+    snprintf(res.message, sizeof res.message, "%s", why);
+    if (cmd->done)
+        cmd->done(&res, cmd->arg);
+}
+
+static void command_run(component_t *c, command_t *cmd)
+{
+    if (cmd->republish) {
+        republish_job_t *j = calloc(1, sizeof *j);
+        if (!j || !(j->jid = dupstr(cmd->jid))) {
+            free(j);
+            command_fail(cmd, "out of memory");
+            return;
+        }
+        j->c = c;
+        j->want_last = 0;
+        j->done = cmd->done;
+        j->done_arg = cmd->arg;
+        if (dbpool_submit(c->pool, cmd->jid, republish_run, republish_done, j) != 0) {
+            free(j->jid);
+            free(j);
+            command_fail(cmd, "the component is stopping");
+        }
+    } else {
+        removal_t *r = calloc(1, sizeof *r);
+        if (!r || !(r->jid = dupstr(cmd->jid)) || !(r->resource = dupstr(cmd->resource))) {
+            if (r)
+                free(r->jid);
+            free(r);
+            command_fail(cmd, "out of memory");
+            return;
+        }
+        r->c = c;
+        r->why = "evicted by an operator";
+        r->done = cmd->done;
+        r->done_arg = cmd->arg;
+        removal_submit(c, r);
+    }
+}
+
+/* Take every queued command; with `fail`, answer them as unavailable. */
+static void commands_drain(component_t *c, int fail)
+{
+    command_t *list, *next;
+    uint64_t count;
+
+    while (read(c->cmd_efd, &count, sizeof count) < 0 && errno == EINTR)
+        ;
+    pthread_mutex_lock(&c->cmd_mu);
+    list = c->cmd_head;
+    c->cmd_head = c->cmd_tail = NULL;
+    pthread_mutex_unlock(&c->cmd_mu);
+    for (; list; list = next) {
+        next = list->next;
+        if (fail)
+            command_fail(list, "the component is stopping");
+        else
+            command_run(c, list);
+        command_free(list);
+    }
+}
+
+static void cmd_fd_cb(loop_t *loop, int fd, short revents, void *arg)
+{
+    (void)loop;
+    (void)fd;
+    (void)revents;
+    commands_drain(arg, 0);
 }
 
 /* ---- stanza handlers ------------------------------------------------------- */
@@ -1285,6 +1500,8 @@ component_t *component_new(const component_settings_t *s, log_t *log)
         return NULL;
     c->log = log;
     c->fd = -1;
+    c->cmd_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    pthread_mutex_init(&c->cmd_mu, NULL);
     c->s = *s;
     c->s.xmpp_host = c->own_host = dupstr(s->xmpp_host);
     c->s.jid = c->own_jid = dupstr(s->jid);
@@ -1299,7 +1516,7 @@ component_t *component_new(const component_settings_t *s, log_t *log)
     c->n_domains = n;
     c->rng = (unsigned)time(NULL) ^ (unsigned)getpid();
     if (!c->s.xmpp_host || !c->s.jid || !c->s.secret || !c->s.database_url || !c->s.name ||
-        !c->domains || !c->perms)
+        !c->domains || !c->perms || c->cmd_efd < 0)
         goto fail;
     for (i = 0; i < n; i++) {
         char *p;
@@ -1363,6 +1580,11 @@ void component_free(component_t *c)
     size_t i;
     if (!c)
         return;
+    pthread_mutex_lock(&c->cmd_mu);
+    c->cmd_closed = 1;
+    pthread_mutex_unlock(&c->cmd_mu);
+    if (c->cmd_efd >= 0)
+        commands_drain(c, 1);
     dbpool_free(c->pool); /* runs remaining completions: needs the rest alive */
     if (c->pending) {
         strmap_each(c->pending, pending_free_each, c);
@@ -1392,6 +1614,9 @@ void component_free(component_t *c)
     free(c->own_secret);
     free(c->own_url);
     free(c->own_name);
+    if (c->cmd_efd >= 0)
+        close(c->cmd_efd);
+    pthread_mutex_destroy(&c->cmd_mu);
     free(c);
 }
 
@@ -1477,7 +1702,8 @@ int component_run(component_t *c, volatile sig_atomic_t *stop)
 
     if (migrate_at_start(c, stop) != 0)
         return *stop ? 0 : -1;
-    if (loop_fd_add(c->loop, dbpool_fd(c->pool), POLLIN, db_fd_cb, c) != 0)
+    if (loop_fd_add(c->loop, dbpool_fd(c->pool), POLLIN, db_fd_cb, c) != 0 ||
+        loop_fd_add(c->loop, c->cmd_efd, POLLIN, cmd_fd_cb, c) != 0)
         return -1;
     xmpp_connect_now(c);
     while (!*stop)
@@ -1486,6 +1712,11 @@ int component_run(component_t *c, volatile sig_atomic_t *stop)
     /* Graceful stop: answer the work in flight, then close the stream. */
     LOG_INFO(c->log, SUB, "stopping: finishing %zu database job(s)", dbpool_pending(c->pool));
     c->stopping = 1;
+    atomic_store(&c->stopping_flag, 1);
+    pthread_mutex_lock(&c->cmd_mu);
+    c->cmd_closed = 1;
+    pthread_mutex_unlock(&c->cmd_mu);
+    commands_drain(c, 1);
     loop_timer_stop(c->loop, &c->reconnect_timer);
     end = loop_now_ms(c->loop) + STOP_DRAIN_MS;
     while (dbpool_pending(c->pool) > 0 && loop_now_ms(c->loop) < end)

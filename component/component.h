@@ -43,6 +43,9 @@ typedef struct component_settings {
 /** Fill `s` with defaults (no host, JID, secret, domains or URL). */
 void component_settings_default(component_settings_t *s);
 
+/* Number of agent_errcode_t values (agent_proto.h). */
+#define COMPONENT_ERR_KINDS 10
+
 /** Counters, readable from any thread (metrics). */
 typedef struct component_stats {
     atomic_ullong requests;          /* agent requests received */
@@ -56,6 +59,11 @@ typedef struct component_stats {
     atomic_ullong xmpp_connects;
     atomic_ullong xmpp_disconnects;
     atomic_ullong db_unavailable;    /* database calls that found it away */
+    /* refused requests by agent_errcode_t (agent_proto.h), index = code */
+    atomic_ullong refused_by_kind[COMPONENT_ERR_KINDS];
+    atomic_ullong publish_errors_temporary; /* server errors of type wait, timeouts */
+    atomic_ullong publish_errors_permanent;
+    atomic_ullong pings_sent;        /* registration re-check */
     atomic_int xmpp_up;              /* authenticated */
     atomic_int publish_allowed;      /* pubsub iq permission on every domain */
 } component_stats_t;
@@ -89,6 +97,45 @@ typedef void (*component_reload_fn)(void *arg);
 /** Install the reload hook (flag and function borrowed). */
 void component_on_reload(component_t *c, volatile sig_atomic_t *flag, component_reload_fn fn,
                          void *arg);
+
+/* ---- administrative commands (for the admin API's threads) ------------- */
+
+typedef enum {
+    COMPONENT_CMD_OK,
+    COMPONENT_CMD_NOT_FOUND,   /* no such registered resource */
+    COMPONENT_CMD_UNAVAILABLE, /* database away or component stopping: retry */
+    COMPONENT_CMD_FAILED       /* anything else; see message */
+} component_cmd_status_t;
+
+typedef struct component_cmd_result {
+    component_cmd_status_t status;
+    int published; /* 1: the new item was sent to the server now; 0: deferred
+                      (not connected or no pubsub permission) or unchanged */
+    char message[512];
+} component_cmd_result_t;
+
+/** Completion of a command; runs in the loop thread, exactly once. */
+typedef void (*component_cmd_done_fn)(const component_cmd_result_t *res, void *arg);
+
+/**
+ * Thread-safe. Remove resource `resource` of `jid` (an eviction by an
+ * operator) and republish the user, in the loop thread. `done` runs once
+ * the removal is committed and the publish handed to the server (or
+ * deferred). Returns 0, or -1 when out of memory or stopping (`done` is
+ * then never called).
+ */
+int component_evict(component_t *c, const char *jid, const char *resource,
+                    component_cmd_done_fn done, void *arg);
+
+/**
+ * Thread-safe. Publish `jid`'s current merged item even if unchanged.
+ * `done` runs once it was handed to the server (or deferred). Same
+ * returns as component_evict().
+ */
+int component_republish(component_t *c, const char *jid, component_cmd_done_fn done, void *arg);
+
+/** Thread-safe: the loop was told to stop or has stopped. */
+int component_stopping(const component_t *c);
 
 /** Counters (borrowed; valid until component_free()). */
 component_stats_t *component_stats(component_t *c);
