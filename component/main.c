@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bitween-component: command line, configuration (file, BITWEEN_*
- * environment, flags), logging and signals around component_run().
+ * environment, flags), logging and signals around component_run(), and
+ * the admin REST API (api/) started beside it.
  * SIGTERM/SIGINT stop gracefully; SIGHUP re-reads the configuration and
  * applies what may change at run time (the log level).
  */
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "component.h"
 #include "config.h"
 #include "log.h"
@@ -100,6 +102,23 @@ static void reload(void *arg)
              config_str(app->cfg, OPT_LOG_LEVEL));
 }
 
+/* The admin API's settings: its own options, the component's database. */
+static void api_settings_from(const config_t *cfg, const component_settings_t *cs,
+                              api_settings_t *as)
+{
+    api_settings_default(as);
+    as->address = config_str(cfg, OPT_API_ADDRESS);
+    as->port = (unsigned)config_int(cfg, OPT_API_PORT);
+    as->token = config_str(cfg, OPT_API_TOKEN);
+    as->threads = (unsigned)config_int(cfg, OPT_API_THREADS);
+    as->database_url = cs->database_url;
+    as->db_connect_timeout_s = cs->db_connect_timeout_s;
+    as->db_statement_timeout_ms = cs->db_statement_timeout_ms;
+    as->command_timeout_ms = (unsigned)config_int(cfg, OPT_API_TIMEOUT_MS);
+    as->max_body_bytes = (size_t)config_int(cfg, OPT_API_MAX_BODY_BYTES);
+    as->stats_ttl_s = (unsigned)config_int(cfg, OPT_API_STATS_TTL);
+}
+
 int main(int argc, char **argv)
 {
     enum { O_CHECK = 256, O_PRINT, O_SAMPLE };
@@ -120,6 +139,8 @@ int main(int argc, char **argv)
     component_settings_t settings;
     char **domains = NULL;
     component_t *comp = NULL;
+    api_settings_t api_settings;
+    api_t *api = NULL;
     log_level_t level = LOG_LEVEL_INFO;
     struct sigaction sa;
 
@@ -175,6 +196,14 @@ int main(int argc, char **argv)
         config_free(app.cfg);
         return 2;
     }
+    api_settings_from(app.cfg, &settings, &api_settings);
+    if (config_bool(app.cfg, OPT_API_ENABLED) &&
+        api_settings_check(&api_settings, err.message, sizeof err.message) != 0) {
+        fprintf(stderr, "bitween-component: configuration: %s\n", err.message);
+        options_free_domains(domains);
+        config_free(app.cfg);
+        return 2;
+    }
     if (mode == O_CHECK) {
         printf("configuration ok\n");
         options_free_domains(domains);
@@ -203,9 +232,17 @@ int main(int argc, char **argv)
     if (!comp)
         goto out;
     component_on_reload(comp, &reload_flag, reload, &app);
+    if (config_bool(app.cfg, OPT_API_ENABLED)) {
+        api = api_new(&api_settings, comp, app.log);
+        if (!api)
+            goto out; /* logged: e.g. the port is in use */
+    } else {
+        LOG_INFO(app.log, "api", "admin API disabled (api_enabled = false)");
+    }
     rc = component_run(comp, &stop_flag) == 0 ? 0 : 1;
 
 out:
+    api_free(api); /* before the component: it borrows it */
     component_free(comp);
     options_free_domains(domains);
     log_free(app.log);

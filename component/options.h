@@ -34,6 +34,14 @@ enum {
     OPT_PRIVILEGE_WAIT_MS,
     OPT_CHECK_RATE,
     OPT_MAX_PENDING,
+    OPT_API_ENABLED,
+    OPT_API_ADDRESS,
+    OPT_API_PORT,
+    OPT_API_TOKEN,
+    OPT_API_THREADS,
+    OPT_API_TIMEOUT_MS,
+    OPT_API_MAX_BODY_BYTES,
+    OPT_API_STATS_TTL,
     OPT_LOG_LEVEL,
     OPT_LOG_TIMESTAMPS,
     OPT_COUNT
@@ -42,6 +50,9 @@ enum {
 extern const config_option_t component_options[OPT_COUNT];
 
 #define COMPONENT_ENV_PREFIX "BITWEEN_"
+
+/* The admin API's options (OPT_API_*) are read by main.c into the API's
+ * own settings (api/api.h), since the API library builds on this one. */
 
 /**
  * Settings from a validated configuration. `domains_out` receives a

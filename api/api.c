@@ -1,0 +1,696 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The admin API's HTTP side on libmicrohttpd: daemon start and stop, the
+ * per-request context (allocated in the first callback, the URI logger,
+ * which also sees the raw path before libmicrohttpd decodes it; freed in
+ * the completion callback), routing, the bearer token, the body limit
+ * (413 up front from Content-Length; chunked bodies are counted, and
+ * discarded, and refused once over the limit), replies, latency metrics,
+ * and one database connection per worker thread.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "api_private.h"
+
+/* Seconds of inactivity before a connection is closed. */
+#define CONNECTION_TIMEOUT_S 30
+/* Connections at most, per worker thread. */
+#define CONNECTION_LIMIT 256
+/* A chunked body over the limit is read and discarded up to this many bytes
+ * past the limit, to answer 413; beyond, the connection is closed. */
+#define BODY_DISCARD_MAX (1024 * 1024)
+/* How long api_free() lets waiting requests send their 503. */
+#define CLOSE_GRACE_MS 1000
+
+const double api_hist_bounds[API_HIST_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                  0.05,   0.1,   0.25,   0.5,   1,    10};
+const unsigned api_counted_codes[API_CODE_SLOTS - 1] = {200, 400, 401, 404, 405,
+                                                        413, 500, 503, 504, 202};
+
+static char oom_body[] = /* not const: the MHD 0.9.75 API takes void * */
+    "{\"error\":{\"code\":\"internal_error\",\"message\":\"out of memory\"}}";
+
+/* ---- settings --------------------------------------------------------------- */
+
+void api_settings_default(api_settings_t *s)
+{
+    memset(s, 0, sizeof *s);
+    s->address = "127.0.0.1";
+    s->port = 8080;
+    s->threads = 2;
+    s->db_connect_timeout_s = 5;
+    s->db_statement_timeout_ms = 10000;
+    s->command_timeout_ms = 10000;
+    s->max_body_bytes = 64 * 1024;
+    s->stats_ttl_s = 10;
+}
+
+typedef union {
+    struct sockaddr sa;
+    struct sockaddr_in v4;
+    struct sockaddr_in6 v6;
+} api_sockaddr_t;
+
+static int parse_address(const char *text, unsigned port, api_sockaddr_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!text)
+        return -1;
+    if (inet_pton(AF_INET, text, &out->v4.sin_addr) == 1) {
+        out->v4.sin_family = AF_INET;
+        out->v4.sin_port = htons((uint16_t)port);
+        return AF_INET;
+    }
+    if (inet_pton(AF_INET6, text, &out->v6.sin6_addr) == 1) {
+        out->v6.sin6_family = AF_INET6;
+        out->v6.sin6_port = htons((uint16_t)port);
+        return AF_INET6;
+    }
+    return -1;
+}
+
+int api_settings_check(const api_settings_t *s, char *msg, size_t len)
+{
+    api_sockaddr_t sa;
+    if (parse_address(s->address, 0, &sa) < 0)
+        snprintf(msg, len, "api_address: '%s' is not an IPv4 or IPv6 address",
+                 s->address ? s->address : "");
+    else if (s->port > 65535)
+        snprintf(msg, len, "api_port: %u is not a TCP port", s->port);
+    else if (s->threads < 1 || s->threads > 64)
+        snprintf(msg, len, "api_threads: %u is not in 1..64", s->threads);
+    else if (!s->database_url || !*s->database_url)
+        snprintf(msg, len, "the API needs a database URL");
+    else if (!s->command_timeout_ms || !s->stats_ttl_s || !s->db_connect_timeout_s)
+        snprintf(msg, len, "API timeouts must be positive");
+    else
+        return 0;
+    return -1;
+}
+
+/* ---- replies ------------------------------------------------------------------ */
+
+static void set_reply(api_req_t *req, unsigned status, const char *ctype, char *buf, size_t len)
+{
+    free(req->body);
+    req->replied = 1;
+    if (!buf) {
+        req->status = 500;
+        req->content_type = "application/json";
+        req->body = NULL;
+        req->body_len = 0;
+        return;
+    }
+    req->status = status;
+    req->content_type = ctype;
+    req->body = buf;
+    req->body_len = len;
+}
+
+void api_reply_text(api_req_t *req, unsigned status, const char *content_type, char *buf,
+                    size_t len)
+{
+    set_reply(req, status, content_type, buf, len);
+}
+
+void api_reply_json(api_req_t *req, unsigned status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    set_reply(req, status, "application/json", text, text ? strlen(text) : 0);
+}
+
+void api_reply_error(api_req_t *req, unsigned status, const char *code, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    json_t *m;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    m = json_string(msg);
+    if (!m) /* not UTF-8: never echo it */
+        m = json_string("the request was refused");
+    api_reply_json(req, status, json_pack("{s:{s:s,s:o}}", "error", "code", code, "message", m));
+}
+
+void api_reply_store_error(api_req_t *req, int rc, const store_error_t *err)
+{
+    api_note_db(req->api, rc);
+    switch (rc) {
+    case STORE_EUNAVAIL:
+        api_reply_error(req, 503, "database_unavailable", "database unavailable: %s", err->message);
+        break;
+    case STORE_EINVAL:
+        api_reply_error(req, 400, "bad_request", "%s", err->message);
+        break;
+    case STORE_ENOTFOUND:
+        api_reply_error(req, 404, "not_found", "%s", err->message);
+        break;
+    case STORE_ENOMEM:
+        api_reply_error(req, 500, "internal_error", "out of memory");
+        break;
+    default:
+        LOG_ERROR(req->api->log, API_SUB, "database error: %s", err->message);
+        api_reply_error(req, 500, "internal_error", "database error: %s", err->message);
+    }
+}
+
+/* ---- request helpers ---------------------------------------------------------- */
+
+const char *api_query(api_req_t *req, const char *key, size_t *len)
+{
+    const char *v = NULL;
+    size_t n = 0;
+    if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, key, strlen(key), &v, &n) !=
+        MHD_YES)
+        return NULL;
+    if (!v) { /* "?key" without '=' */
+        v = "";
+        n = 0;
+    }
+    if (len)
+        *len = n;
+    return v;
+}
+
+int api_query_limit(api_req_t *req, unsigned long def, unsigned long max, size_t *out)
+{
+    size_t n;
+    unsigned long v;
+    const char *text = api_query(req, "limit", &n);
+    if (!text) {
+        *out = def;
+        return 0;
+    }
+    if (api_parse_uint(text, n, 1, max, &v) != 0) {
+        api_reply_error(req, 400, "bad_limit", "limit must be an integer from 1 to %lu", max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+const char *api_param_jid(api_req_t *req, size_t i)
+{
+    char msg[128];
+    if (i >= req->n_params || api_jid_check(req->params[i], msg, sizeof msg) != 0) {
+        api_reply_error(req, 400, "bad_jid", "%s", i < req->n_params ? msg : "no JID");
+        return NULL;
+    }
+    return req->params[i];
+}
+
+store_t *api_store(api_req_t *req)
+{
+    api_t *api = req->api;
+    store_t *st = pthread_getspecific(api->store_key);
+    store_options_t opts;
+    api_store_slot_t *slot;
+
+    if (st)
+        return st;
+    opts.connect_timeout_s = api->s.db_connect_timeout_s;
+    opts.statement_timeout_ms = api->s.db_statement_timeout_ms;
+    opts.application_name = "bitween-api";
+    slot = calloc(1, sizeof *slot);
+    if (!slot || !(slot->st = store_new(api->s.database_url, &opts))) {
+        free(slot);
+        api_reply_error(req, 500, "internal_error", "out of memory");
+        return NULL;
+    }
+    if (pthread_setspecific(api->store_key, slot->st) != 0) {
+        store_free(slot->st);
+        free(slot);
+        api_reply_error(req, 500, "internal_error", "out of memory");
+        return NULL;
+    }
+    pthread_mutex_lock(&api->stores_mu);
+    slot->next = api->stores;
+    api->stores = slot;
+    pthread_mutex_unlock(&api->stores_mu);
+    return slot->st;
+}
+
+/* ---- libmicrohttpd callbacks ------------------------------------------------------ */
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    api_t *api = cls;
+    char line[512];
+    size_t n;
+    vsnprintf(line, sizeof line, fmt, ap);
+    n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    LOG_WARN(api->log, "api/mhd", "%s", line);
+}
+
+/* First callback of a request: the raw URI, before any decoding. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    api_t *api = cls;
+    api_req_t *req = calloc(1, sizeof *req);
+    size_t n;
+    if (!req)
+        return NULL;
+    req->api = api;
+    req->conn = conn;
+    req->start_us = api_now_us();
+    req->route = API_MAX_ROUTES;
+    n = strcspn(uri, "?");
+    req->path = malloc(n + 1);
+    if (!req->path) {
+        free(req);
+        return NULL;
+    }
+    memcpy(req->path, uri, n);
+    req->path[n] = '\0';
+    return req;
+}
+
+static void req_free(api_req_t *req)
+{
+    size_t i;
+    api_req_release_waiter(req);
+    for (i = 0; i < req->n_params; i++)
+        free(req->params[i]);
+    free(req->path);
+    free(req->body);
+    free(req);
+}
+
+static size_t code_slot(unsigned status)
+{
+    size_t i;
+    for (i = 0; i < API_CODE_SLOTS - 1; i++)
+        if (api_counted_codes[i] == status)
+            return i;
+    return API_CODE_SLOTS - 1;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    api_t *api = cls;
+    api_req_t *req = *con_cls;
+    (void)conn;
+    (void)toe;
+    if (!req)
+        return;
+    if (req->stage == 2) {
+        uint64_t us = api_now_us() - req->start_us;
+        api_hist_t *h = &api->hist[req->route < API_MAX_ROUTES ? req->route : API_MAX_ROUTES];
+        size_t b = 0;
+        while (b < API_HIST_BUCKETS && (double)us / 1e6 > api_hist_bounds[b])
+            b++;
+        atomic_fetch_add(&h->buckets[b], 1);
+        atomic_fetch_add(&h->sum_us, us);
+        atomic_fetch_add(&api->responses[code_slot(req->status)], 1);
+    }
+    req_free(req);
+    *con_cls = NULL;
+}
+
+static enum MHD_Result queue_reply(api_req_t *req)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    if (req->body)
+        resp = MHD_create_response_from_buffer(req->body_len, req->body, MHD_RESPMEM_MUST_FREE);
+    else
+        resp =
+            MHD_create_response_from_buffer(sizeof oom_body - 1, oom_body, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    req->body = NULL; /* the response owns it */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->content_type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (req->allow[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow);
+    if (req->www_authenticate)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"bitween\"");
+    ret = MHD_queue_response(req->conn, req->status, resp);
+    MHD_destroy_response(resp);
+    req->stage = 2;
+    return ret;
+}
+
+/* Whether the request announces a body, and its declared length (-1:
+ * chunked or unknown). */
+static int request_body(api_req_t *req, long long *declared)
+{
+    const char *cl =
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te =
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    *declared = -1;
+    if (cl) {
+        char *end;
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (end != cl && *end == '\0') {
+            *declared = v > (unsigned long long)INT64_MAX ? INT64_MAX : (long long)v;
+            return v > 0;
+        }
+        return 1;
+    }
+    return te != NULL;
+}
+
+/* Route, decode the path, check the body size and the token. Sets a reply
+ * on refusal. */
+static void request_start(api_req_t *req, const char *method)
+{
+    api_t *api = req->api;
+    const api_route_t *routes;
+    api_param_t raw[API_MAX_PARAMS];
+    size_t index, np = 0, i;
+    long long declared;
+    int rc;
+
+    api_routes(&routes);
+    rc = api_route_match(method, req->path, &index, raw, &np, req->allow, sizeof req->allow);
+    if (rc == API_MATCH_NOT_FOUND) {
+        api_reply_error(req, 404, "not_found", "no such route");
+        return;
+    }
+    if (rc == API_MATCH_BAD_METHOD) {
+        api_reply_error(req, 405, "method_not_allowed",
+                        "method %s is not allowed here (allowed: %s)", method, req->allow);
+        return;
+    }
+    req->allow[0] = '\0';
+    req->route = index;
+    for (i = 0; i < np; i++) {
+        rc = api_percent_decode(raw[i].p, raw[i].n, &req->params[i], NULL);
+        if (rc == -2) {
+            api_reply_error(req, 500, "internal_error", "out of memory");
+            return;
+        }
+        if (rc) {
+            api_reply_error(req, 400, "bad_path", "malformed percent-encoding in the path");
+            return;
+        }
+        req->n_params++;
+    }
+    if (request_body(req, &declared) && declared > (long long)api->s.max_body_bytes) {
+        api_reply_error(req, 413, "payload_too_large", "request bodies are limited to %zu bytes",
+                        api->s.max_body_bytes);
+        return;
+    }
+    if (routes[index].flags & API_ROUTE_AUTH) {
+        const char *auth =
+            MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        if (!api->have_token) {
+            req->www_authenticate = 1;
+            api_reply_error(req, 401, "token_not_configured",
+                            "no API token is configured: set api_token (BITWEEN_API_TOKEN)");
+        } else if (!api_bearer_ok(auth, api->token_digest)) {
+            req->www_authenticate = 1;
+            api_reply_error(req, 401, "unauthorized",
+                            auth ? "wrong bearer token"
+                                 : "missing bearer token (Authorization: "
+                                   "Bearer <token>)");
+        }
+    }
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    api_t *api = cls;
+    api_req_t *req = *con_cls;
+    const api_route_t *routes;
+    long long declared;
+    (void)url;
+    (void)version;
+    (void)upload_data;
+
+    if (!req)
+        return MHD_NO; /* out of memory in on_uri */
+    req->conn = conn;
+    if (req->stage == 0) {
+        req->stage = 1;
+        request_start(req, method);
+        /* A refusal goes out now when a body follows (libmicrohttpd then
+         * skips the body and closes); otherwise after the request, which
+         * keeps the connection alive. */
+        if (req->replied && request_body(req, &declared))
+            return queue_reply(req);
+        return MHD_YES;
+    }
+    if (req->stage == 2)
+        return MHD_YES;
+    if (*upload_data_size) {
+        req->body_bytes += *upload_data_size;
+        *upload_data_size = 0;
+        if (req->body_bytes > api->s.max_body_bytes) {
+            req->body_too_large = 1;
+            if (req->body_bytes - api->s.max_body_bytes > BODY_DISCARD_MAX)
+                return MHD_NO;
+        }
+        return MHD_YES;
+    }
+    /* The whole request is in. */
+    if (!req->replied && req->body_too_large)
+        api_reply_error(req, 413, "payload_too_large", "request bodies are limited to %zu bytes",
+                        api->s.max_body_bytes);
+    if (!req->replied) {
+        if (req->waiter) {
+            int pending;
+            pthread_mutex_lock(&req->waiter->mu);
+            pending = req->waiter->outcome == API_WAIT_PENDING;
+            pthread_mutex_unlock(&req->waiter->mu);
+            if (pending)
+                return MHD_YES;
+        }
+        api_routes(&routes);
+        routes[req->route].handler(req);
+    }
+    if (req->replied)
+        return queue_reply(req);
+    return MHD_YES; /* suspended until a command completes */
+}
+
+/* ---- start and stop -------------------------------------------------------------- */
+
+static char *dupstr(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static int cond_init_monotonic(pthread_cond_t *c)
+{
+    pthread_condattr_t attr;
+    int rc;
+    if (pthread_condattr_init(&attr) != 0)
+        return -1;
+    rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 && pthread_cond_init(c, &attr) == 0
+             ? 0
+             : -1;
+    pthread_condattr_destroy(&attr);
+    return rc;
+}
+
+static void listen_text(char *out, size_t len, int family, const char *address, int port)
+{
+    if (family == AF_INET6)
+        snprintf(out, len, "[%s]:%d", address, port);
+    else
+        snprintf(out, len, "%s:%d", address, port);
+}
+
+api_t *api_new(const api_settings_t *s, component_t *comp, log_t *log)
+{
+    api_t *api;
+    api_sockaddr_t sa;
+    char msg[256];
+    int family;
+    unsigned flags;
+    const union MHD_DaemonInfo *info;
+    store_options_t opts;
+    sigset_t block, saved;
+    int masked = 0;
+
+    if (api_settings_check(s, msg, sizeof msg) != 0) {
+        LOG_ERROR(log, API_SUB, "%s", msg);
+        return NULL;
+    }
+    api = calloc(1, sizeof *api);
+    if (!api)
+        goto oom;
+    if (pthread_mutex_init(&api->stores_mu, NULL) != 0) {
+        free(api);
+        goto oom;
+    }
+    if (pthread_mutex_init(&api->wait_mu, NULL) != 0 || cond_init_monotonic(&api->wait_cond) ||
+        pthread_mutex_init(&api->refresh_mu, NULL) != 0 ||
+        cond_init_monotonic(&api->refresh_cond) || pthread_mutex_init(&api->counts_mu, NULL) != 0) {
+        /* Only at start-up, and practically never: leak the primitives. */
+        pthread_mutex_destroy(&api->stores_mu);
+        free(api);
+        goto oom;
+    }
+    api->s = *s;
+    api->comp = comp;
+    api->log = log;
+    api->started_ms = api_now_ms();
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        api->started_wall = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    }
+    atomic_store(&api->db_up, 0);
+    api->own_address = dupstr(s->address);
+    api->own_url = dupstr(s->database_url);
+    api->s.address = api->own_address;
+    api->s.database_url = api->own_url;
+    api->s.token = NULL; /* only its digest is kept */
+    if (!api->own_address || !api->own_url)
+        goto fail_oom;
+    if (s->token && *s->token) {
+        if (api_token_digest(s->token, strlen(s->token), api->token_digest) != 0)
+            goto fail_oom;
+        api->have_token = 1;
+        if (strlen(s->token) < 16)
+            LOG_WARN(log, API_SUB,
+                     "api_token is shorter than 16 characters: use a long random "
+                     "token");
+    } else {
+        LOG_WARN(log, API_SUB, "no api_token configured: /api/v1 answers 401 to every request");
+    }
+    if (pthread_key_create(&api->store_key, NULL) != 0)
+        goto fail_oom;
+    api->have_key = 1;
+    opts.connect_timeout_s = s->db_connect_timeout_s;
+    opts.statement_timeout_ms = s->db_statement_timeout_ms;
+    opts.application_name = "bitween-api";
+    api->bg_store = store_new(s->database_url, &opts);
+    if (!api->bg_store)
+        goto fail_oom;
+
+    /* The API's threads inherit this mask: process signals (SIGTERM,
+     * SIGHUP, ...) must reach the thread that runs the component's loop. */
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
+    sigaddset(&block, SIGQUIT);
+    sigaddset(&block, SIGUSR1);
+    sigaddset(&block, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &block, &saved);
+    masked = 1;
+
+    family = parse_address(s->address, s->port, &sa);
+    errno = 0;
+    flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    /* The logger first, so that errors about the other options reach it. */
+    api->daemon = MHD_start_daemon(
+        flags, (uint16_t)s->port, NULL, NULL, on_access, api, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        api, MHD_OPTION_SOCK_ADDR, &sa.sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->threads,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, api, MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(CONNECTION_LIMIT * s->threads), MHD_OPTION_END);
+    if (!api->daemon) {
+        int e = errno;
+        LOG_ERROR(log, API_SUB, "cannot listen on %s port %u: %s", s->address, s->port,
+                  e ? strerror(e) : "libmicrohttpd refused to start");
+        goto fail;
+    }
+    info = MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    api->port = info ? (int)info->port : (int)s->port;
+    listen_text(api->listen_text, sizeof api->listen_text, family, s->address, api->port);
+    if (api_bg_start(api) != 0) {
+        LOG_ERROR(log, API_SUB, "cannot start the API's background threads");
+        goto fail;
+    }
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    LOG_INFO(log, API_SUB, "listening on %s (%u worker thread%s)", api->listen_text, s->threads,
+             s->threads == 1 ? "" : "s");
+    return api;
+
+fail_oom:
+    LOG_ERROR(log, API_SUB, "out of memory starting the API");
+fail:
+    if (masked)
+        pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    api_free(api);
+    return NULL;
+oom:
+    LOG_ERROR(log, API_SUB, "out of memory starting the API");
+    return NULL;
+}
+
+int api_port(const api_t *api)
+{
+    return api->port;
+}
+
+void api_free(api_t *api)
+{
+    api_waiter_t *w;
+    api_store_slot_t *slot, *next;
+    MHD_socket listen_fd = MHD_INVALID_SOCKET;
+
+    if (!api)
+        return;
+    if (api->daemon)
+        listen_fd = MHD_quiesce_daemon(api->daemon);
+    /* Answer the requests waiting for a command (503), and give them a
+     * moment to be sent before the daemon closes every connection. */
+    pthread_mutex_lock(&api->wait_mu);
+    api->closing = 1;
+    for (w = api->waiters; w; w = w->next)
+        api_waiter_finish(w, API_WAIT_SHUTDOWN, NULL);
+    if (api->waiters) {
+        uint64_t end = api_now_ms() + CLOSE_GRACE_MS;
+        while (api->waiters && api_now_ms() < end) {
+            struct timespec ts;
+            ts.tv_sec = (time_t)(end / 1000u);
+            ts.tv_nsec = (long)(end % 1000u) * 1000000L;
+            pthread_cond_timedwait(&api->wait_cond, &api->wait_mu, &ts);
+        }
+    }
+    pthread_mutex_unlock(&api->wait_mu);
+    if (api->daemon)
+        MHD_stop_daemon(api->daemon);
+    if (listen_fd != MHD_INVALID_SOCKET)
+        close(listen_fd);
+    api_bg_stop(api);
+    for (slot = api->stores; slot; slot = next) {
+        next = slot->next;
+        store_free(slot->st);
+        free(slot);
+    }
+    store_free(api->bg_store);
+    if (api->have_key)
+        pthread_key_delete(api->store_key);
+    pthread_mutex_destroy(&api->stores_mu);
+    pthread_mutex_destroy(&api->wait_mu);
+    pthread_cond_destroy(&api->wait_cond);
+    pthread_mutex_destroy(&api->refresh_mu);
+    pthread_cond_destroy(&api->refresh_cond);
+    pthread_mutex_destroy(&api->counts_mu);
+    free(api->own_address);
+    free(api->own_url);
+    free(api);
+}
