@@ -24,10 +24,15 @@ struct xclient {
         char *from;
         char *text;
         unsigned count;
+        unsigned events;     /* distinct broadcasts (message ids) */
+        char last_msg_id[64];
     } items[MAX_FROM];
     /* one outstanding IQ */
     char wait_id[64];
     xmpp_stanza_t *reply;
+    /* every other IQ reply */
+    xclient_reply_fn on_reply;
+    void *on_reply_arg;
 };
 
 static long long now_ms(void)
@@ -92,6 +97,10 @@ static int iq_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
         cl->reply = xmpp_stanza_clone(st);
         return 1;
     }
+    if ((strcmp(type, "result") == 0 || strcmp(type, "error") == 0) && cl->on_reply) {
+        cl->on_reply(cl, st, cl->on_reply_arg);
+        return 1;
+    }
     if (strcmp(type, "get") != 0 && strcmp(type, "set") != 0)
         return 1;
     if (ns && strcmp(ns, "urn:xmpp:ping") == 0) {
@@ -137,7 +146,8 @@ static int iq_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
     return 1;
 }
 
-static void record_item(xclient_t *cl, const char *from, xmpp_stanza_t *shares)
+static void record_item(xclient_t *cl, const char *from, const char *msg_id,
+                        xmpp_stanza_t *shares)
 {
     char *text = NULL, *bare = xmpp_jid_bare(cl->ctx, from);
     size_t len = 0, i, slot = MAX_FROM;
@@ -161,6 +171,12 @@ static void record_item(xclient_t *cl, const char *from, xmpp_stanza_t *shares)
         free(cl->items[slot].text);
         cl->items[slot].text = strdup(text);
         cl->items[slot].count++;
+        /* Copies of one broadcast (to the bare and to the full JID) share
+         * the message id and arrive back to back. */
+        if (!msg_id || !*msg_id || strcmp(msg_id, cl->items[slot].last_msg_id) != 0)
+            cl->items[slot].events++;
+        snprintf(cl->items[slot].last_msg_id, sizeof cl->items[slot].last_msg_id, "%s",
+                 msg_id ? msg_id : "");
     }
     xmpp_free(cl->ctx, text);
     xmpp_free(cl->ctx, bare);
@@ -185,7 +201,7 @@ static int message_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
             continue;
         shares = xmpp_stanza_get_child_by_name_and_ns(item, "user_shares", SHARES_NS);
         if (shares)
-            record_item(cl, from, shares);
+            record_item(cl, from, xmpp_stanza_get_id(st), shares);
     }
     return 1;
 }
@@ -347,6 +363,18 @@ unsigned xclient_items(const xclient_t *cl, const char *from_bare)
 {
     int i = slot_of(cl, from_bare);
     return i < 0 ? 0 : cl->items[i].count;
+}
+
+unsigned xclient_item_events(const xclient_t *cl, const char *from_bare)
+{
+    int i = slot_of(cl, from_bare);
+    return i < 0 ? 0 : cl->items[i].events;
+}
+
+void xclient_on_reply(xclient_t *cl, xclient_reply_fn fn, void *arg)
+{
+    cl->on_reply = fn;
+    cl->on_reply_arg = arg;
 }
 
 const char *xclient_last_item(const xclient_t *cl, const char *from_bare)

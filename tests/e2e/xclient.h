@@ -58,6 +58,21 @@ xmpp_stanza_t *xclient_iq(xclient_t *cl, const char *xml, int timeout_ms);
 unsigned xclient_items(const xclient_t *cl, const char *from_bare);
 
 /**
+ * Distinct shares broadcasts received from `from_bare`: Prosody may send
+ * one broadcast twice (to the bare and to the full JID, same message id,
+ * back to back); such copies count once. Each publish by the user's PEP
+ * service, and each re-send of the last item on presence, is one event.
+ */
+unsigned xclient_item_events(const xclient_t *cl, const char *from_bare);
+
+/** Called with each IQ result or error that xclient_iq() is not waiting
+ * for (`reply` borrowed for the call). */
+typedef void (*xclient_reply_fn)(xclient_t *cl, xmpp_stanza_t *reply, void *arg);
+
+/** Install (or with NULL remove) the handler of other IQ replies. */
+void xclient_on_reply(xclient_t *cl, xclient_reply_fn fn, void *arg);
+
+/**
  * Text of the last <user_shares/> received from `from_bare` (borrowed,
  * valid until the next pump), NULL when none.
  */

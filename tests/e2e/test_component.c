@@ -1,0 +1,1807 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * End-to-end tests of bitween-component against the real stack started by
+ * tests/with_stack.sh (Prosody with mod_privilege, PostgreSQL): the shipped
+ * binary runs as a child process; agents and a watching contact are real
+ * c2s clients (xclient.h). Each test asserts on what the watching contact
+ * receives through PEP and on the registry's tables, uses users of its own
+ * and runs its own component instance(s), stopped with SIGTERM (exit 0 and
+ * a log free of sanitizer reports are part of every test).
+ *
+ *   test_component BIN [GROUP]
+ *
+ * BIN is the bitween-component binary; GROUP one of basic, errors, crash,
+ * outage, privilege (default: all; tests/e2e/CMakeLists.txt runs one
+ * ctest per group, each on a stack of its own). Set BITWEEN_TEST_TRACE to
+ * see the steps of each test with their times. Needs the variables with_stack.sh
+ * exports (BITWEEN_STACK_DIR, BITWEEN_STACK_SCRIPT, BITWEEN_DATABASE_URL,
+ * BITWEEN_XMPP_HOST/PORT, BITWEEN_COMPONENT_JID/SECRET,
+ * BITWEEN_STACK_DOMAIN, BITWEEN_STACK_C2S_PORT).
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+#include <strophe.h>
+
+#include "harness.h"
+#include "shares.h"
+#include "xclient.h"
+
+#define AGENT_NS        "urn:bitween:agent:1"
+#define IQ_TIMEOUT      10000
+#define WAIT            15000
+#define READY_LINE      "grants the pubsub iq permission"
+#define CHECK_DONE_LINE "registration re-check finished"
+#define PASSWORD        "secret-pw"
+
+/* ---- environment --------------------------------------------------------- */
+
+typedef struct stack_env {
+    char *dir, *db_url, *xmpp_port, *secret, *domain, *component_jid;
+    unsigned short c2s_port;
+} stack_env_t;
+
+static const char *component_bin;
+static const char *stack_script;
+static stack_env_t main_stack;
+
+static const char *env_required(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) {
+        fprintf(stderr, "test_component: %s is not set (run under tests/with_stack.sh)\n", name);
+        exit(2);
+    }
+    return v;
+}
+
+/* ---- per-test fixture ---------------------------------------------------- */
+
+#define MAX_CLIENTS 16
+#define MAX_PROCS   4
+
+typedef struct t {
+    char prefix[16]; /* user names of this test start with it */
+    char dir[256];   /* logs */
+    const stack_env_t *stack;
+    xmpp_ctx_t *ctx;
+    PGconn *db;
+    xclient_t *cl[MAX_CLIENTS];
+    hx_proc_t *proc[MAX_PROCS];
+    size_t nproc;
+    char **strings; /* freed when the test ends */
+    size_t nstrings;
+    stack_env_t stack2;        /* a second stack of the test's own, if any */
+    int pg_down, prosody_down; /* stopped by the test: started again at the end */
+    int passed;
+    unsigned next_id;
+} t_t;
+
+static unsigned test_counter;
+static long long test_start_ms;
+
+/* With BITWEEN_TEST_TRACE set, steps are printed with the time since the
+ * test started (to see where a slow test spends its time). */
+static void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void trace(const char *fmt, ...)
+{
+    va_list ap;
+    if (!getenv("BITWEEN_TEST_TRACE"))
+        return;
+    fprintf(stderr, "[%6lld ms] ", hx_now_ms() - test_start_ms);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* Keep `s` until the test ends; returns it. */
+static char *keep(t_t *t, char *s)
+{
+    char **v;
+    assert_non_null(s);
+    v = realloc(t->strings, (t->nstrings + 1) * sizeof *v);
+    if (!v)
+        free(s);
+    assert_non_null(v);
+    t->strings = v;
+    t->strings[t->nstrings++] = s;
+    return s;
+}
+
+static int setup(void **state)
+{
+    t_t *t = calloc(1, sizeof *t);
+    const char *tmp = getenv("TMPDIR");
+    if (!t)
+        return -1;
+    snprintf(t->prefix, sizeof t->prefix, "t%02u", ++test_counter);
+    test_start_ms = hx_now_ms();
+    snprintf(t->dir, sizeof t->dir, "%s/bitween-e2e.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(t->dir))
+        return -1;
+    chmod(t->dir, 0711); /* a stack of the test's own runs PostgreSQL as postgres */
+    t->stack = &main_stack;
+    t->ctx = xmpp_ctx_new(
+        NULL, getenv("BITWEEN_TEST_XMPP_DEBUG") ? xmpp_get_default_logger(XMPP_LEVEL_DEBUG) : NULL);
+    t->db = hx_db_connect(main_stack.db_url);
+    if (!t->ctx || !t->db)
+        return -1;
+    *state = t;
+    return 0;
+}
+
+static void stack_env_free(stack_env_t *s)
+{
+    free(s->dir);
+    free(s->db_url);
+    free(s->xmpp_port);
+    free(s->secret);
+    free(s->domain);
+    free(s->component_jid);
+    memset(s, 0, sizeof *s);
+}
+
+static int teardown(void **state)
+{
+    t_t *t = *state;
+    size_t i;
+    int rc = 0;
+
+    trace("teardown");
+
+    for (i = 0; i < MAX_CLIENTS; i++)
+        xclient_free(t->cl[i]);
+    /* A failed outage test must not leave the next tests without servers. */
+    if (t->pg_down) {
+        const char *argv[] = {stack_script, "start", "pg", main_stack.dir, NULL};
+        hx_run(argv, NULL);
+    }
+    if (t->prosody_down) {
+        const char *argv[] = {stack_script, "start", "prosody", main_stack.dir, NULL};
+        hx_run(argv, NULL);
+    }
+    for (i = 0; i < t->nproc; i++) {
+        const char *log = hx_proc_log(t->proc[i]);
+        hx_proc_kill(t->proc[i]);
+        if (hx_file_has_sanitizer_report(log)) {
+            fprintf(stderr, "test_component: sanitizer report in %s\n", log);
+            rc = -1;
+        }
+        if (!t->passed || rc)
+            hx_file_dump(log, "component log");
+        hx_proc_free(t->proc[i]);
+    }
+    if (t->stack2.dir) {
+        const char *argv[] = {stack_script, "down", t->stack2.dir, NULL};
+        if (!t->passed) {
+            const char *largv[] = {stack_script, "logs", t->stack2.dir, NULL};
+            hx_run(largv, NULL);
+        }
+        hx_run(argv, NULL);
+        trace("second stack down");
+        stack_env_free(&t->stack2);
+    }
+    for (i = 0; i < t->nstrings; i++)
+        free(t->strings[i]);
+    free(t->strings);
+    if (t->db)
+        PQfinish(t->db);
+    if (t->ctx)
+        xmpp_ctx_free(t->ctx);
+    {
+        const char *argv[] = {"rm", "-rf", t->dir, NULL};
+        hx_run(argv, NULL);
+    }
+    free(t);
+    return rc;
+}
+
+/* ---- users and clients --------------------------------------------------- */
+
+/* Account PREFIX+name on the test's stack; returns its bare JID. */
+static const char *user(t_t *t, const char *name)
+{
+    char *node = keep(t, hx_strdupf("%s%s", t->prefix, name));
+    const char *argv[] = {stack_script, "adduser", t->stack->dir, node, PASSWORD, NULL};
+    assert_int_equal(hx_run(argv, NULL), 0);
+    trace("user %s", node);
+    return keep(t, hx_strdupf("%s@%s", node, t->stack->domain));
+}
+
+/* Mutual presence subscription between two users made by user(). */
+static void subscribe(t_t *t, const char *jid_a, const char *jid_b)
+{
+    char *a = keep(t, strdup(jid_a)), *b = keep(t, strdup(jid_b));
+    *strchr(a, '@') = '\0';
+    *strchr(b, '@') = '\0';
+    {
+        const char *argv[] = {stack_script, "subscribe", t->stack->dir, a, b, NULL};
+        assert_int_equal(hx_run(argv, NULL), 0);
+    }
+}
+
+static int client_slot(t_t *t, xclient_t *cl)
+{
+    int i;
+    for (i = 0; i < MAX_CLIENTS; i++)
+        if (t->cl[i] == cl)
+            return i;
+    return -1;
+}
+
+static xclient_t *login(t_t *t, const char *jid, const char *resource)
+{
+    char *full = hx_strdupf("%s/%s", jid, resource);
+    xclient_t *cl = xclient_login(t->ctx, full, PASSWORD, t->stack->c2s_port, WAIT);
+    int slot = client_slot(t, NULL);
+    free(full);
+    assert_non_null(cl);
+    trace("logged in %s", xclient_jid(cl));
+    assert_true(slot >= 0);
+    t->cl[slot] = cl;
+    return cl;
+}
+
+/* Release a client (clean logout when still connected). */
+static void logout(t_t *t, xclient_t *cl)
+{
+    int slot = client_slot(t, cl);
+    assert_true(slot >= 0);
+    xclient_free(cl);
+    t->cl[slot] = NULL;
+}
+
+/* An agent: logged in, with directed presence to the component so that
+ * the server tells the component when it goes away. */
+static xclient_t *agent(t_t *t, const char *jid, const char *resource)
+{
+    xclient_t *cl = login(t, jid, resource);
+    xclient_presence(cl, t->stack->component_jid, 0);
+    return cl;
+}
+
+/* A round trip to the client's own server (XEP-0199). */
+static void server_ping(t_t *t, xclient_t *cl)
+{
+    char id[32], *xml;
+    xmpp_stanza_t *r;
+    snprintf(id, sizeof id, "%s-sp%u", t->prefix, ++t->next_id);
+    xml = hx_strdupf("<iq type='get' to='%s' id='%s'><ping xmlns='urn:xmpp:ping'/></iq>",
+                     t->stack->domain, id);
+    r = xclient_iq(cl, xml, IQ_TIMEOUT);
+    free(xml);
+    assert_non_null(r);
+    assert_string_equal(hx_iq_type(r), "result");
+    xmpp_stanza_release(r);
+}
+
+/* A contact watching PEP items: presence with shares+notify caps. The
+ * server asks the client for its caps (disco#info) on that presence; two
+ * pings later it has the answer, so the set of notifications the contact
+ * gets from then on does not depend on timing. */
+static xclient_t *watcher(t_t *t, const char *jid)
+{
+    xclient_t *cl = login(t, jid, "watch");
+    xclient_presence(cl, NULL, 1);
+    server_ping(t, cl); /* the disco#info query arrives before this reply */
+    server_ping(t, cl); /* sent after the answer to it */
+    return cl;
+}
+
+/* ---- the component ------------------------------------------------------- */
+
+/* Start the component with the test stack's settings plus `extra`
+ * (NULL-terminated "NAME=VALUE"), without waiting. */
+static hx_proc_t *component_spawn(t_t *t, const char *const *extra)
+{
+    const char *env[32];
+    size_t n = 0, i;
+    char *log;
+    hx_proc_t *p;
+
+    env[n++] = keep(t, hx_strdupf("BITWEEN_XMPP_HOST=127.0.0.1"));
+    env[n++] = keep(t, hx_strdupf("BITWEEN_XMPP_PORT=%s", t->stack->xmpp_port));
+    env[n++] = keep(t, hx_strdupf("BITWEEN_COMPONENT_JID=%s", t->stack->component_jid));
+    env[n++] = keep(t, hx_strdupf("BITWEEN_COMPONENT_SECRET=%s", t->stack->secret));
+    env[n++] = keep(t, hx_strdupf("BITWEEN_DATABASE_URL=%s", t->stack->db_url));
+    env[n++] = keep(t, hx_strdupf("BITWEEN_DOMAINS=%s", t->stack->domain));
+    env[n++] = "BITWEEN_CONFIG"; /* no file */
+    for (i = 0; extra && extra[i]; i++) {
+        assert_true(n < 31);
+        env[n++] = extra[i];
+    }
+    env[n] = NULL;
+    assert_true(t->nproc < MAX_PROCS);
+    log = hx_strdupf("%s/component-%zu.log", t->dir, t->nproc + 1);
+    p = hx_proc_start(component_bin, log, env);
+    free(log);
+    assert_non_null(p);
+    t->proc[t->nproc++] = p;
+    return p;
+}
+
+/* Start the component and wait until it may publish. */
+static hx_proc_t *component(t_t *t, const char *const *extra)
+{
+    hx_proc_t *p = component_spawn(t, extra);
+    assert_true(hx_proc_wait_log(p, READY_LINE, 1, WAIT, t->ctx));
+    trace("component %d ready", (int)hx_proc_pid(p));
+    return p;
+}
+
+/* SIGTERM: exit status 0 within the deadline, no sanitizer report. */
+static void component_stop(t_t *t, hx_proc_t *p)
+{
+    trace("stopping component %d", (int)hx_proc_pid(p));
+    assert_int_equal(hx_proc_stop(p, WAIT, t->ctx), 0);
+    trace("component %d stopped", (int)hx_proc_pid(p));
+    assert_false(hx_file_has_sanitizer_report(hx_proc_log(p)));
+}
+
+/* `stack stop|start|restart pg|prosody` on the test's stack. */
+static void stack_cmd(t_t *t, const char *action, const char *service)
+{
+    const char *argv[] = {stack_script, action, service, t->stack->dir, NULL};
+    int *down = strcmp(service, "pg") == 0 ? &t->pg_down : &t->prosody_down;
+    trace("stack %s %s", action, service);
+    *down = 1; /* until known to be up again */
+    assert_int_equal(hx_run(argv, NULL), 0);
+    *down = strcmp(action, "stop") == 0;
+    trace("stack %s %s done", action, service);
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+static char *next_id(t_t *t, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s-%u", t->prefix, ++t->next_id);
+    return buf;
+}
+
+/* Send an agent request and return the reply (caller releases). */
+static xmpp_stanza_t *request(t_t *t, xclient_t *cl, const char *op, long long seq,
+                              const char *children)
+{
+    char id[32],
+        *xml = hx_agent_iq(t->stack->component_jid, next_id(t, id, sizeof id), op, seq, children);
+    xmpp_stanza_t *reply = xclient_iq(cl, xml, IQ_TIMEOUT);
+    free(xml);
+    return reply;
+}
+
+/* Send raw IQ XML with the component as `to` (IQ_TO in `fmt`) and an id
+ * (IQ_ID). */
+static xmpp_stanza_t *raw_request(t_t *t, xclient_t *cl, const char *xml_fmt)
+{
+    char id[32];
+    hx_buf_t b = {0};
+    const char *p;
+    xmpp_stanza_t *reply;
+    next_id(t, id, sizeof id);
+    for (p = xml_fmt; *p; p++) {
+        if (strncmp(p, "IQ_TO", 5) == 0) {
+            hx_buf_printf(&b, "%s", t->stack->component_jid);
+            p += 4;
+        } else if (strncmp(p, "IQ_ID", 5) == 0) {
+            hx_buf_printf(&b, "%s", id);
+            p += 4;
+        } else {
+            hx_buf_printf(&b, "%c", *p);
+        }
+    }
+    reply = xclient_iq(cl, b.s, IQ_TIMEOUT);
+    free(b.s);
+    return reply;
+}
+
+static void expect_result(t_t *t, xclient_t *cl, const char *op, long long seq,
+                          const char *children)
+{
+    xmpp_stanza_t *r = request(t, cl, op, seq, children);
+    if (!r || strcmp(hx_iq_type(r), "result") != 0) {
+        char *text = NULL;
+        size_t len;
+        if (r)
+            xmpp_stanza_to_text(r, &text, &len);
+        fprintf(stderr, "test_component: %s seq %lld from %s: expected a result, got %s\n", op, seq,
+                xclient_jid(cl), text ? text : "no reply");
+        if (text)
+            xmpp_free(t->ctx, text);
+    }
+    assert_non_null(r);
+    assert_string_equal(hx_iq_type(r), "result");
+    xmpp_stanza_release(r);
+}
+
+/* Expect an error of `type`/`cond` whose text contains `needle` (may be
+ * NULL: any non-empty text). */
+static void expect_error_reply(xmpp_stanza_t *r, const char *type, const char *cond,
+                               const char *needle)
+{
+    char text[512];
+    int ok = hx_iq_error_is(r, type, cond, text, sizeof text);
+    trace("%s/%s: %s", type, cond, text);
+    if (r)
+        xmpp_stanza_release(r);
+    assert_true(ok);
+    if (needle && !strstr(text, needle))
+        fprintf(stderr, "test_component: error text \"%s\" lacks \"%s\"\n", text, needle);
+    if (needle)
+        assert_non_null(strstr(text, needle));
+}
+
+static void expect_error(t_t *t, xclient_t *cl, const char *op, long long seq, const char *children,
+                         const char *type, const char *cond, const char *needle)
+{
+    expect_error_reply(request(t, cl, op, seq, children), type, cond, needle);
+}
+
+/* Children of a request: shares FROM..TO-1, share i named NAME_PREFIX-i,
+ * its hash derived from SEED-i. */
+static char *shares_xml(const char *seed, int from, int to, const char *name_prefix)
+{
+    hx_buf_t b = {0};
+    int i;
+    for (i = from; i < to; i++) {
+        char h[41], s[128], name[128];
+        snprintf(s, sizeof s, "%s-%d", seed, i);
+        snprintf(name, sizeof name, "%s-%d", name_prefix, i);
+        hx_hash(h, s);
+        hx_share_el(&b, h, name, (unsigned long long)i * 1000 + 1);
+    }
+    return b.s ? b.s : strdup("");
+}
+
+static const char *hash_of(t_t *t, const char *seed)
+{
+    char *h = malloc(41);
+    assert_non_null(h);
+    hx_hash(h, seed);
+    return keep(t, h);
+}
+
+/* ---- what the contact sees ----------------------------------------------- */
+
+static void wait_item(t_t *t, xclient_t *w, const char *from, const char *const *must,
+                      const char *const *must_not)
+{
+    trace("waiting for an item of %s", from);
+    if (!xclient_wait_item(w, from, must, must_not, WAIT)) {
+        const char *last = xclient_last_item(w, from);
+        size_t i;
+        fprintf(stderr, "test_component: %s never showed an item of %s with", xclient_jid(w), from);
+        for (i = 0; must && must[i]; i++)
+            fprintf(stderr, " +\"%s\"", must[i]);
+        for (i = 0; must_not && must_not[i]; i++)
+            fprintf(stderr, " -\"%s\"", must_not[i]);
+        fprintf(stderr, "; last item: %s\n", last ? last : "(none)");
+        fail();
+    }
+    trace("got it");
+    (void)t;
+}
+
+/* Wait until the contact's last item of `jid` is the merged state stored
+ * for `jid` (same canonical digest). */
+static void wait_view_is_db(t_t *t, xclient_t *w, const char *jid)
+{
+    long long end = hx_now_ms() + WAIT;
+    char db[SHARES_DIGEST_HEX], seen[SHARES_DIGEST_HEX];
+    for (;;) {
+        const char *last = xclient_last_item(w, jid);
+        assert_int_equal(hx_db_digest(t->db, jid, db), 0);
+        if (last && hx_text_digest(t->ctx, last, seen) == 0 && strcmp(db, seen) == 0)
+            return;
+        if (hx_now_ms() >= end) {
+            char *fp = hx_db_fingerprint(t->db, jid);
+            fprintf(stderr,
+                    "test_component: the view of %s by %s never matched the database\n"
+                    "last item: %s\ndatabase:\n%s\n",
+                    jid, xclient_jid(w), last ? last : "(none)", fp ? fp : "(query failed)");
+            free(fp);
+            fail();
+        }
+        xclient_pump(t->ctx, 20);
+    }
+}
+
+/* Wait until `jid` has `n` resources in the database. */
+static void wait_db_resources(t_t *t, const char *jid, int n)
+{
+    long long end = hx_now_ms() + WAIT;
+    int got;
+    while ((got = hx_db_resources(t->db, jid)) != n) {
+        if (hx_now_ms() >= end) {
+            fprintf(stderr, "test_component: %s has %d resources, expected %d\n", jid, got, n);
+            fail();
+        }
+        xclient_pump(t->ctx, 20);
+    }
+}
+
+static char *fingerprint(t_t *t, const char *jid)
+{
+    return keep(t, hx_db_fingerprint(t->db, jid));
+}
+
+/* ===== basic ============================================================= */
+
+/* disco#info and ping to the component get proper answers; other IQs a
+ * service-unavailable error. */
+static void test_disco_and_ping(void **state)
+{
+    t_t *t = *state;
+    const char *u = user(t, "dp");
+    xclient_t *a;
+    xmpp_stanza_t *r, *q, *child;
+    hx_proc_t *c = component(t, NULL);
+    int ident = 0, f_agent = 0, f_ping = 0, f_disco = 0;
+
+    a = agent(t, u, "probe");
+    r = raw_request(t, a,
+                    "<iq type='get' to='IQ_TO' id='IQ_ID'>"
+                    "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+    assert_non_null(r);
+    assert_string_equal(hx_iq_type(r), "result");
+    q = xmpp_stanza_get_child_by_name_and_ns(r, "query", "http://jabber.org/protocol/disco#info");
+    assert_non_null(q);
+    for (child = xmpp_stanza_get_children(q); child; child = xmpp_stanza_get_next(child)) {
+        const char *name = xmpp_stanza_get_name(child);
+        const char *var = xmpp_stanza_get_attribute(child, "var");
+        if (!name)
+            continue;
+        if (strcmp(name, "identity") == 0 && xmpp_stanza_get_attribute(child, "category") &&
+            strcmp(xmpp_stanza_get_attribute(child, "category"), "component") == 0)
+            ident = 1;
+        if (strcmp(name, "feature") == 0 && var) {
+            f_agent |= strcmp(var, AGENT_NS) == 0;
+            f_ping |= strcmp(var, "urn:xmpp:ping") == 0;
+            f_disco |= strcmp(var, "http://jabber.org/protocol/disco#info") == 0;
+        }
+    }
+    xmpp_stanza_release(r);
+    assert_true(ident);
+    assert_true(f_agent);
+    assert_true(f_ping);
+    assert_true(f_disco);
+
+    /* The component has no disco nodes. */
+    r = raw_request(t, a,
+                    "<iq type='get' to='IQ_TO' id='IQ_ID'>"
+                    "<query xmlns='http://jabber.org/protocol/disco#info' node='x'/></iq>");
+    assert_non_null(r);
+    assert_string_equal(hx_iq_type(r), "error");
+    assert_non_null(xmpp_stanza_get_child_by_name(r, "error"));
+    assert_non_null(
+        xmpp_stanza_get_child_by_name(xmpp_stanza_get_child_by_name(r, "error"), "item-not-found"));
+    xmpp_stanza_release(r);
+
+    r = raw_request(t, a,
+                    "<iq type='get' to='IQ_TO' id='IQ_ID'><ping xmlns='urn:xmpp:ping'/></iq>");
+    assert_non_null(r);
+    assert_string_equal(hx_iq_type(r), "result");
+    xmpp_stanza_release(r);
+
+    expect_error_reply(raw_request(t, a,
+                                   "<iq type='get' to='IQ_TO' id='IQ_ID'>"
+                                   "<query xmlns='jabber:iq:version'/></iq>"),
+                       "cancel", "service-unavailable", NULL);
+
+    component_stop(t, c);
+    t->passed = 1;
+}
+
+/* Two resources of one user register: the contact receives one item
+ * holding both, in the documented format, equal to what is stored. */
+static void two_resources(t_t *t, const char **u_out, xclient_t **a1, xclient_t **a2, xclient_t **w)
+{
+    const char *u = user(t, "owner"), *wj = user(t, "contact");
+    hx_buf_t b1 = {0}, b2 = {0};
+
+    subscribe(t, u, wj);
+    *w = watcher(t, wj);
+    *a1 = agent(t, u, "laptop");
+    *a2 = agent(t, u, "desktop");
+
+    hx_share_el(&b1, hash_of(t, "holiday"), "holiday.mkv", 734003200ULL);
+    hx_share_el(&b1, hash_of(t, "notes"), "notes & things.txt", 1234);
+    hx_addr_el(&b1, "203.0.113.7", 6881);
+    hx_share_el(&b2, hash_of(t, "album"), "Bj\xc3\xb6rk \xe2\x80\x93 album.flac", 99);
+    hx_addr_el(&b2, "2001:db8::7", 6882);
+    hx_addr_el(&b2, "198.51.100.2", 6882);
+    expect_result(t, *a1, "register", 1, b1.s);
+    expect_result(t, *a2, "register", 7, b2.s);
+    free(b1.s);
+    free(b2.s);
+
+    {
+        const char *must[] = {"<user_shares",
+                              "https://xmpp.kwoh.de/protocol/shares",
+                              "resource=\"laptop\"",
+                              "resource=\"desktop\"",
+                              hash_of(t, "holiday"),
+                              hash_of(t, "notes"),
+                              hash_of(t, "album"),
+                              "name=\"holiday.mkv\"",
+                              "name=\"notes &amp; things.txt\"",
+                              "name=\"Bj\xc3\xb6rk \xe2\x80\x93 album.flac\"",
+                              "size=\"734003200\"",
+                              "address=\"203.0.113.7\"",
+                              "address=\"2001:db8::7\"",
+                              "address=\"198.51.100.2\"",
+                              "port=\"6882\"",
+                              NULL};
+        wait_item(t, *w, u, must, NULL);
+    }
+    assert_int_equal(hx_db_resources(t->db, u), 2);
+    assert_int_equal(hx_db_seq(t->db, u, "laptop"), 1);
+    assert_int_equal(hx_db_seq(t->db, u, "desktop"), 7);
+    assert_int_equal(hx_db_shares(t->db, u, "laptop"), 2);
+    assert_int_equal(hx_db_shares(t->db, u, "desktop"), 1);
+    assert_int_equal(hx_db_has_share(t->db, u, "laptop", hash_of(t, "holiday")), 1);
+    wait_view_is_db(t, *w, u);
+    *u_out = u;
+}
+
+static void test_two_resources_one_item(void **state)
+{
+    t_t *t = *state;
+    hx_proc_t *c = component(t, NULL);
+    const char *u;
+    xclient_t *a1, *a2, *w;
+    const char *item;
+    shares_item_t *parsed = NULL;
+    shares_error_t err;
+
+    two_resources(t, &u, &a1, &a2, &w);
+    /* One <user_shares/> with exactly the two resources, in order. */
+    item = xclient_last_item(w, u);
+    assert_int_equal(shares_item_parse_text(t->ctx, item, NULL, &parsed, &err), 0);
+    assert_int_equal(shares_item_resource_count(parsed), 2);
+    assert_int_equal(shares_item_share_count(parsed, 0) + shares_item_share_count(parsed, 1), 3);
+    assert_int_equal(shares_item_address_count(parsed, 0) + shares_item_address_count(parsed, 1),
+                     3);
+    assert_true(strstr(item, "resource=\"desktop\"") < strstr(item, "resource=\"laptop\""));
+    shares_item_free(parsed);
+
+    component_stop(t, c);
+    /* Registrations survive a clean stop. */
+    assert_int_equal(hx_db_resources(t->db, u), 2);
+    t->passed = 1;
+}
+
+/* A resource killed without logging out disappears from the item and the
+ * database; a clean logout too, leaving an empty item. */
+static void test_killed_resource_removed(void **state)
+{
+    t_t *t = *state;
+    hx_proc_t *c = component(t, NULL);
+    const char *u;
+    xclient_t *a1, *a2, *w;
+
+    two_resources(t, &u, &a1, &a2, &w);
+    xclient_kill(a2);
+    {
+        const char *must[] = {"resource=\"laptop\"", hash_of(t, "holiday"), NULL};
+        const char *must_not[] = {"resource=\"desktop\"", hash_of(t, "album"), "2001:db8::7", NULL};
+        wait_item(t, w, u, must, must_not);
+    }
+    wait_db_resources(t, u, 1);
+    assert_int_equal(hx_db_seq(t->db, u, "desktop"), -1);
+    assert_int_equal(hx_db_shares(t->db, u, "laptop"), 2);
+    wait_view_is_db(t, w, u);
+
+    logout(t, a1);
+    {
+        const char *must[] = {"<user_shares", NULL};
+        const char *must_not[] = {"<resource", NULL};
+        wait_item(t, w, u, must, must_not);
+    }
+    wait_db_resources(t, u, 0);
+    wait_view_is_db(t, w, u);
+    component_stop(t, c);
+    t->passed = 1;
+}
+
+/* Incremental add/remove; an unchanged re-register publishes nothing; an
+ * older sequence number changes nothing; unregister. */
+static void test_incremental_and_sequence(void **state)
+{
+    t_t *t = *state;
+    hx_proc_t *c = component(t, NULL);
+    const char *u = user(t, "inc"), *wj = user(t, "incw");
+    const char *h1 = hash_of(t, "one"), *h2 = hash_of(t, "two"), *h3 = hash_of(t, "three"),
+               *h4 = hash_of(t, "four"), *h9 = hash_of(t, "nine");
+    xclient_t *a, *w;
+    hx_buf_t b = {0};
+    char *fp;
+    unsigned events;
+    char digest_before[SHARES_DIGEST_HEX], digest_after[SHARES_DIGEST_HEX];
+
+    subscribe(t, u, wj);
+    w = watcher(t, wj);
+    a = agent(t, u, "box");
+
+    hx_share_el(&b, h1, "first.mkv", 100);
+    hx_share_el(&b, h2, "second.mkv", 200);
+    hx_addr_el(&b, "192.0.2.1", 7000);
+    expect_result(t, a, "register", 1, b.s);
+    free(b.s);
+    memset(&b, 0, sizeof b);
+    {
+        const char *must[] = {h1, h2, "192.0.2.1", NULL};
+        wait_item(t, w, u, must, NULL);
+    }
+
+    /* add */
+    hx_share_el(&b, h3, "third.iso", 300);
+    expect_result(t, a, "add", 2, b.s);
+    free(b.s);
+    memset(&b, 0, sizeof b);
+    {
+        const char *must[] = {h1, h2, h3, "third.iso", "192.0.2.1", NULL};
+        wait_item(t, w, u, must, NULL);
+    }
+    assert_int_equal(hx_db_shares(t->db, u, "box"), 3);
+    assert_int_equal(hx_db_seq(t->db, u, "box"), 2);
+
+    /* add of a known hash updates it */
+    hx_share_el(&b, h1, "first renamed.mkv", 101);
+    expect_result(t, a, "add", 3, b.s);
+    free(b.s);
+    memset(&b, 0, sizeof b);
+    {
+        const char *must[] = {"first renamed.mkv", "size=\"101\"", h2, h3, NULL};
+        const char *must_not[] = {"\"first.mkv\"", NULL};
+        wait_item(t, w, u, must, must_not);
+    }
+    assert_int_equal(hx_db_shares(t->db, u, "box"), 3);
+
+    /* remove */
+    hx_hash_el(&b, h2);
+    expect_result(t, a, "remove", 4, b.s);
+    free(b.s);
+    memset(&b, 0, sizeof b);
+    {
+        const char *must[] = {h1, h3, NULL};
+        const char *must_not[] = {h2, NULL};
+        wait_item(t, w, u, must, must_not);
+    }
+    assert_int_equal(hx_db_has_share(t->db, u, "box", h2), 0);
+    assert_int_equal(hx_db_shares(t->db, u, "box"), 2);
+    wait_view_is_db(t, w, u);
+
+    /* From here on, count broadcasts: the next one must be the sync add. */
+    events = xclient_item_events(w, u);
+    assert_true(events >= 4);
+    assert_int_equal(hx_db_digest(t->db, u, digest_before), 0);
+
+    /* Unchanged state, newer seq: stored (seq), not published. */
+    hx_share_el(&b, h3, "third.iso", 300);
+    hx_share_el(&b, h1, "first renamed.mkv", 101);
+    hx_addr_el(&b, "192.0.2.1", 7000);
+    expect_result(t, a, "register", 5, b.s);
+    free(b.s);
+    memset(&b, 0, sizeof b);
+    assert_int_equal(hx_db_seq(t->db, u, "box"), 5);
+    assert_int_equal(hx_db_digest(t->db, u, digest_after), 0);
+    assert_string_equal(digest_before, digest_after);
+
+    /* Older sequence numbers: conflict, nothing changes. */
+    fp = fingerprint(t, u);
+    hx_share_el(&b, h9, "stale.bin", 9);
+    expect_error(t, a, "register", 3, b.s, "cancel", "conflict", NULL);
+    assert_string_equal(fingerprint(t, u), fp);
+    expect_error(t, a, "add", 4, b.s, "cancel", "conflict", NULL);
+    assert_string_equal(fingerprint(t, u), fp);
+    free(b.s);
+    memset(&b, 0, sizeof b);
+    hx_hash_el(&b, h1);
+    expect_error(t, a, "remove", 0, b.s, "cancel", "conflict", NULL);
+    free(b.s);
+    memset(&b, 0, sizeof b);
+    assert_string_equal(fingerprint(t, u), fp);
+    assert_int_equal(hx_db_has_share(t->db, u, "box", h9), 0);
+
+    /* Sync point: a real change; it must be the only broadcast since. */
+    hx_share_el(&b, h4, "sync.bin", 4);
+    expect_result(t, a, "add", 6, b.s);
+    free(b.s);
+    memset(&b, 0, sizeof b);
+    {
+        const char *must[] = {h4, h1, h3, NULL};
+        const char *must_not[] = {h9, NULL};
+        wait_item(t, w, u, must, must_not);
+    }
+    trace("%u notifications, %u broadcasts", xclient_items(w, u), xclient_item_events(w, u));
+    assert_int_equal(xclient_item_events(w, u), events + 1);
+    wait_view_is_db(t, w, u);
+
+    /* Unregister (idempotent), then incremental updates need a register. */
+    expect_result(t, a, "unregister", -1, NULL);
+    {
+        const char *must[] = {"<user_shares", NULL};
+        const char *must_not[] = {"<resource", NULL};
+        wait_item(t, w, u, must, must_not);
+    }
+    assert_int_equal(hx_db_resources(t->db, u), 0);
+    expect_result(t, a, "unregister", -1, NULL);
+    hx_share_el(&b, h4, "sync.bin", 4);
+    expect_error(t, a, "add", 7, b.s, "cancel", "item-not-found", "register");
+    free(b.s);
+    assert_int_equal(hx_db_resources(t->db, u), 0);
+
+    component_stop(t, c);
+    t->passed = 1;
+}
+
+/* Wait until the component has recorded the publish of the stored state
+ * of `jid` (written after the server's reply to the publish). */
+static void wait_publish_recorded(t_t *t, const char *jid)
+{
+    long long end = hx_now_ms() + WAIT;
+    char db[SHARES_DIGEST_HEX], rec[SHARES_DIGEST_HEX];
+    for (;;) {
+        assert_int_equal(hx_db_digest(t->db, jid, db), 0);
+        if (hx_db_published_digest(t->db, jid, rec) == 0 && strcmp(db, rec) == 0)
+            return;
+        if (hx_now_ms() >= end) {
+            fprintf(stderr, "test_component: the publish of %s was never recorded\n", jid);
+            fail();
+        }
+        xclient_pump(t->ctx, 20);
+    }
+}
+
+/* SIGTERM keeps registrations; the next instance re-checks them with
+ * pings, keeps those whose agent answers and does not publish the
+ * unchanged item again; presence still removes. */
+static void test_restart_keeps_live_registrations(void **state)
+{
+    t_t *t = *state;
+    hx_proc_t *c = component(t, NULL);
+    const char *u = user(t, "keep"), *wj = user(t, "keepw");
+    xclient_t *a, *w;
+    char *s = shares_xml("keep", 0, 3, "kept");
+    char *fp;
+    unsigned events;
+
+    subscribe(t, u, wj);
+    w = watcher(t, wj);
+    a = agent(t, u, "nas");
+    expect_result(t, a, "register", 10, s);
+    free(s);
+    {
+        const char *must[] = {"resource=\"nas\"", "kept-2", NULL};
+        wait_item(t, w, u, must, NULL);
+    }
+    wait_publish_recorded(t, u);
+    events = xclient_item_events(w, u);
+    fp = fingerprint(t, u);
+    component_stop(t, c);
+    assert_string_equal(fingerprint(t, u), fp);
+
+    c = component(t, NULL);
+    assert_true(hx_proc_wait_log(c, CHECK_DONE_LINE, 1, WAIT, t->ctx));
+    /* The agent answered the ping: nothing removed. Sync with a request. */
+    {
+        xmpp_stanza_t *r = raw_request(t, a,
+                                       "<iq type='get' to='IQ_TO' id='IQ_ID'>"
+                                       "<ping xmlns='urn:xmpp:ping'/></iq>");
+        assert_non_null(r);
+        xmpp_stanza_release(r);
+    }
+    assert_int_equal(hx_db_resources(t->db, u), 1);
+    assert_int_equal(hx_db_seq(t->db, u, "nas"), 10);
+    {
+        char *line = hx_strdupf("%s/nas did not answer", u);
+        int n = hx_file_count(hx_proc_log(c), line);
+        free(line);
+        assert_int_equal(n, 0);
+    }
+
+    /* The directed presence sent to the first instance still tells the
+     * second one that the agent went away. The removal's publish is the
+     * first broadcast since the restart: the re-check's republish of the
+     * user ran before it (same database worker, in order) and found the
+     * item unchanged. */
+    xclient_kill(a);
+    wait_db_resources(t, u, 0);
+    {
+        const char *must[] = {"<user_shares", NULL};
+        const char *must_not[] = {"<resource", NULL};
+        wait_item(t, w, u, must, must_not);
+    }
+    assert_int_equal(xclient_item_events(w, u), events + 1);
+    component_stop(t, c);
+    t->passed = 1;
+}
+
+/* ===== errors ============================================================ */
+
+/* Malformed, oversized and over-quota requests get the documented error
+ * with a text and change nothing. */
+static void test_refused_requests(void **state)
+{
+    t_t *t = *state;
+    static const char *const limits[] = {
+        "BITWEEN_MAX_SHARES_PER_RESOURCE=5", "BITWEEN_MAX_NAME_BYTES=32",
+        "BITWEEN_MAX_RESOURCES_PER_USER=2",  "BITWEEN_MAX_ADDRESSES_PER_RESOURCE=2",
+        "BITWEEN_MAX_ITEM_BYTES=1024",       NULL};
+    hx_proc_t *c = component(t, limits);
+    const char *u = user(t, "bad"), *wj = user(t, "badw");
+    xclient_t *a1, *a2, *a3, *w;
+    char *fp, *big, *s;
+    unsigned events;
+    hx_buf_t b = {0};
+    /* 32-byte names: the longest allowed */
+    static const char name32[] = "abcdefghijklmnopqrstuvwxyz-12345";
+
+    assert_int_equal(strlen(name32), 32);
+    subscribe(t, u, wj);
+    w = watcher(t, wj);
+    a1 = agent(t, u, "a1");
+    a2 = agent(t, u, "a2");
+    a3 = agent(t, u, "a3");
+
+    /* a1: five shares with long names and two long addresses (about 650
+     * bytes alone); a2 small. */
+    big = shares_xml("big1", 0, 5, name32 + 2); /* 30 + "-i" = 32 bytes */
+    hx_buf_printf(&b, "%s", big);
+    free(big);
+    hx_addr_el(&b, "2001:db8:1234:5678:9abc:def0:1234:5678", 65535);
+    hx_addr_el(&b, "2001:db8:1234:5678:9abc:def0:1234:5679", 65535);
+    expect_result(t, a1, "register", 1, b.s);
+    free(b.s);
+    memset(&b, 0, sizeof b);
+    s = shares_xml("small", 0, 1, "s");
+    expect_result(t, a2, "register", 1, s);
+    free(s);
+    {
+        const char *must[] = {"resource=\"a1\"", "resource=\"a2\"", NULL};
+        wait_item(t, w, u, must, NULL);
+    }
+    wait_view_is_db(t, w, u);
+    events = xclient_item_events(w, u);
+    fp = fingerprint(t, u);
+
+#define UNCHANGED() assert_string_equal(fingerprint(t, u), fp)
+
+    /* -- malformed: modify/bad-request -- */
+    expect_error(t, a1, "register", -1, NULL, "modify", "bad-request", "seq");
+    UNCHANGED();
+    expect_error_reply(raw_request(t, a1,
+                                   "<iq type='set' to='IQ_TO' id='IQ_ID'>"
+                                   "<register xmlns='urn:bitween:agent:1' seq='12x'/></iq>"),
+                       "modify", "bad-request", "seq");
+    expect_error_reply(
+        raw_request(t, a1,
+                    "<iq type='set' to='IQ_TO' id='IQ_ID'>"
+                    "<register xmlns='urn:bitween:agent:1' seq='99'><bogus/></register></iq>"),
+        "modify", "bad-request", "bogus");
+    expect_error_reply(
+        raw_request(t, a1,
+                    "<iq type='set' to='IQ_TO' id='IQ_ID'><register xmlns='urn:bitween:agent:1' "
+                    "seq='99'><share_item hash='0123456789012345678901234567890123456789' "
+                    "size='1'/></register></iq>"),
+        "modify", "bad-request", "name");
+    expect_error_reply(raw_request(t, a1,
+                                   "<iq type='get' to='IQ_TO' id='IQ_ID'>"
+                                   "<register xmlns='urn:bitween:agent:1' seq='99'/></iq>"),
+                       "modify", "bad-request", "set");
+    expect_error_reply(raw_request(t, a1,
+                                   "<iq type='set' to='IQ_TO' id='IQ_ID'>"
+                                   "<frobnicate xmlns='urn:bitween:agent:1' seq='99'/></iq>"),
+                       "modify", "bad-request", "frobnicate");
+    hx_share_el(&b, hash_of(t, "x"), "x", 1);
+    hx_addr_el(&b, "192.0.2.9", 1);
+    expect_error(t, a1, "add", 99, b.s, "modify", "bad-request", "ip_address");
+    free(b.s);
+    memset(&b, 0, sizeof b);
+    expect_error(t, a1, "add", 99, NULL, "modify", "bad-request", "share_item");
+    UNCHANGED();
+
+    /* -- invalid values: modify/not-acceptable -- */
+    hx_share_el(&b, "xyz", "bad hash", 1);
+    expect_error(t, a1, "register", 99, b.s, "modify", "not-acceptable", "hash");
+    free(b.s);
+    memset(&b, 0, sizeof b);
+    hx_share_el(&b, hash_of(t, "y"), "y", 1);
+    hx_addr_el(&b, "999.1.1.1", 6881);
+    expect_error(t, a1, "register", 99, b.s, "modify", "not-acceptable", "999.1.1.1");
+    free(b.s);
+    memset(&b, 0, sizeof b);
+    hx_share_el(&b, hash_of(t, "y"), "y", 1);
+    hx_addr_el(&b, "192.0.2.1", 0);
+    expect_error(t, a1, "register", 99, b.s, "modify", "not-acceptable", "port");
+    free(b.s);
+    memset(&b, 0, sizeof b);
+    hx_share_el(&b, hash_of(t, "y"), "y", 1);
+    hx_share_el(&b, hash_of(t, "y"), "y again", 2);
+    expect_error(t, a1, "register", 99, b.s, "modify", "not-acceptable", "duplicate");
+    free(b.s);
+    memset(&b, 0, sizeof b);
+    expect_error_reply(raw_request(t, a1,
+                                   "<iq type='set' to='IQ_TO' id='IQ_ID'>"
+                                   "<register xmlns='urn:bitween:agent:1' seq='99'><share_item "
+                                   "hash='0123456789012345678901234567890123456789' name='n' "
+                                   "size='-5'/></register></iq>"),
+                       "modify", "not-acceptable", "size");
+    UNCHANGED();
+
+    /* -- over the per-resource limits: modify/policy-violation -- */
+    s = shares_xml("six", 0, 6, "six");
+    expect_error(t, a1, "register", 99, s, "modify", "policy-violation", "shares");
+    free(s);
+    hx_share_el(&b, hash_of(t, "long"), "abcdefghijklmnopqrstuvwxyz-123456", 1); /* 33 bytes */
+    expect_error(t, a1, "register", 99, b.s, "modify", "policy-violation", "name");
+    free(b.s);
+    memset(&b, 0, sizeof b);
+    hx_share_el(&b, hash_of(t, "z"), "z", 1);
+    hx_addr_el(&b, "192.0.2.1", 1);
+    hx_addr_el(&b, "192.0.2.2", 1);
+    hx_addr_el(&b, "192.0.2.3", 1);
+    expect_error(t, a1, "register", 99, b.s, "modify", "policy-violation", "addresses");
+    free(b.s);
+    memset(&b, 0, sizeof b);
+    /* a1 holds five: one more through add is over the limit */
+    s = shares_xml("addone", 0, 1, "one");
+    expect_error(t, a1, "add", 99, s, "modify", "policy-violation", "shares");
+    free(s);
+    {
+        /* remove of six hashes: over the per-request limit */
+        int i;
+        for (i = 0; i < 6; i++) {
+            char seed[32];
+            snprintf(seed, sizeof seed, "rm-%d", i);
+            hx_hash_el(&b, hash_of(t, seed));
+        }
+    }
+    expect_error(t, a1, "remove", 99, b.s, "modify", "policy-violation", "share_item");
+    free(b.s);
+    memset(&b, 0, sizeof b);
+    UNCHANGED();
+
+    /* -- quotas of the user -- */
+    s = shares_xml("third", 0, 1, "third");
+    expect_error(t, a3, "register", 1, s, "modify", "policy-violation", "resources");
+    free(s);
+    assert_int_equal(hx_db_seq(t->db, u, "a3"), -1);
+    /* a2 grows as big as a1: fine alone, the merged item (about 1,250
+     * bytes) is over max_item_bytes */
+    big = shares_xml("big2", 0, 5, name32 + 2);
+    hx_buf_printf(&b, "%s", big);
+    hx_addr_el(&b, "2001:db8:1234:5678:9abc:def0:1234:5678", 65535);
+    hx_addr_el(&b, "2001:db8:1234:5678:9abc:def0:1234:5679", 65535);
+    expect_error(t, a2, "register", 2, b.s, "modify", "policy-violation", "bytes");
+    free(big);
+    free(b.s);
+    memset(&b, 0, sizeof b);
+    UNCHANGED();
+
+    /* -- add to a resource that never registered -- */
+    s = shares_xml("nf", 0, 1, "nf");
+    expect_error(t, a3, "add", 5, s, "cancel", "item-not-found", "register");
+    free(s);
+    assert_int_equal(hx_db_resources(t->db, u), 2);
+    UNCHANGED();
+    /* unregister of a resource that never registered: nothing to do */
+    expect_result(t, a3, "unregister", -1, NULL);
+    UNCHANGED();
+
+    /* Sync point: one real change; the only broadcast since the start. */
+    expect_result(t, a2, "unregister", -1, NULL);
+    {
+        const char *must[] = {"resource=\"a1\"", NULL};
+        const char *must_not[] = {"resource=\"a2\"", NULL};
+        wait_item(t, w, u, must, must_not);
+    }
+    assert_int_equal(xclient_item_events(w, u), events + 1);
+    wait_view_is_db(t, w, u);
+    assert_true(hx_proc_alive(c));
+    component_stop(t, c);
+#undef UNCHANGED
+    t->passed = 1;
+}
+
+/* Users of a domain the component does not serve: auth/forbidden. */
+static void test_domain_not_served(void **state)
+{
+    t_t *t = *state;
+    static const char *const other[] = {"BITWEEN_DOMAINS=elsewhere.test", NULL};
+    hx_proc_t *c = component_spawn(t, other);
+    const char *u = user(t, "alien");
+    xclient_t *a;
+    char *s = shares_xml("alien", 0, 2, "alien");
+    const char *params[1] = {u};
+    PGresult *r;
+
+    assert_true(hx_proc_wait_log(c, "connected to", 1, WAIT, t->ctx));
+    a = agent(t, u, "pc");
+    expect_error(t, a, "register", 1, s, "auth", "forbidden", "not served");
+    expect_error(t, a, "add", 2, s, "auth", "forbidden", "not served");
+    expect_error(t, a, "unregister", -1, NULL, "auth", "forbidden", "not served");
+    free(s);
+    r = PQexecParams(t->db, "SELECT count(*) FROM users WHERE jid = $1", 1, NULL, params, NULL,
+                     NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), "0");
+    PQclear(r);
+    /* Its presence is ignored too, without harm. */
+    xclient_kill(a);
+    {
+        xclient_t *b = agent(t, u, "other");
+        xmpp_stanza_t *p = raw_request(t, b,
+                                       "<iq type='get' to='IQ_TO' id='IQ_ID'>"
+                                       "<ping xmlns='urn:xmpp:ping'/></iq>");
+        assert_non_null(p);
+        assert_string_equal(hx_iq_type(p), "result");
+        xmpp_stanza_release(p);
+    }
+    assert_true(hx_proc_alive(c));
+    component_stop(t, c);
+    t->passed = 1;
+}
+
+/* ===== crash ============================================================= */
+
+/* A burst: agents pipelining requests (register at seq 1, then one add of
+ * a new share per seq) with a window of BURST_WINDOW unanswered each, every
+ * reply recorded by id. */
+#define BURST_MAX_AGENTS 6
+#define BURST_WINDOW     4
+#define BURST_MAX_SEQ    400
+
+typedef struct burst burst_t;
+
+typedef struct burst_agent {
+    burst_t *bu;
+    const char *jid;
+    char resource[16];
+    xclient_t *cl;
+    int idx;
+    long long next_seq; /* next to send */
+    int outstanding;
+    unsigned char state[BURST_MAX_SEQ + 1]; /* 0 unsent, 1 sent, 2 result, 3 error */
+    int killed;
+} burst_agent_t;
+
+struct burst {
+    t_t *t;
+    int n;
+    burst_agent_t ag[BURST_MAX_AGENTS];
+    int sending;
+    int results, errors, non_wait_errors;
+    long long started;
+};
+
+static void burst_on_reply(xclient_t *cl, xmpp_stanza_t *reply, void *arg)
+{
+    burst_agent_t *ag = arg;
+    const char *id = xmpp_stanza_get_id(reply), *type = xmpp_stanza_get_type(reply);
+    int idx;
+    long long seq;
+    (void)cl;
+    if (!id || sscanf(id, "b%d-%lld", &idx, &seq) != 2 || idx != ag->idx || seq < 1 ||
+        seq > BURST_MAX_SEQ || ag->state[seq] != 1)
+        return;
+    ag->outstanding--;
+    if (strcmp(type, "result") == 0) {
+        ag->state[seq] = 2;
+        ag->bu->results++;
+    } else {
+        xmpp_stanza_t *e = xmpp_stanza_get_child_by_name(reply, "error");
+        const char *etype = e ? xmpp_stanza_get_attribute(e, "type") : NULL;
+        ag->state[seq] = 3;
+        ag->bu->errors++;
+        if (!etype || strcmp(etype, "wait") != 0)
+            ag->bu->non_wait_errors++;
+    }
+}
+
+static void burst_share_seed(char *buf, size_t len, const burst_agent_t *ag, long long seq)
+{
+    snprintf(buf, len, "%s/%s/%lld", ag->jid, ag->resource, seq);
+}
+
+/* Agents for `n_users` users, `per_user` resources each. */
+static void burst_setup(t_t *t, burst_t *bu, const char *const *users, int n_users, int per_user)
+{
+    int i;
+    memset(bu, 0, sizeof *bu);
+    bu->t = t;
+    bu->n = n_users * per_user;
+    assert_true(bu->n <= BURST_MAX_AGENTS);
+    for (i = 0; i < bu->n; i++) {
+        burst_agent_t *ag = &bu->ag[i];
+        ag->bu = bu;
+        ag->idx = i;
+        ag->jid = users[i / per_user];
+        snprintf(ag->resource, sizeof ag->resource, "r%d", i % per_user);
+        ag->cl = agent(t, ag->jid, ag->resource);
+        ag->next_seq = 1;
+        xclient_on_reply(ag->cl, burst_on_reply, ag);
+    }
+}
+
+/* Keep each live agent's window full. */
+static void burst_fill(burst_t *bu)
+{
+    int i;
+    for (i = 0; i < bu->n && bu->sending; i++) {
+        burst_agent_t *ag = &bu->ag[i];
+        while (!ag->killed && ag->outstanding < BURST_WINDOW && ag->next_seq <= BURST_MAX_SEQ) {
+            char id[32], seed[128], h[41], *xml;
+            hx_buf_t b = {0};
+            long long seq = ag->next_seq++;
+            burst_share_seed(seed, sizeof seed, ag, seq);
+            hx_hash(h, seed);
+            hx_share_el(&b, h, seed, (unsigned long long)seq);
+            if (seq == 1)
+                hx_addr_el(&b, "192.0.2.50", (unsigned)(7000 + ag->idx));
+            snprintf(id, sizeof id, "b%d-%lld", ag->idx, seq);
+            xml = hx_agent_iq(bu->t->stack->component_jid, id, seq == 1 ? "register" : "add", seq,
+                              b.s);
+            free(b.s);
+            assert_int_equal(xclient_send_xml(ag->cl, xml), 0);
+            free(xml);
+            ag->state[seq] = 1;
+            ag->outstanding++;
+        }
+    }
+}
+
+/* Send until `results` requests are acknowledged (bounded). */
+static void burst_until(burst_t *bu, int results)
+{
+    long long end;
+    bu->sending = 1;
+    bu->started = hx_now_ms();
+    end = bu->started + 60000;
+    while (bu->results < results && hx_now_ms() < end) {
+        burst_fill(bu);
+        xmpp_run_once(bu->t->ctx, 1);
+    }
+    assert_true(bu->results >= results);
+}
+
+static int burst_outstanding(const burst_t *bu)
+{
+    int i, n = 0;
+    for (i = 0; i < bu->n; i++)
+        n += bu->ag[i].outstanding;
+    return n;
+}
+
+/* With the component gone: once the server bounces a new IQ of each agent
+ * (component unavailable), every reply the component sent was delivered. */
+static void burst_sync_gone(burst_t *bu)
+{
+    t_t *t = bu->t;
+    int i;
+    for (i = 0; i < bu->n; i++) {
+        long long dl = hx_now_ms() + WAIT;
+        if (bu->ag[i].killed)
+            continue;
+        for (;;) {
+            char id[32], *xml;
+            xmpp_stanza_t *r;
+            int bounced;
+            xml = hx_strdupf("<iq type='get' to='%s' id='%s'><ping xmlns='urn:xmpp:ping'/></iq>",
+                             t->stack->component_jid, next_id(t, id, sizeof id));
+            /* A ping the server still forwarded to the dead component gets
+             * no answer: try again. */
+            r = xclient_iq(bu->ag[i].cl, xml, 1000);
+            free(xml);
+            bounced = r && strcmp(hx_iq_type(r), "error") == 0;
+            if (r)
+                xmpp_stanza_release(r);
+            if (bounced)
+                break;
+            assert_true(hx_now_ms() < dl);
+        }
+    }
+}
+
+/* Every acknowledged update of `ag` is stored. */
+static void burst_check_acked(t_t *t, const burst_agent_t *ag)
+{
+    long long seq, max_acked = 0;
+    for (seq = 1; seq <= BURST_MAX_SEQ; seq++) {
+        char seed[128], h[41];
+        if (ag->state[seq] != 2)
+            continue;
+        max_acked = seq;
+        burst_share_seed(seed, sizeof seed, ag, seq);
+        hx_hash(h, seed);
+        if (hx_db_has_share(t->db, ag->jid, ag->resource, h) != 1) {
+            fprintf(stderr, "test_component: acknowledged seq %lld of %s/%s is not stored\n", seq,
+                    ag->jid, ag->resource);
+            fail();
+        }
+    }
+    assert_true(hx_db_seq(t->db, ag->jid, ag->resource) >= max_acked);
+}
+
+static void burst_report(const burst_t *bu, const char *what, int outstanding)
+{
+    int i, sent = 0;
+    for (i = 0; i < bu->n; i++)
+        sent += (int)bu->ag[i].next_seq - 1;
+    fprintf(stderr,
+            "test_component: burst: %d sent, %d acknowledged, %d refused, %d in flight at the "
+            "%s (%lld ms)\n",
+            sent, bu->results, bu->errors, outstanding, what, hx_now_ms() - bu->started);
+}
+
+/* SIGKILL during a burst of registrations, agents dying while it is down,
+ * restart: acknowledged updates stored, dead agents removed by the
+ * re-check, the contact's view equal to the database. */
+static void test_sigkill_during_burst(void **state)
+{
+    t_t *t = *state;
+    hx_proc_t *c = component(t, NULL);
+    const char *users[3], *wj = user(t, "bw");
+    burst_t bu;
+    xclient_t *w;
+    int i, outstanding;
+
+    for (i = 0; i < 3; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "b%d", i);
+        users[i] = user(t, name);
+        subscribe(t, users[i], wj);
+    }
+    w = watcher(t, wj);
+    burst_setup(t, &bu, users, 3, 2);
+
+    /* Kill the component with requests in flight. */
+    burst_until(&bu, 300);
+    hx_proc_kill(c);
+    bu.sending = 0;
+    outstanding = burst_outstanding(&bu);
+    assert_true(outstanding > 0);
+    assert_int_equal(bu.errors, 0);
+    burst_sync_gone(&bu);
+    burst_report(&bu, "kill", outstanding);
+    for (i = 0; i < bu.n; i++)
+        burst_check_acked(t, &bu.ag[i]);
+
+    /* While it is down: user b2 loses both agents, b0 one. */
+    xclient_kill(bu.ag[1].cl);
+    xclient_kill(bu.ag[4].cl);
+    xclient_kill(bu.ag[5].cl);
+    bu.ag[1].killed = bu.ag[4].killed = bu.ag[5].killed = 1;
+
+    c = component(t, NULL);
+    assert_true(hx_proc_wait_log(c, CHECK_DONE_LINE, 1, WAIT, t->ctx));
+    wait_db_resources(t, users[0], 1);
+    wait_db_resources(t, users[1], 2);
+    wait_db_resources(t, users[2], 0);
+    for (i = 0; i < bu.n; i++) {
+        if (bu.ag[i].killed)
+            assert_int_equal(hx_db_seq(t->db, bu.ag[i].jid, bu.ag[i].resource), -1);
+        else
+            burst_check_acked(t, &bu.ag[i]);
+    }
+    for (i = 0; i < 3; i++)
+        wait_view_is_db(t, w, users[i]);
+    {
+        const char *must_not[] = {"<resource", NULL};
+        wait_item(t, w, users[2], NULL, must_not);
+    }
+    assert_false(hx_file_has_sanitizer_report(hx_proc_log(t->proc[0])));
+    component_stop(t, c);
+    t->passed = 1;
+}
+
+/* SIGTERM during a burst that keeps going while it stops: exit 0, every
+ * refusal a `wait` error, every acknowledged update stored, and the next
+ * instance publishes exactly what is stored. */
+static void test_sigterm_during_burst(void **state)
+{
+    t_t *t = *state;
+    hx_proc_t *c = component(t, NULL);
+    const char *users[1], *wj = user(t, "tw");
+    burst_t bu;
+    xclient_t *w;
+    int i, outstanding;
+    long long end;
+
+    users[0] = user(t, "t0");
+    subscribe(t, users[0], wj);
+    w = watcher(t, wj);
+    burst_setup(t, &bu, users, 1, 2);
+
+    burst_until(&bu, 100);
+    outstanding = burst_outstanding(&bu);
+    assert_true(outstanding > 0);
+    assert_int_equal(kill(hx_proc_pid(c), SIGTERM), 0);
+    end = hx_now_ms() + WAIT;
+    while (hx_proc_alive(c)) {
+        assert_true(hx_now_ms() < end);
+        burst_fill(&bu);
+        xmpp_run_once(t->ctx, 1);
+    }
+    bu.sending = 0;
+    component_stop(t, c); /* exit status 0, clean log */
+    assert_int_equal(hx_file_count(hx_proc_log(c), "INFO component: stopped"), 1);
+    burst_sync_gone(&bu);
+    burst_report(&bu, "SIGTERM", outstanding);
+    assert_int_equal(bu.non_wait_errors, 0);
+    for (i = 0; i < bu.n; i++)
+        burst_check_acked(t, &bu.ag[i]);
+
+    c = component(t, NULL);
+    assert_true(hx_proc_wait_log(c, CHECK_DONE_LINE, 1, WAIT, t->ctx));
+    assert_int_equal(hx_db_resources(t->db, users[0]), 2);
+    wait_view_is_db(t, w, users[0]);
+    component_stop(t, c);
+    t->passed = 1;
+}
+
+/* ===== outage ============================================================ */
+
+/* Prosody restarts: the component reconnects, the re-check removes the
+ * registrations of agents that did not come back, re-registered agents
+ * are published, the contact's view is right again. */
+static void test_prosody_restart(void **state)
+{
+    t_t *t = *state;
+    static const char *const fast[] = {"BITWEEN_RECONNECT_MIN_MS=100",
+                                       "BITWEEN_RECONNECT_MAX_MS=1000", NULL};
+    hx_proc_t *c = component(t, fast);
+    const char *u = user(t, "pr"), *wj = user(t, "prw");
+    xclient_t *a1, *a2, *w;
+    char *s1 = shares_xml("pr-one", 0, 2, "one"), *s2 = shares_xml("pr-two", 0, 2, "two");
+    char *s3 = shares_xml("pr-again", 0, 3, "again");
+    int i;
+
+    subscribe(t, u, wj);
+    w = watcher(t, wj);
+    a1 = agent(t, u, "one");
+    a2 = agent(t, u, "two");
+    expect_result(t, a1, "register", 1, s1);
+    expect_result(t, a2, "register", 1, s2);
+    {
+        const char *must[] = {"resource=\"one\"", "resource=\"two\"", NULL};
+        wait_item(t, w, u, must, NULL);
+    }
+
+    stack_cmd(t, "restart", "prosody");
+    for (i = 0; i < MAX_CLIENTS; i++) { /* every session is gone */
+        xclient_free(t->cl[i]);
+        t->cl[i] = NULL;
+    }
+    assert_true(hx_proc_wait_log(c, READY_LINE, 2, 30000, t->ctx));
+    assert_true(hx_proc_wait_log(c, CHECK_DONE_LINE, 2, WAIT, t->ctx));
+    /* Nobody answered the re-check: both stale registrations go. */
+    wait_db_resources(t, u, 0);
+
+    a1 = agent(t, u, "one");
+    expect_result(t, a1, "register", 2, s3);
+    w = watcher(t, wj);
+    {
+        const char *must[] = {"resource=\"one\"", "again-2", NULL};
+        const char *must_not[] = {"resource=\"two\"", "\"one-0\"", NULL};
+        wait_item(t, w, u, must, must_not);
+    }
+    wait_view_is_db(t, w, u);
+    assert_int_equal(hx_db_resources(t->db, u), 1);
+    free(s1);
+    free(s2);
+    free(s3);
+    assert_true(hx_proc_alive(c));
+    component_stop(t, c);
+    t->passed = 1;
+}
+
+/* Register until a result comes, every refusal being a `wait` error. */
+static void register_until_ok(t_t *t, xclient_t *a, long long seq, const char *children)
+{
+    long long end = hx_now_ms() + 30000;
+    for (;;) {
+        xmpp_stanza_t *r = request(t, a, "register", seq, children);
+        assert_non_null(r);
+        if (strcmp(hx_iq_type(r), "result") == 0) {
+            xmpp_stanza_release(r);
+            return;
+        }
+        expect_error_reply(r, "wait", "internal-server-error", NULL);
+        assert_true(hx_now_ms() < end);
+        xclient_pump(t->ctx, 50); /* retry interval of a patient agent */
+    }
+}
+
+/* PostgreSQL restarts and goes away: requests get `wait` errors, the
+ * component stays up, and everything works again once it is back. */
+static void test_postgres_outage(void **state)
+{
+    t_t *t = *state;
+    hx_proc_t *c = component(t, NULL);
+    const char *u = user(t, "pg"), *wj = user(t, "pgw");
+    xclient_t *a1, *a2, *w;
+    char *s1 = shares_xml("pg-1", 0, 1, "first"), *s2 = shares_xml("pg-2", 0, 2, "second");
+    char *s3 = shares_xml("pg-3", 0, 3, "third"), *s4 = shares_xml("pg-4", 0, 4, "fourth");
+
+    subscribe(t, u, wj);
+    w = watcher(t, wj);
+    a1 = agent(t, u, "one");
+    a2 = agent(t, u, "two");
+    expect_result(t, a1, "register", 1, s1);
+    expect_result(t, a2, "register", 1, s1);
+
+    stack_cmd(t, "restart", "pg");
+    register_until_ok(t, a1, 2, s2);
+    assert_true(hx_proc_alive(c));
+    assert_int_equal(hx_db_seq(t->db, u, "one"), 2);
+    {
+        const char *must[] = {"second-1", "resource=\"two\"", NULL};
+        wait_item(t, w, u, must, NULL);
+    }
+
+    stack_cmd(t, "stop", "pg");
+    expect_error(t, a1, "register", 3, s3, "wait", "internal-server-error", NULL);
+    /* An agent dies while the database is away: removed once it is back. */
+    xclient_kill(a2);
+    {
+        char *line = hx_strdupf("removing %s/two: ", u); /* "...; retry in N ms" */
+        int seen = hx_proc_wait_log(c, line, 1, WAIT, t->ctx);
+        free(line);
+        assert_true(seen);
+    }
+    assert_true(hx_proc_alive(c));
+    stack_cmd(t, "start", "pg");
+
+    register_until_ok(t, a1, 4, s4);
+    assert_int_equal(hx_db_seq(t->db, u, "one"), 4);
+    assert_int_equal(hx_db_shares(t->db, u, "one"), 4);
+    wait_db_resources(t, u, 1);
+    {
+        const char *must[] = {"fourth-3", NULL};
+        const char *must_not[] = {"resource=\"two\"", NULL};
+        wait_item(t, w, u, must, must_not);
+    }
+    wait_view_is_db(t, w, u);
+    free(s1);
+    free(s2);
+    free(s3);
+    free(s4);
+    assert_true(hx_proc_alive(c));
+    component_stop(t, c);
+    t->passed = 1;
+}
+
+/* SIGTERM while the database is away at start-up, and while the XMPP
+ * server is away: a prompt exit 0 both times. Runs last in its group: it
+ * stops the stack's servers (and starts them again). */
+static void test_stop_while_servers_away(void **state)
+{
+    t_t *t = *state;
+    static const char *const fast[] = {"BITWEEN_RECONNECT_MIN_MS=100",
+                                       "BITWEEN_RECONNECT_MAX_MS=500", NULL};
+    hx_proc_t *c;
+
+    stack_cmd(t, "stop", "pg");
+    c = component_spawn(t, fast);
+    assert_true(hx_proc_wait_log(c, "database unavailable", 1, WAIT, t->ctx));
+    component_stop(t, c);
+    stack_cmd(t, "start", "pg");
+
+    c = component(t, fast);
+    stack_cmd(t, "stop", "prosody");
+    assert_true(hx_proc_wait_log(c, "reconnecting in", 2, WAIT, t->ctx));
+    component_stop(t, c);
+    stack_cmd(t, "start", "prosody");
+    t->passed = 1;
+}
+
+/* ===== privilege ========================================================= */
+
+/* Parse the `export NAME='value'` lines of `stack up`. */
+static char *env_value(const char *text, const char *name)
+{
+    char key[64];
+    const char *p, *q;
+    snprintf(key, sizeof key, "export %s='", name);
+    p = strstr(text, key);
+    if (!p)
+        return NULL;
+    p += strlen(key);
+    q = strchr(p, '\'');
+    return q ? strndup(p, (size_t)(q - p)) : NULL;
+}
+
+/* Every deploy/... path the log names exists in the source tree (found
+ * from the stack script, ROOT/scripts/stack); at least one is named. */
+static void assert_deploy_paths_exist(const char *log)
+{
+    char *text = hx_file_read(log), *root = strdup(stack_script), *p;
+    int named = 0;
+    assert_non_null(text);
+    assert_non_null(root);
+    assert_non_null(p = strrchr(root, '/'));
+    *p = '\0';
+    assert_non_null(p = strrchr(root, '/'));
+    *p = '\0';
+    for (p = text; (p = strstr(p, "deploy/")) != NULL; p++) {
+        size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/-");
+        char *path;
+        while (n > 0 && (p[n - 1] == '.' || p[n - 1] == '/'))
+            n--; /* the end of a sentence */
+        path = hx_strdupf("%s/%.*s", root, (int)n, p);
+        if (access(path, R_OK) != 0)
+            fprintf(stderr, "test_component: the log names %.*s, which does not exist\n", (int)n,
+                    p);
+        named++;
+        assert_int_equal(access(path, R_OK), 0);
+        free(path);
+    }
+    free(text);
+    free(root);
+    assert_true(named > 0);
+}
+
+/* A server that does not grant the pubsub iq permission: a clear error in
+ * the log naming it and the snippet under deploy/, registrations still
+ * stored, no crash. */
+static void test_missing_pubsub_permission(void **state)
+{
+    t_t *t = *state;
+    char *dir = keep(t, hx_strdupf("%s/stack2", t->dir)),
+         *out = keep(t, hx_strdupf("%s/up.env", t->dir));
+    const char *up[] = {stack_script, "up", "--no-pubsub-privilege", dir, NULL};
+    char *text, *port;
+    FILE *f;
+    long n;
+    hx_proc_t *c;
+    const char *u, *wj;
+    xclient_t *a, *w;
+    char *s = shares_xml("np", 0, 2, "np");
+
+    trace("second stack up");
+    assert_int_equal(hx_run(up, out), 0);
+    trace("second stack is up");
+    f = fopen(out, "r");
+    assert_non_null(f);
+    text = calloc(1, 8192);
+    assert_non_null(text);
+    n = (long)fread(text, 1, 8191, f);
+    fclose(f);
+    assert_true(n > 0);
+    t->stack2.dir = strdup(dir);
+    t->stack2.db_url = env_value(text, "BITWEEN_DATABASE_URL");
+    t->stack2.xmpp_port = env_value(text, "BITWEEN_XMPP_PORT");
+    t->stack2.secret = env_value(text, "BITWEEN_COMPONENT_SECRET");
+    t->stack2.domain = env_value(text, "BITWEEN_STACK_DOMAIN");
+    t->stack2.component_jid = env_value(text, "BITWEEN_COMPONENT_JID");
+    port = env_value(text, "BITWEEN_STACK_C2S_PORT");
+    free(text);
+    assert_non_null(t->stack2.db_url);
+    assert_non_null(t->stack2.xmpp_port);
+    assert_non_null(t->stack2.secret);
+    assert_non_null(t->stack2.domain);
+    assert_non_null(t->stack2.component_jid);
+    assert_non_null(port);
+    t->stack2.c2s_port = (unsigned short)atoi(port);
+    free(port);
+    t->stack = &t->stack2;
+    PQfinish(t->db);
+    t->db = hx_db_connect(t->stack2.db_url);
+    assert_non_null(t->db);
+
+    u = user(t, "np");
+    wj = user(t, "npw");
+    subscribe(t, u, wj);
+    c = component_spawn(t, NULL);
+    assert_true(hx_proc_wait_log(c, "does not grant the XEP-0356 iq permission", 1, WAIT, t->ctx));
+    trace("component reported the missing permission");
+    assert_true(hx_file_count(hx_proc_log(c), "http://jabber.org/protocol/pubsub") > 0);
+    assert_deploy_paths_exist(hx_proc_log(c));
+    assert_int_equal(hx_file_count(hx_proc_log(c), READY_LINE), 0);
+
+    w = watcher(t, wj);
+    a = agent(t, u, "box");
+    expect_result(t, a, "register", 1, s);
+    assert_int_equal(hx_db_resources(t->db, u), 1);
+    assert_int_equal(hx_db_shares(t->db, u, "box"), 2);
+    expect_result(t, a, "add", 2, s);
+    /* No publish was even tried (the server would refuse it): a ping
+     * through the component orders after the server's reply to one. */
+    {
+        xmpp_stanza_t *r = raw_request(t, a,
+                                       "<iq type='get' to='IQ_TO' id='IQ_ID'>"
+                                       "<ping xmlns='urn:xmpp:ping'/></iq>");
+        assert_non_null(r);
+        assert_string_equal(hx_iq_type(r), "result");
+        xmpp_stanza_release(r);
+    }
+    assert_int_equal(hx_file_count(hx_proc_log(c), "publish for"), 0);
+    assert_int_equal(xclient_items(w, u), 0);
+    free(s);
+    assert_true(hx_proc_alive(c));
+    component_stop(t, c);
+    assert_int_equal(hx_db_resources(t->db, u), 1);
+    t->passed = 1;
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest basic[] = {
+        T(test_disco_and_ping),
+        T(test_two_resources_one_item),
+        T(test_killed_resource_removed),
+        T(test_incremental_and_sequence),
+        T(test_restart_keeps_live_registrations),
+    };
+    const struct CMUnitTest errors[] = {
+        T(test_refused_requests),
+        T(test_domain_not_served),
+    };
+    const struct CMUnitTest crash[] = {
+        T(test_sigkill_during_burst),
+        T(test_sigterm_during_burst),
+    };
+    const struct CMUnitTest outage[] = {
+        T(test_prosody_restart),
+        T(test_postgres_outage),
+        T(test_stop_while_servers_away),
+    };
+    const struct CMUnitTest privilege[] = {
+        T(test_missing_pubsub_permission),
+    };
+    const char *group = argc > 2 ? argv[2] : "all";
+    int all = strcmp(group, "all") == 0, rc = 0, known = all;
+
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s BITWEEN_COMPONENT_BINARY [GROUP]\n", argv[0]);
+        return 2;
+    }
+    component_bin = argv[1];
+    stack_script = env_required("BITWEEN_STACK_SCRIPT");
+    main_stack.dir = strdup(env_required("BITWEEN_STACK_DIR"));
+    main_stack.db_url = strdup(env_required("BITWEEN_DATABASE_URL"));
+    main_stack.xmpp_port = strdup(env_required("BITWEEN_XMPP_PORT"));
+    main_stack.secret = strdup(env_required("BITWEEN_COMPONENT_SECRET"));
+    main_stack.domain = strdup(env_required("BITWEEN_STACK_DOMAIN"));
+    main_stack.component_jid = strdup(env_required("BITWEEN_COMPONENT_JID"));
+    main_stack.c2s_port = (unsigned short)atoi(env_required("BITWEEN_STACK_C2S_PORT"));
+    if (access(component_bin, X_OK) != 0) {
+        fprintf(stderr, "test_component: %s is not executable\n", component_bin);
+        return 2;
+    }
+    xmpp_initialize();
+#define GROUP(name)                                                                                \
+    if (all || strcmp(group, #name) == 0) {                                                        \
+        known = 1;                                                                                 \
+        rc |= cmocka_run_group_tests_name("component." #name, name, NULL, NULL);                   \
+    }
+    GROUP(basic)
+    GROUP(errors)
+    GROUP(crash)
+    GROUP(outage)
+    GROUP(privilege)
+#undef GROUP
+    xmpp_shutdown();
+    stack_env_free(&main_stack);
+    if (!known) {
+        fprintf(stderr, "test_component: unknown group %s\n", group);
+        return 2;
+    }
+    return rc ? 1 : 0;
+}
