@@ -317,6 +317,8 @@ static hx_proc_t *component_spawn(t_t *t, const char *const *extra)
     env[n++] = keep(t, hx_strdupf("BITWEEN_DATABASE_URL=%s", t->stack->db_url));
     env[n++] = keep(t, hx_strdupf("BITWEEN_DOMAINS=%s", t->stack->domain));
     env[n++] = "BITWEEN_CONFIG"; /* no file */
+    /* The admin API on an ephemeral port: tests run side by side. */
+    env[n++] = "BITWEEN_API_PORT=0";
     for (i = 0; extra && extra[i]; i++) {
         assert_true(n < 31);
         env[n++] = extra[i];
