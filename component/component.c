@@ -763,10 +763,14 @@ static void removal_done(void *arg)
             LOG_INFO(c->log, "agent", "%s/%s removed (%s)", r->jid, r->resource, r->why);
         }
         /* Publish in both cases: after a restart the stored item may
-         * still list a resource that was removed before the crash. */
-        user_offer(c, r->jid, j->out.text, j->out.len, j->out.digest,
-                   j->out.have_last ? j->out.last : NULL);
-        j->out.text = NULL;
+         * still list a resource that was removed before the crash. Not
+         * for an operator's eviction that found nothing: a 404 changes
+         * nothing (a mistyped JID must not create a PEP node). */
+        if (j->rc == STORE_OK || !r->done) {
+            user_offer(c, r->jid, j->out.text, j->out.len, j->out.digest,
+                       j->out.have_last ? j->out.last : NULL);
+            j->out.text = NULL;
+        }
         if (r->done) {
             component_cmd_result_t res = {0};
             res.status = j->rc == STORE_OK ? COMPONENT_CMD_OK : COMPONENT_CMD_NOT_FOUND;
