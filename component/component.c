@@ -649,12 +649,13 @@ static void req_done(void *arg)
         stat_inc(&c->stats.requests_ok);
         LOG_DEBUG(c->log, "agent", "%s %s/%s seq %" PRId64 " committed",
                   agent_op_name(j->req.op), j->req.jid, j->req.resource, j->req.seq);
-        send_stanza(c, stanza_build_iq_result(c->ctx, j->iq));
         if (j->req.op == AGENT_OP_UNREGISTER)
             stat_inc(&c->stats.removals);
+        /* Committed: publish first (contacts wait for it), then answer. */
         user_offer(c, j->req.jid, j->out.text, j->out.len, j->out.digest,
                    j->out.have_last ? j->out.last : NULL);
         j->out.text = NULL;
+        send_stanza(c, stanza_build_iq_result(c->ctx, j->iq));
     }
     xmpp_stanza_release(j->iq);
     agent_request_clear(&j->req);
