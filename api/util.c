@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "api_private.h"
+#include "utf8.h"
 
 /* ---- clocks ------------------------------------------------------------------ */
 
@@ -164,47 +165,19 @@ int api_percent_decode(const char *in, size_t n, char **out, size_t *out_len)
     return 0;
 }
 
-/* Length of the UTF-8 sequence at `s` (at most `n` bytes), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len, i;
-    unsigned cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, cp = c & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return len;
-}
 
 int api_text_ok(const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
-        size_t len;
+        int len;
         if (u[i] < 0x20 || u[i] == 0x7f)
             return 0;
         len = utf8_seq(u + i, n - i);
-        if (!len)
+        if (len <= 0)
             return 0;
-        i += len;
+        i += (size_t)len;
     }
     return 1;
 }

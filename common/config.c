@@ -12,6 +12,8 @@
  */
 #include "config.h"
 
+#include "utf8.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -47,67 +49,21 @@ static const char *const bool_false[] = {"false", "no", "off", "0"};
 
 /* ---- errors ------------------------------------------------------------ */
 
-/* Length of the well-formed UTF-8 sequence at `s` (1..4) or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-    size_t need, i;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        need = 1;
-    else if (c >= 0xe0 && c <= 0xef)
-        need = 2;
-    else if (c >= 0xf0 && c <= 0xf4)
-        need = 3;
-    else
-        return 0;
-    if (c == 0xe0)
-        lo = 0xa0;
-    else if (c == 0xed)
-        hi = 0x9f;
-    else if (c == 0xf0)
-        lo = 0x90;
-    else if (c == 0xf4)
-        hi = 0x8f;
-    for (i = 1; i <= need; i++) {
-        if (i >= avail || s[i] < lo || s[i] > hi)
-            return 0;
-        lo = 0x80;
-        hi = 0xbf;
-    }
-    return need + 1;
-}
 
 static int utf8_valid(const char *s, size_t len)
 {
-    size_t i = 0, n;
+    size_t i = 0;
+    int n;
 
     while (i < len) {
         n = utf8_seq((const unsigned char *)s + i, len - i);
-        if (n == 0)
+        if (n <= 0)
             return 0;
-        i += n;
+        i += (size_t)n;
     }
     return 1;
 }
 
-/* Cut a trailing incomplete UTF-8 sequence left by snprintf truncation. */
-static void trim_utf8_tail(char *msg)
-{
-    size_t len = strlen(msg), start = len;
-
-    while (start > 0 && ((unsigned char)msg[start - 1] & 0xc0) == 0x80 && len - start < 3)
-        start--;
-    if (start > 0 && (unsigned char)msg[start - 1] >= 0xc0) {
-        start--;
-        if (utf8_seq((const unsigned char *)msg + start, len - start) != len - start)
-            msg[start] = '\0';
-    } else if (start < len) {
-        msg[start] = '\0'; /* stray continuation bytes */
-    }
-}
 
 static int set_error(config_error_t *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -121,7 +77,7 @@ static int set_error(config_error_t *err, int code, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err->message, sizeof err->message, fmt, ap);
         va_end(ap);
-        trim_utf8_tail(err->message);
+        utf8_trim_tail(err->message);
     }
     return code;
 }
@@ -161,7 +117,10 @@ static const char *shown(char buf[SHOWN_BYTES], const char *s, size_t budget, in
     while (i < end) {
         const unsigned char *u = (const unsigned char *)s + i;
 
-        n = utf8_seq(u, len - i);
+        {
+            int sn = utf8_seq(u, len - i);
+            n = sn > 0 ? (size_t)sn : 0; /* invalid or cut: escaped below */
+        }
         if (n > 1 && i + n > end)
             break; /* a character cut by the budget */
         if (n == 0 || (n == 1 && (u[0] < 0x20 || u[0] == 0x7f))) {

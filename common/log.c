@@ -10,6 +10,8 @@
  */
 #include "log.h"
 
+#include "utf8.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -129,41 +131,6 @@ const char *log_level_name(log_level_t level)
 
 /* ---- formatting -------------------------------------------------------- */
 
-/* Length of the well-formed UTF-8 sequence at `s` (1..4), 0 when the bytes
- * there are not one, -1 when they are a valid start cut off by `avail`. */
-static int utf8_seq(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-    int need, i;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        need = 1;
-    else if (c >= 0xe0 && c <= 0xef)
-        need = 2;
-    else if (c >= 0xf0 && c <= 0xf4)
-        need = 3;
-    else
-        return 0;
-    if (c == 0xe0)
-        lo = 0xa0;
-    else if (c == 0xed)
-        hi = 0x9f; /* no UTF-16 surrogates */
-    else if (c == 0xf0)
-        lo = 0x90;
-    else if (c == 0xf4)
-        hi = 0x8f; /* nothing above U+10FFFF */
-    for (i = 1; i <= need; i++) {
-        if ((size_t)i >= avail)
-            return -1;
-        if (s[i] < lo || s[i] > hi)
-            return 0;
-        lo = 0x80;
-        hi = 0xbf;
-    }
-    return need + 1;
-}
 
 /* Characters that end or fake a line in some viewer although they are
  * valid UTF-8: C1 controls (NEL is one) and U+2028/U+2029. */

@@ -11,6 +11,9 @@
  * it, not later at publish time. Every mutation is whole or nothing.
  */
 #include "shares.h"
+#include "xmpp_compat.h"
+
+#include "utf8.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -70,25 +73,6 @@ struct shares_item {
 
 /* ---- errors ---------------------------------------------------------- */
 
-/* Cut a trailing incomplete UTF-8 sequence left by snprintf truncation, so
- * that a message is always safe to put into an XMPP <text/>. */
-static void trim_utf8_tail(char *msg)
-{
-    size_t len = strlen(msg);
-    size_t start = len, need;
-    unsigned char lead;
-
-    while (start > 0 && len - start < 4 && ((unsigned char)msg[start - 1] & 0xC0) == 0x80)
-        start--;
-    if (start == 0)
-        return;
-    lead = (unsigned char)msg[start - 1];
-    if (lead < 0xC0)
-        return; /* ASCII before the continuation bytes: nothing open */
-    need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
-    if (len - (start - 1) < need)
-        msg[start - 1] = '\0';
-}
 
 static int set_error(shares_error_t *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -103,7 +87,7 @@ static int set_error(shares_error_t *err, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
-    trim_utf8_tail(err->message);
+    utf8_trim_tail(err->message);
     return code;
 }
 
@@ -124,7 +108,7 @@ static void prefix_error(shares_error_t *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    trim_utf8_tail(prefix);
+    utf8_trim_tail(prefix);
     plen = strlen(prefix);
     olen = strlen(old);
     if (plen + olen >= sizeof err->message)
@@ -132,7 +116,7 @@ static void prefix_error(shares_error_t *err, const char *fmt, ...)
     memcpy(err->message, prefix, plen);
     memcpy(err->message + plen, old, olen);
     err->message[plen + olen] = '\0';
-    trim_utf8_tail(err->message);
+    utf8_trim_tail(err->message);
 }
 
 /* ---- UTF-8 ----------------------------------------------------------- */
@@ -1202,17 +1186,6 @@ int shares_item_digest(const shares_item_t *item, char hex[SHARES_DIGEST_HEX], s
 
 /* ---- parsing --------------------------------------------------------- */
 
-/* libstrophe's getters take non-const stanzas but do not modify them. */
-static xmpp_stanza_t *mutable_stanza(const xmpp_stanza_t *st)
-{
-    union {
-        const xmpp_stanza_t *c;
-        xmpp_stanza_t *m;
-    } u;
-
-    u.c = st;
-    return u.m;
-}
 
 /* Whether `el` is <name/> in namespace `ns`; without an xmlns of its own
  * it is in its parent's namespace `parent_ns`. */
@@ -1269,7 +1242,7 @@ static int parse_address(shares_item_t *item, size_t ri, xmpp_stanza_t *el, shar
 int shares_item_parse_resource_children(shares_item_t *item, size_t ri, const xmpp_stanza_t *parent,
                                         const char *ns, shares_error_t *err)
 {
-    xmpp_stanza_t *p = mutable_stanza(parent), *child;
+    xmpp_stanza_t *p = xmpp_compat_mutable(parent), *child;
     const char *want = ns ? ns : SHARES_NS;
     const char *parent_ns;
     struct resource *r;
@@ -1320,7 +1293,7 @@ fail:
 int shares_item_parse(const xmpp_stanza_t *user_shares, const shares_limits_t *lim,
                       shares_item_t **out, shares_error_t *err)
 {
-    xmpp_stanza_t *root = mutable_stanza(user_shares), *child;
+    xmpp_stanza_t *root = xmpp_compat_mutable(user_shares), *child;
     shares_item_t *item = NULL;
     const char *name, *ns, *resource;
     char q[QUOTE_BUF];

@@ -52,4 +52,19 @@ int xmpp_compat_socket(const xmpp_conn_t *conn);
 /** Stop tracking `conn`; call before xmpp_conn_release(). */
 void xmpp_compat_unwatch_socket(const xmpp_conn_t *conn);
 
+/**
+ * `st` without const: libstrophe's getters take non-const stanzas but do
+ * not modify them. For read-only use only.
+ */
+static inline xmpp_stanza_t *xmpp_compat_mutable(const xmpp_stanza_t *st)
+{
+    union {
+        const xmpp_stanza_t *c;
+        xmpp_stanza_t *m;
+    } u;
+
+    u.c = st;
+    return u.m;
+}
+
 #endif /* BITWEEN_COMMON_XMPP_COMPAT_H */

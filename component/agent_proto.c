@@ -13,6 +13,9 @@
  * (quoted, escaped) value at fault.
  */
 #include "agent_proto.h"
+#include "xmpp_compat.h"
+
+#include "utf8.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -90,23 +93,6 @@ const char *agent_op_name(agent_op_t op)
     return NULL;
 }
 
-/* Cut a trailing incomplete UTF-8 sequence left by snprintf truncation. */
-static void trim_utf8_tail(char *msg)
-{
-    size_t len = strlen(msg), start = len, need;
-    unsigned char lead;
-
-    while (start > 0 && len - start < 4 && ((unsigned char)msg[start - 1] & 0xC0) == 0x80)
-        start--;
-    if (start == 0)
-        return;
-    lead = (unsigned char)msg[start - 1];
-    if (lead < 0xC0)
-        return;
-    need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
-    if (len - (start - 1) < need)
-        msg[start - 1] = '\0';
-}
 
 int agent_error_set(agent_error_t *err, agent_errcode_t code, const char *fmt, ...)
 {
@@ -118,7 +104,7 @@ int agent_error_set(agent_error_t *err, agent_errcode_t code, const char *fmt, .
     va_start(ap, fmt);
     vsnprintf(err->text, sizeof err->text, fmt, ap);
     va_end(ap);
-    trim_utf8_tail(err->text);
+    utf8_trim_tail(err->text);
     return -1;
 }
 
@@ -205,17 +191,6 @@ void agent_request_clear(agent_request_t *req)
     req->seq = -1;
 }
 
-/* libstrophe's getters take non-const stanzas but do not modify them. */
-static xmpp_stanza_t *mutable_stanza(const xmpp_stanza_t *st)
-{
-    union {
-        const xmpp_stanza_t *c;
-        xmpp_stanza_t *m;
-    } u;
-
-    u.c = st;
-    return u.m;
-}
 
 static int ascii_lower(int c)
 {
@@ -575,7 +550,7 @@ static int check_envelope(xmpp_stanza_t *iq, xmpp_stanza_t **payload, agent_erro
 int agent_request_parse(const xmpp_stanza_t *iq_in, const char *const *served_domains,
                         const shares_limits_t *lim, agent_request_t *out, agent_error_t *err)
 {
-    xmpp_stanza_t *iq = mutable_stanza(iq_in), *payload = NULL;
+    xmpp_stanza_t *iq = xmpp_compat_mutable(iq_in), *payload = NULL;
     shares_limits_t deflim;
     size_t n_shares = 0;
     int rc;

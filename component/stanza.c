@@ -10,6 +10,7 @@
  * component stream.
  */
 #include "stanza.h"
+#include "xmpp_compat.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -18,17 +19,6 @@
 
 /* ---- helpers --------------------------------------------------------- */
 
-/* libstrophe's getters take non-const stanzas but do not modify them. */
-static xmpp_stanza_t *mutable_stanza(const xmpp_stanza_t *st)
-{
-    union {
-        const xmpp_stanza_t *c;
-        xmpp_stanza_t *m;
-    } u;
-
-    u.c = st;
-    return u.m;
-}
 
 /* Length of the valid UTF-8 sequence at `s` encoding an XML character
  * that is not a control (C0, DEL, C1), or 0. */
@@ -173,7 +163,7 @@ static xmpp_stanza_t *new_element(xmpp_ctx_t *ctx, const char *name)
 /* <iq type=TYPE id=req.id to=req.from from=req.to/> */
 static xmpp_stanza_t *reply_iq(xmpp_ctx_t *ctx, const xmpp_stanza_t *req_in, const char *type)
 {
-    xmpp_stanza_t *req = mutable_stanza(req_in), *iq;
+    xmpp_stanza_t *req = xmpp_compat_mutable(req_in), *iq;
 
     if (!ctx || !req)
         return NULL;
@@ -247,7 +237,7 @@ xmpp_stanza_t *stanza_build_disco_info(xmpp_ctx_t *ctx, const xmpp_stanza_t *req
                                        const char *name)
 {
     static const char *const features[] = {XMPP_NS_DISCO_INFO, STANZA_NS_PING, AGENT_NS};
-    xmpp_stanza_t *req = mutable_stanza(req_in), *query, *iq, *el;
+    xmpp_stanza_t *req = xmpp_compat_mutable(req_in), *query, *iq, *el;
     size_t i;
 
     if (!req || !name)
@@ -431,7 +421,7 @@ out:
 
 int stanza_parse_privileged_result(const xmpp_stanza_t *reply_in, char *errbuf, size_t len)
 {
-    xmpp_stanza_t *reply = mutable_stanza(reply_in), *priv, *fwd, *inner = NULL;
+    xmpp_stanza_t *reply = xmpp_compat_mutable(reply_in), *priv, *fwd, *inner = NULL;
     const char *type, *itype;
     char q[AGENT_QUOTE_MAX], msg[AGENT_QUOTE_MAX + 64];
 
@@ -474,7 +464,7 @@ static void copy_perm(char dst[STANZA_PERM_MAX], const char *type)
 
 int stanza_parse_privileges(const xmpp_stanza_t *message_in, stanza_privileges_t *out)
 {
-    xmpp_stanza_t *msg = mutable_stanza(message_in), *priv, *perm, *ns_el;
+    xmpp_stanza_t *msg = xmpp_compat_mutable(message_in), *priv, *perm, *ns_el;
     const char *access, *type, *ns;
     int version = 2;
 
