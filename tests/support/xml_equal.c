@@ -12,18 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xmpp_compat.h"
+
 #define MAX_ATTRS 64 /* attributes per element; a test never needs more */
-
-static xmpp_stanza_t *mut(const xmpp_stanza_t *st)
-{
-    union {
-        const xmpp_stanza_t *c;
-        xmpp_stanza_t *m;
-    } u;
-
-    u.c = st;
-    return u.m;
-}
 
 static int differ(char *why, size_t len, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -216,7 +207,7 @@ out:
 
 int xml_equal(const xmpp_stanza_t *expected, const xmpp_stanza_t *actual, char *why, size_t len)
 {
-    xmpp_stanza_t *e = mut(expected), *a = mut(actual);
+    xmpp_stanza_t *e = xmpp_compat_mutable(expected), *a = xmpp_compat_mutable(actual);
 
     if (why && len)
         why[0] = '\0';
