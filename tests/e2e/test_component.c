@@ -1156,6 +1156,61 @@ static void test_domain_not_served(void **state)
     t->passed = 1;
 }
 
+/* SIGHUP re-reads the configuration: a reloadable option (log_level)
+ * takes effect at run time; a change to an option that needs a restart,
+ * or a broken file, is refused with a message and changes nothing; the
+ * component keeps serving throughout. */
+static void write_conf(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_true(fputs(text, f) >= 0);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void test_sighup_reload(void **state)
+{
+    t_t *t = *state;
+    char *conf = keep(t, hx_strdupf("%s/reload.conf", t->dir));
+    const char *extra[] = {keep(t, hx_strdupf("BITWEEN_CONFIG=%s", conf)), NULL};
+    const char *u = user(t, "reload");
+    char *s = keep(t, shares_xml("reload", 0, 1, "reload"));
+    hx_proc_t *c;
+    xclient_t *a;
+
+    write_conf(conf, "log_level = info\n");
+    c = component(t, extra);
+    a = agent(t, u, "pc");
+    expect_result(t, a, "register", 1, s);
+    /* at info, request lines are not logged */
+    assert_int_equal(hx_file_count(hx_proc_log(c), " received"), 0);
+
+    write_conf(conf, "log_level = debug\n");
+    assert_int_equal(kill(hx_proc_pid(c), SIGHUP), 0);
+    assert_true(hx_proc_wait_log(c, "configuration reloaded (log level debug)", 1, WAIT, t->ctx));
+    expect_result(t, a, "register", 2, s);
+    assert_true(hx_proc_wait_log(c, " received", 1, WAIT, t->ctx));
+
+    /* db_workers needs a restart (and comes from the file alone, while
+     * the environment overrides the options the harness sets): refused,
+     * nothing changes, not even the reloadable log_level */
+    write_conf(conf, "log_level = info\ndb_workers = 3\n");
+    assert_int_equal(kill(hx_proc_pid(c), SIGHUP), 0);
+    assert_true(hx_proc_wait_log(c, "reload refused", 1, WAIT, t->ctx));
+    assert_true(hx_proc_wait_log(c, "db_workers", 1, WAIT, t->ctx));
+    expect_result(t, a, "register", 3, s);
+    assert_true(hx_proc_wait_log(c, " received", 2, WAIT, t->ctx)); /* still debug */
+
+    /* a broken file: refused as well */
+    write_conf(conf, "log_level = loud\n");
+    assert_int_equal(kill(hx_proc_pid(c), SIGHUP), 0);
+    assert_true(hx_proc_wait_log(c, "reload refused", 2, WAIT, t->ctx));
+    expect_result(t, a, "register", 4, s);
+    assert_true(hx_proc_alive(c));
+    component_stop(t, c);
+    t->passed = 1;
+}
+
 /* ===== crash ============================================================= */
 
 /* A burst: agents pipelining requests (register at seq 1, then one add of
@@ -1750,6 +1805,7 @@ int main(int argc, char **argv)
         T(test_killed_resource_removed),
         T(test_incremental_and_sequence),
         T(test_restart_keeps_live_registrations),
+        T(test_sighup_reload),
     };
     const struct CMUnitTest errors[] = {
         T(test_refused_requests),
