@@ -50,6 +50,7 @@
 #include <microhttpd.h>
 #include <openssl/evp.h>
 
+#include "harness.h"
 #include "store.h"
 
 #define TOKEN "api-bench-token-0123456789abcdef"
@@ -296,64 +297,44 @@ static struct MHD_Daemon *baseline_start(int threads, int *port)
 
 /* ---- the component ---------------------------------------------------------------- */
 
-static pid_t component_start(const char *log, const char *db_url, int n_threads)
+static hx_proc_t *component_start(const char *log, const char *db_url, int n_threads)
 {
     char threads[64], url[4096];
-    pid_t pid;
+    const char *env[] = {url,
+                         threads,
+                         "BITWEEN_CONFIG", /* no file */
+                         "BITWEEN_XMPP_HOST=127.0.0.1",
+                         "BITWEEN_XMPP_PORT=9", /* discard: nobody listens */
+                         "BITWEEN_COMPONENT_JID=shares.bench.test",
+                         "BITWEEN_COMPONENT_SECRET=bench",
+                         "BITWEEN_DOMAINS=bench.test",
+                         "BITWEEN_API_ADDRESS=127.0.0.1",
+                         "BITWEEN_API_PORT=0",
+                         "BITWEEN_API_TOKEN=" TOKEN,
+                         "BITWEEN_API_STATS_TTL=3600",
+                         "BITWEEN_LOG_TIMESTAMPS=true",
+                         NULL};
+    hx_proc_t *p;
     snprintf(threads, sizeof threads, "BITWEEN_API_THREADS=%d", n_threads);
     snprintf(url, sizeof url, "BITWEEN_DATABASE_URL=%s", db_url);
-    fflush(NULL);
-    pid = fork();
-    if (pid < 0)
+    p = hx_proc_start(cfg.component_bin, log, env);
+    if (!p)
         die("fork", strerror(errno));
-    if (pid == 0) {
-        char *envp[] = {url,
-                        threads,
-                        "BITWEEN_XMPP_HOST=127.0.0.1",
-                        "BITWEEN_XMPP_PORT=9", /* discard: nobody listens */
-                        "BITWEEN_COMPONENT_JID=shares.bench.test",
-                        "BITWEEN_COMPONENT_SECRET=bench",
-                        "BITWEEN_DOMAINS=bench.test",
-                        "BITWEEN_API_ADDRESS=127.0.0.1",
-                        "BITWEEN_API_PORT=0",
-                        "BITWEEN_API_TOKEN=" TOKEN,
-                        "BITWEEN_API_STATS_TTL=3600",
-                        "BITWEEN_LOG_TIMESTAMPS=true",
-                        NULL};
-        char *argv[] = {(char *)(uintptr_t)cfg.component_bin, NULL};
-        FILE *f = freopen(log, "w", stderr);
-        if (!f)
-            _exit(126);
-        dup2(2, 1);
-        execve(cfg.component_bin, argv, envp);
-        _exit(127);
-    }
-    return pid;
+    return p;
 }
 
 /* The API port from the component's log, waiting at most 30 s. */
-static int component_port(const char *log, pid_t pid)
+static int component_port(hx_proc_t *comp)
 {
-    double end = now_s() + 30;
-    while (now_s() < end) {
-        FILE *f = fopen(log, "r");
-        char line[1024];
-        int status;
-        while (f && fgets(line, sizeof line, f)) {
-            char *p = strstr(line, LISTEN_LINE);
-            if (p) {
-                fclose(f);
-                return atoi(p + strlen(LISTEN_LINE));
-            }
-        }
-        if (f)
-            fclose(f);
-        if (waitpid(pid, &status, WNOHANG) == pid)
-            die("the component exited; see", log);
-        usleep(20000); /* polling interval */
-    }
-    die("the component did not log its API port; see", log);
-    return -1;
+    char *text, *at;
+    int port;
+    if (!hx_proc_wait_log(comp, LISTEN_LINE, 1, 30000, NULL))
+        die("the component did not log its API port; see", hx_proc_log(comp));
+    text = hx_file_read(hx_proc_log(comp));
+    at = text ? strstr(text, LISTEN_LINE) : NULL;
+    port = at ? atoi(at + strlen(LISTEN_LINE)) : 0;
+    free(text);
+    return port;
 }
 
 /* ---- wrk -------------------------------------------------------------------------- */
@@ -497,13 +478,13 @@ static int measure(const char *dir, const char *url, const char *script, long ro
     char logpath[512], path[128], h[41], auth[128], *resp, *body, *fixed;
     struct MHD_Daemon *bl;
     int i, api_port, bl_port, status, warm = cfg.seconds / 2 > 0 ? cfg.seconds / 2 : 1;
-    pid_t comp;
+    hx_proc_t *comp;
     side_t ours = {0}, base = {0};
 
     snprintf(logpath, sizeof logpath, "%s/component-%d.log", dir, threads);
     snprintf(auth, sizeof auth, "Bearer %s", TOKEN);
     comp = component_start(logpath, url, threads);
-    api_port = component_port(logpath, comp);
+    api_port = component_port(comp);
     /* The endpoint answers what was loaded: one holder, the row's name. */
     resp = NULL;
     for (i = 1; i <= 3; i++) {
@@ -572,15 +553,12 @@ static int measure(const char *dir, const char *url, const char *script, long ro
     MHD_stop_daemon(bl);
     free(baseline_body);
     baseline_body = NULL;
-    kill(comp, SIGTERM);
-    if (waitpid(comp, &status, 0) != comp || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        char cat[600];
-        fprintf(stderr, "api_bench: the component did not exit cleanly; its log:\n");
-        snprintf(cat, sizeof cat, "cat '%s' >&2", logpath);
-        if (system(cat) != 0)
-            fprintf(stderr, "(unreadable)\n");
+    status = hx_proc_stop(comp, 30000, NULL);
+    if (status != 0)
+        hx_file_dump(hx_proc_log(comp), "api_bench: the component did not exit cleanly; its log");
+    hx_proc_free(comp);
+    if (status != 0)
         return 0;
-    }
     return !(base.non2xx || base.socket_errors || ours.non2xx || ours.socket_errors);
 }
 

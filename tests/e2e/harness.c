@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <stdint.h>
@@ -82,6 +85,7 @@ char *hx_strdupf(const char *fmt, ...)
 
 struct hx_proc {
     pid_t pid;
+    int pidfd; /* readable once the process exits; -1 if unavailable */
     int exited; /* reaped */
     int status;
     char *log;
@@ -119,6 +123,13 @@ hx_proc_t *hx_proc_start(const char *bin, const char *log_path, const char *cons
 
     if (!p || !(p->log = strdup(log_path)))
         oom();
+    p->pidfd = -1;
+    {
+        /* The log exists before the child runs, so it can be watched. */
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd >= 0)
+            close(fd);
+    }
     while (environ[n])
         n++;
     for (i = 0; env && env[i]; i++)
@@ -160,7 +171,27 @@ hx_proc_t *hx_proc_start(const char *bin, const char *log_path, const char *cons
     }
     free(envp);
     p->pid = pid;
+    p->pidfd = pidfd_open(pid, 0);
     return p;
+}
+
+/* Block until `p` exits, `watch` (an inotify descriptor, or -1) reports a
+ * write, or `ms` pass: an event, not a fixed sleep. */
+static void proc_wait_event(hx_proc_t *p, int watch, long long ms)
+{
+    struct pollfd pfd[2];
+    nfds_t n = 0;
+    char drain[4096];
+
+    if (ms <= 0)
+        return;
+    if (p->pidfd >= 0)
+        pfd[n].fd = p->pidfd, pfd[n].events = POLLIN, n++;
+    if (watch >= 0)
+        pfd[n].fd = watch, pfd[n].events = POLLIN, n++;
+    if (poll(pfd, n, ms > 1000 ? 1000 : (int)ms) > 0 && watch >= 0)
+        while (read(watch, drain, sizeof drain) > 0)
+            ;
 }
 
 pid_t hx_proc_pid(const hx_proc_t *p)
@@ -213,7 +244,7 @@ int hx_proc_stop(hx_proc_t *p, int timeout_ms, xmpp_ctx_t *ctx)
         if (ctx)
             xmpp_run_once(ctx, 5);
         else
-            usleep(5000); /* polling interval, not a wait for an outcome */
+            proc_wait_event(p, -1, end - hx_now_ms());
     }
     return decode_status(p->status);
 }
@@ -235,6 +266,8 @@ void hx_proc_free(hx_proc_t *p)
     if (!p)
         return;
     hx_proc_kill(p);
+    if (p->pidfd >= 0)
+        close(p->pidfd);
     free(p->log);
     free(p);
 }
@@ -280,26 +313,41 @@ int hx_file_count(const char *path, const char *needle)
 int hx_proc_wait_log(hx_proc_t *p, const char *needle, int count, int timeout_ms, xmpp_ctx_t *ctx)
 {
     long long end = hx_now_ms() + timeout_ms;
+    int watch = -1, found = 0;
+
+    if (!ctx) {
+        /* watched before the first look, so no write is missed */
+        watch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (watch >= 0 && inotify_add_watch(watch, p->log, IN_MODIFY) < 0) {
+            close(watch);
+            watch = -1;
+        }
+    }
     for (;;) {
-        if (hx_file_count(p->log, needle) >= count)
-            return 1;
+        if (hx_file_count(p->log, needle) >= count) {
+            found = 1;
+            break;
+        }
         if (!hx_proc_alive(p)) {
             fprintf(stderr, "harness: component exited while waiting for \"%s\"\n", needle);
-            return 0;
+            break;
         }
         if (hx_now_ms() >= end) {
             fprintf(stderr, "harness: \"%s\" x%d not in %s within %d ms\n", needle, count, p->log,
                     timeout_ms);
-            return 0;
+            break;
         }
         if (ctx) {
             long long until = hx_now_ms() + 20;
             while (hx_now_ms() < until)
                 xmpp_run_once(ctx, 5);
         } else {
-            usleep(20000); /* polling interval */
+            proc_wait_event(p, watch, end - hx_now_ms());
         }
     }
+    if (watch >= 0)
+        close(watch);
+    return found;
 }
 
 int hx_file_has_sanitizer_report(const char *path)

@@ -1812,7 +1812,7 @@ static void test_auth(void **state)
     for (i = 0; i < np; i++) {
         for (k = 0; k < nb; k++) {
             char what[700];
-            snprintf(what, sizeof what, "%s %s with \"%s\"", methods[i], paths[i],
+            snprintf(what, sizeof what, "%.16s %.300s with \"%.300s\"", methods[i], paths[i],
                      bad[k] ? bad[k] : "(none)");
             http(g, methods[i], paths[i], bad[k], &r);
             check_error(&r, 401, "unauthorized", what);
