@@ -48,9 +48,9 @@
 
 #include <libpq-fe.h>
 #include <microhttpd.h>
-#include <openssl/evp.h>
 
 #include "harness.h"
+#include "load.h"
 #include "store.h"
 
 #define TOKEN "api-bench-token-0123456789abcdef"
@@ -70,87 +70,13 @@ static struct {
     int n_threads;
 } cfg = {NULL, 1000000, 10, 32, 2, 4000, 3, {2}, 1};
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void die(const char *what, const char *detail)
 {
     fprintf(stderr, "api_bench: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
     exit(1);
 }
 
-static void sql(PGconn *pg, const char *q)
-{
-    PGresult *res = PQexec(pg, q);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
-        die(q, PQerrorMessage(pg));
-    PQclear(res);
-}
-
 /* ---- data ------------------------------------------------------------------- */
-
-/* md5(text) as 32 hex digits into out[33]. */
-static void md5_hex(const char *text, char out[33])
-{
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned int n = 0, i;
-    EVP_Digest(text, strlen(text), d, &n, EVP_md5(), NULL);
-    for (i = 0; i < 16; i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
-/* The hash the loader gives row `i`: md5(i) || substr(md5('x' || i), 1, 8). */
-static void row_hash(long i, char out[41])
-{
-    char key[32], a[33], b[33];
-    snprintf(key, sizeof key, "%ld", i);
-    md5_hex(key, a);
-    snprintf(key, sizeof key, "x%ld", i);
-    md5_hex(key, b);
-    memcpy(out, a, 32);
-    memcpy(out + 32, b, 8);
-    out[40] = '\0';
-}
-
-/* `rows` shares over rows/1000 users (one resource and one address each),
- * the trigram index rebuilt after the load (faster), then ANALYZE. */
-static long load_rows(PGconn *pg, long rows)
-{
-    char q[2048];
-    long users = rows / 1000 > 0 ? rows / 1000 : 1;
-    double t0 = now_s();
-
-    sql(pg, "DROP INDEX IF EXISTS shares_name_trgm_idx");
-    snprintf(q, sizeof q,
-             "INSERT INTO users (jid) SELECT 'load' || u || '@bench.test' "
-             "FROM generate_series(1, %ld) u",
-             users);
-    sql(pg, q);
-    sql(pg, "INSERT INTO resources (user_id, resource, seq) "
-            "SELECT id, 'desktop', 1 FROM users WHERE jid LIKE 'load%@bench.test'");
-    sql(pg, "INSERT INTO addresses (resource_id, address, port) "
-            "SELECT r.id, '192.0.2.1', 6881 FROM resources r JOIN users u ON u.id = r.user_id "
-            "WHERE u.jid LIKE 'load%@bench.test'");
-    snprintf(q, sizeof q,
-             "INSERT INTO shares (resource_id, hash, name, size) "
-             "SELECT r.id, decode(md5(i::text) || substr(md5('x' || i::text), 1, 8), 'hex'), "
-             "'file ' || i || '.mkv', i * 1000 "
-             "FROM generate_series(1, %ld) i "
-             "JOIN resources r ON r.user_id = (SELECT id FROM users "
-             "WHERE jid = 'load' || ((i - 1) / 1000 + 1) || '@bench.test')",
-             users * 1000);
-    sql(pg, q);
-    sql(pg, "CREATE INDEX shares_name_trgm_idx ON shares USING gin (name gin_trgm_ops)");
-    /* Our tables only: a plain ANALYZE warns about every catalog the
-     * bitween role does not own. */
-    sql(pg, "ANALYZE users, resources, addresses, shares");
-    printf("loaded %ld share rows in %.1f s\n", users * 1000, now_s() - t0);
-    return users * 1000;
-}
 
 /* A file of `n` random existing hashes, one a line. */
 static void write_hashes(const char *path, long rows, int n)
@@ -164,7 +90,7 @@ static void write_hashes(const char *path, long rows, int n)
     for (i = 0; i < n; i++) {
         long k = 1 + (long)(((unsigned long)rand() * 65536u + (unsigned long)rand()) %
                             (unsigned long)rows);
-        row_hash(k, h);
+        bench_row_hash(k, h);
         fprintf(f, "%s\n", h);
     }
     if (fclose(f) != 0)
@@ -180,7 +106,7 @@ static char *http_get(int port, const char *path, const char *auth)
     size_t len = 0, cap = 8192;
     char *out = malloc(cap);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    double end = now_s() + 10;
+    double end = bench_now_s() + 10;
 
     if (!out || fd < 0)
         die("socket", strerror(errno));
@@ -198,7 +124,7 @@ static char *http_get(int port, const char *path, const char *auth)
     for (;;) {
         struct pollfd p = {fd, POLLIN, 0};
         ssize_t n;
-        if (now_s() > end)
+        if (bench_now_s() > end)
             die("timeout reading", path);
         if (poll(&p, 1, 1000) <= 0)
             continue;
@@ -491,7 +417,7 @@ static int measure(const char *dir, const char *url, const char *script, long ro
         char name[64];
         long k = i * (rows / 3);
         free(resp);
-        row_hash(k, h);
+        bench_row_hash(k, h);
         snprintf(path, sizeof path, "/api/v1/shares/%s", h);
         snprintf(name, sizeof name, "\"name\":\"file %ld.mkv\"", k);
         resp = http_get(api_port, path, auth);
@@ -632,7 +558,7 @@ int main(int argc, char **argv)
     pg = PQconnectdb(url);
     if (PQstatus(pg) != CONNECTION_OK)
         die("connect", PQerrorMessage(pg));
-    rows = load_rows(pg, cfg.rows);
+    rows = bench_load_rows(pg, cfg.rows);
     PQfinish(pg);
     write_hashes(hashes, rows, cfg.hashes);
     write_script(script, hashes);

@@ -28,55 +28,17 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
-#include <openssl/evp.h>
 
 #include "shares.h"
+#include "load.h"
 #include "store.h"
 
 #define BENCH_RESOURCES 50 /* resources the replace loop cycles through */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void die(const char *what, const char *detail)
 {
     fprintf(stderr, "store_bench: %s: %s\n", what, detail ? detail : "");
     exit(1);
-}
-
-static void sql(PGconn *pg, const char *q)
-{
-    PGresult *res = PQexec(pg, q);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
-        die(q, PQerrorMessage(pg));
-    PQclear(res);
-}
-
-/* md5(text) as 32 hex digits into out[33]. */
-static void md5_hex(const char *text, char out[33])
-{
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned int n = 0, i;
-    EVP_Digest(text, strlen(text), d, &n, EVP_md5(), NULL);
-    for (i = 0; i < 16; i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
-/* The 40-hex info hash the SQL below gives row `key`:
- * md5(key) || substr(md5('x' || key), 1, 8). */
-static void bench_hash(const char *key, char out[41])
-{
-    char a[33], b[33], xkey[64];
-    md5_hex(key, a);
-    snprintf(xkey, sizeof xkey, "x%s", key);
-    md5_hex(xkey, b);
-    memcpy(out, a, 32);
-    memcpy(out + 32, b, 8);
-    out[40] = '\0';
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -140,39 +102,6 @@ static void write_file(const char *path, const char *text)
         die("writing", path);
 }
 
-/* Load `rows` shares over rows/1000 users (one resource each) for the
- * look-up part. The trigram index is rebuilt after the load (faster). */
-static void load_rows(PGconn *pg, long rows)
-{
-    char q[2048];
-    long users = rows / 1000 > 0 ? rows / 1000 : 1;
-    double t0 = now_s();
-
-    sql(pg, "DROP INDEX IF EXISTS shares_name_trgm_idx");
-    snprintf(q, sizeof q,
-             "INSERT INTO users (jid) SELECT 'load' || u || '@bench.test' "
-             "FROM generate_series(1, %ld) u",
-             users);
-    sql(pg, q);
-    sql(pg, "INSERT INTO resources (user_id, resource, seq) "
-            "SELECT id, 'desktop', 1 FROM users WHERE jid LIKE 'load%@bench.test'");
-    sql(pg, "INSERT INTO addresses (resource_id, address, port) "
-            "SELECT r.id, '192.0.2.1', 6881 FROM resources r JOIN users u ON u.id = r.user_id "
-            "WHERE u.jid LIKE 'load%@bench.test'");
-    snprintf(q, sizeof q,
-             "INSERT INTO shares (resource_id, hash, name, size) "
-             "SELECT r.id, decode(md5(i::text) || substr(md5('x' || i::text), 1, 8), 'hex'), "
-             "'file ' || i || '.mkv', i * 1000 "
-             "FROM generate_series(1, %ld) i "
-             "JOIN resources r ON r.user_id = (SELECT id FROM users "
-             "WHERE jid = 'load' || ((i - 1) / 1000 + 1) || '@bench.test')",
-             users * 1000);
-    sql(pg, q);
-    sql(pg, "CREATE INDEX shares_name_trgm_idx ON shares USING gin (name gin_trgm_ops)");
-    sql(pg, "ANALYZE");
-    printf("loaded %ld share rows in %.1f s\n", users * 1000, now_s() - t0);
-}
-
 /* One replace state: n shares named after (r, seq), two addresses. */
 static shares_item_t *bench_state(int r, int64_t seq, int n)
 {
@@ -187,7 +116,7 @@ static shares_item_t *bench_state(int r, int64_t seq, int n)
         die("item", "out of memory");
     for (g = 1; g <= n; g++) {
         snprintf(key, sizeof key, "%d-%" PRId64 "-%d", r, seq, g);
-        bench_hash(key, hash);
+        bench_key_hash(key, hash);
         snprintf(name, sizeof name, "bench file %d-%" PRId64 "-%d.mkv", r, seq, g);
         if (shares_item_add_share(item, ri, hash, name, (uint64_t)g * 1000, &err) != SHARES_OK)
             die("add share", err.message);
@@ -206,17 +135,17 @@ static double bench_replace_ours(store_t *st, int n, int seconds)
     char jid[64];
     store_error_t err;
     long count = 0;
-    double busy = 0, end = now_s() + seconds;
+    double busy = 0, end = bench_now_s() + seconds;
 
-    while (now_s() < end) {
+    while (bench_now_s() < end) {
         int r = (int)(count % BENCH_RESOURCES) + 1;
         shares_item_t *item = bench_state(r, seq, n);
         double t0;
         snprintf(jid, sizeof jid, "ours%d@bench.test", r);
-        t0 = now_s();
+        t0 = bench_now_s();
         if (store_resource_replace(st, jid, "bench", seq, item, 0, NULL, &err) != STORE_OK)
             die("replace", err.message);
-        busy += now_s() - t0;
+        busy += bench_now_s() - t0;
         shares_item_free(item);
         seq++;
         count++;
@@ -320,7 +249,7 @@ int main(int argc, char **argv)
     if (PQstatus(pg) != CONNECTION_OK)
         die("connect", PQerrorMessage(pg));
 
-    load_rows(pg, rows);
+    bench_load_rows(pg, rows);
     /* Resources of both sides, created the same way. */
     for (i = 1; i <= BENCH_RESOURCES; i++) {
         shares_item_t *item = bench_state(i, 0, 1);
@@ -364,11 +293,11 @@ int main(int argc, char **argv)
                             (unsigned long)(rows / 1000 > 0 ? rows / 1000 * 1000 : 1000));
         double t0;
         snprintf(key, sizeof key, "%ld", k);
-        bench_hash(key, hash);
-        t0 = now_s();
+        bench_key_hash(key, hash);
+        t0 = bench_now_s();
         if (store_hash_lookup(st, hash, 100, &hits, &err) != STORE_OK)
             die("lookup", err.message);
-        lat[i] = (now_s() - t0) * 1000.0;
+        lat[i] = (bench_now_s() - t0) * 1000.0;
         if (hits.n != 1)
             die("lookup", "expected exactly one holder");
         store_hits_free(&hits);
