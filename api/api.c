@@ -147,6 +147,14 @@ void api_reply_error(api_req_t *req, unsigned status, const char *code, const ch
     api_reply_json(req, status, json_pack("{s:{s:s,s:o}}", "error", "code", code, "message", m));
 }
 
+void api_reply_cursor_error(api_req_t *req, int rc)
+{
+    if (rc == -2)
+        api_reply_error(req, 500, "internal_error", "out of memory");
+    else
+        api_reply_error(req, 400, "bad_cursor", "malformed cursor");
+}
+
 void api_reply_store_error(api_req_t *req, int rc, const store_error_t *err)
 {
     api_note_db(req->api, rc);

@@ -293,6 +293,8 @@ void api_reply_text(api_req_t *req, unsigned status, const char *content_type, c
                     size_t len);
 /** Reply for a failed store call: 503 when away, 400 invalid, 404, else 500. */
 void api_reply_store_error(api_req_t *req, int rc, const store_error_t *err);
+/** Reply for a failed cursor decode (`rc` -2: out of memory, 500; else 400). */
+void api_reply_cursor_error(api_req_t *req, int rc);
 
 /** A GET parameter, percent-decoded (borrowed); NULL when absent or
  *  containing an escaped NUL. */

@@ -50,10 +50,7 @@ void api_h_search(api_req_t *req)
     if (cursor && *cursor) {
         rc = api_cursor_search_decode(cursor, &cur);
         if (rc) {
-            if (rc == -2)
-                api_reply_error(req, 500, "internal_error", "out of memory");
-            else
-                api_reply_error(req, 400, "bad_cursor", "malformed cursor");
+            api_reply_cursor_error(req, rc);
             return;
         }
         after.name = cur.name;

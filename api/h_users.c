@@ -25,10 +25,7 @@ void api_h_users(api_req_t *req)
     if (cursor && *cursor) {
         rc = api_cursor_users_decode(cursor, &after);
         if (rc) {
-            if (rc == -2)
-                api_reply_error(req, 500, "internal_error", "out of memory");
-            else
-                api_reply_error(req, 400, "bad_cursor", "malformed cursor");
+            api_reply_cursor_error(req, rc);
             return;
         }
     }
