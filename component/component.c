@@ -59,7 +59,6 @@ typedef struct user {
     char *inflight;                       /* item text being published */
     size_t inflight_len;
     char inflight_digest[SHARES_DIGEST_HEX];
-    char inflight_id[32];                 /* outer IQ id, "" when none */
     loop_timer_t retry_timer;
     unsigned retry_attempt;
     component_t *c;
@@ -357,7 +356,6 @@ static void user_publish_ended(component_t *c, user_t *u, int ok, int temporary,
     }
     u->inflight = NULL;
     u->inflight_len = 0;
-    u->inflight_id[0] = '\0';
 }
 
 static void pending_timeout_cb(loop_t *loop, void *arg);
@@ -404,7 +402,6 @@ static void user_kick(component_t *c, user_t *u)
     u->inflight = u->pending;
     u->inflight_len = u->pending_len;
     memcpy(u->inflight_digest, u->pending_digest, sizeof u->inflight_digest);
-    snprintf(u->inflight_id, sizeof u->inflight_id, "%s", p->id);
     u->pending = NULL;
     u->pending_len = 0;
     LOG_DEBUG(c->log, "publish", "publishing %s (%s) as %s", u->jid, u->inflight_digest, p->id);
@@ -510,10 +507,24 @@ static int text_of(shares_item_t *item, loaded_t *out, store_error_t *err)
     return STORE_OK;
 }
 
+/* The digest last published successfully for `jid` into `out` ("" when
+ * none); on a database error it stays unknown and the publisher compares
+ * later. */
+static void load_last(store_t *st, const char *jid, loaded_t *out)
+{
+    store_publish_t pub;
+    store_error_t err;
+    int rc = store_publish_get(st, jid, &pub, &err);
+    if (rc == STORE_OK || rc == STORE_ENOTFOUND) {
+        out->have_last = 1;
+        snprintf(out->last, sizeof out->last, "%s",
+                 rc == STORE_OK && pub.status == STORE_PUBLISH_OK ? pub.digest : "");
+    }
+}
+
 static int load_state(store_t *st, const char *jid, int want_last, loaded_t *out,
                       store_error_t *err)
 {
-    store_publish_t pub;
     shares_item_t *item = NULL;
     int rc = store_user_load(st, jid, &item, err);
     if (rc)
@@ -521,18 +532,8 @@ static int load_state(store_t *st, const char *jid, int want_last, loaded_t *out
     rc = text_of(item, out, err);
     if (rc)
         return rc;
-    if (want_last) {
-        rc = store_publish_get(st, jid, &pub, err);
-        if (rc == STORE_OK) {
-            out->have_last = 1;
-            snprintf(out->last, sizeof out->last, "%s",
-                     pub.status == STORE_PUBLISH_OK ? pub.digest : "");
-        } else if (rc == STORE_ENOTFOUND) {
-            out->have_last = 1;
-            out->last[0] = '\0';
-        }
-        /* other errors: leave unknown, the publisher compares later */
-    }
+    if (want_last)
+        load_last(st, jid, out);
     return STORE_OK;
 }
 
@@ -545,7 +546,6 @@ typedef struct req_job {
     int failed;
     agent_error_t aerr;
     loaded_t out;
-    int changed;
 } req_job_t;
 
 static void req_run(store_t *st, void *arg)
@@ -562,7 +562,7 @@ static void req_run(store_t *st, void *arg)
     rc = store_user_load(st, r->jid, &current, &err);
     if (rc)
         goto db_fail;
-    if (merge_apply(current, r, &c->s.limits, &next, &j->changed, &j->aerr) != 0)
+    if (merge_apply(current, r, &c->s.limits, &next, NULL, &j->aerr) != 0)
         goto refused;
     quota.max_resources = (uint32_t)c->s.limits.max_resources;
     quota.max_shares = (uint32_t)c->s.limits.max_shares;
@@ -592,15 +592,8 @@ static void req_run(store_t *st, void *arg)
         agent_error_set(&j->aerr, AGENT_ERR_INTERNAL, "%s", err.message);
         goto refused;
     }
-    if (j->want_last) {
-        store_publish_t pub;
-        rc = store_publish_get(st, r->jid, &pub, &err);
-        if (rc == STORE_OK || rc == STORE_ENOTFOUND) {
-            j->out.have_last = 1;
-            snprintf(j->out.last, sizeof j->out.last, "%s",
-                     rc == STORE_OK && pub.status == STORE_PUBLISH_OK ? pub.digest : "");
-        }
-    }
+    if (j->want_last)
+        load_last(st, r->jid, &j->out);
     shares_item_free(current);
     return;
 
