@@ -165,7 +165,6 @@ int api_percent_decode(const char *in, size_t n, char **out, size_t *out_len)
     return 0;
 }
 
-
 int api_text_ok(const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;

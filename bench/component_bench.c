@@ -50,7 +50,7 @@
 #include "xmpp_compat.h"
 
 #define MAX_PROCS 8
-#define AGENT_NS "urn:bitween:agent:1"
+#define AGENT_NS  "urn:bitween:agent:1"
 
 static struct {
     const char *component_bin;
@@ -314,8 +314,7 @@ static void child_main(int idx, int cmd_fd, int done_fd)
                 int busy = 0, tries;
                 for (i = 0; i < count; i++)
                     busy += agents[i].outstanding;
-                for (tries = 0; (cmd.window <= 0 || busy < cmd.window) && tries < count;
-                     tries++) {
+                for (tries = 0; (cmd.window <= 0 || busy < cmd.window) && tries < count; tries++) {
                     agent_t *a = &agents[rr++ % count];
                     if (a->connected && !a->outstanding && (!cmd.direct || a->resource == 0)) {
                         agent_send(ctx, a, cmd.direct, cmd.n, &ids);
@@ -409,8 +408,8 @@ static void watcher_cb(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
 static int watcher_iq(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
 {
     const char *type = xmpp_stanza_get_type(st);
-    xmpp_stanza_t *q = xmpp_stanza_get_child_by_name_and_ns(
-        st, "query", "http://jabber.org/protocol/disco#info");
+    xmpp_stanza_t *q =
+        xmpp_stanza_get_child_by_name_and_ns(st, "query", "http://jabber.org/protocol/disco#info");
     (void)arg;
     if (type && strcmp(type, "get") == 0 && q) {
         const char *text_tpl = "<query xmlns='http://jabber.org/protocol/disco#info'/>";
@@ -446,8 +445,8 @@ static int raw_result(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
     }
     return 1;
 }
-static void raw_cb(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
-                   xmpp_stream_error_t *se, void *arg)
+static void raw_cb(xmpp_conn_t *conn, xmpp_conn_event_t status, int error, xmpp_stream_error_t *se,
+                   void *arg)
 {
     (void)conn, (void)error, (void)se, (void)arg;
     raw_up = status == XMPP_CONN_CONNECT;
@@ -561,7 +560,8 @@ static pid_t start_component(void)
         }
         setenv("BITWEEN_DOMAINS", cfg.domain, 1);
         setenv("BITWEEN_CHECK_RATE", "5000", 1);
-        setenv("BITWEEN_LOG_LEVEL", getenv("BENCH_COMPONENT_LOG") ? getenv("BENCH_COMPONENT_LOG") : "warn", 1);
+        setenv("BITWEEN_LOG_LEVEL",
+               getenv("BENCH_COMPONENT_LOG") ? getenv("BENCH_COMPONENT_LOG") : "warn", 1);
         setenv("BITWEEN_MAX_SHARES_PER_RESOURCE", "1000", 1);
         setenv("BITWEEN_MAX_ITEM_BYTES", "240000", 1);
         execl(cfg.component_bin, cfg.component_bin, (char *)NULL);
@@ -672,9 +672,12 @@ static void run_path(xmpp_ctx_t *ctx, int path, int n, int phase, double light, 
             }
             pump(ctx, 500);
         } else {
-            command_t cmd = {phase == 0 ? 1 : 2, path == 2, n, cfg.seconds * 1000,
+            command_t cmd = {phase == 0 ? 1 : 2,
+                             path == 2,
+                             n,
+                             cfg.seconds * 1000,
                              phase == 0 ? 0 : light / cfg.procs,
-                             cfg.window <= 0             ? 0
+                             cfg.window <= 0              ? 0
                              : cfg.window / cfg.procs > 0 ? cfg.window / cfg.procs
                                                           : 1};
             agents_phase(ctx, &cmd);
@@ -760,8 +763,8 @@ int main(int argc, char **argv)
             die("write");
         for (i = 0; i < reps; i++) {
             uint64_t a = now_ns();
-            wire = stanza_text_privileged_publish(c2, "shares.example.org", "u@example.org",
-                                                  "p1", "p1-i", text, len, &wlen);
+            wire = stanza_text_privileged_publish(c2, "shares.example.org", "u@example.org", "p1",
+                                                  "p1-i", text, len, &wlen);
             if (!wire)
                 die("splice");
             d_splice[i] = (double)(now_ns() - a) / 1e6;
@@ -905,7 +908,9 @@ int main(int argc, char **argv)
         }
         for (int path = 0; path < 3; path++)
             printf("%-8d %-16s %12.1f %12.1f %10.0f %10.2f %10.2f\n", n,
-                   path == 0 ? "component" : path == 1 ? "raw privileged" : "direct PEP",
+                   path == 0   ? "component"
+                   : path == 1 ? "raw privileged"
+                               : "direct PEP",
                    res[path].acks, res[path].rate, light, res[path].p50, res[path].p99);
         printf("         component/raw: updates %.2fx (target >= 0.85), notifications %.2fx; "
                "p99 component/direct %.2fx (target <= 1.5)\n"

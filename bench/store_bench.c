@@ -309,7 +309,8 @@ int main(int argc, char **argv)
     printf("\nhash look-up latency at %ld share rows (ms)\n", rows);
     printf("%8s %14s %14s %8s\n", "", "bitween", "pgbench", "ratio");
     {
-        double o50 = percentile(lat, (size_t)lookups, 0.50), o99 = percentile(lat, (size_t)lookups, 0.99);
+        double o50 = percentile(lat, (size_t)lookups, 0.50),
+               o99 = percentile(lat, (size_t)lookups, 0.99);
         double b50 = percentile(blat, nb, 0.50), b99 = percentile(blat, nb, 0.99);
         printf("%8s %14.3f %14.3f %7.2fx\n", "p50", o50, b50, o50 / b50);
         printf("%8s %14.3f %14.3f %7.2fx\n", "p99", o99, b99, o99 / b99);

@@ -49,7 +49,6 @@ static const char *const bool_false[] = {"false", "no", "off", "0"};
 
 /* ---- errors ------------------------------------------------------------ */
 
-
 static int utf8_valid(const char *s, size_t len)
 {
     size_t i = 0;
@@ -63,7 +62,6 @@ static int utf8_valid(const char *s, size_t len)
     }
     return 1;
 }
-
 
 static int set_error(config_error_t *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -131,7 +131,6 @@ const char *log_level_name(log_level_t level)
 
 /* ---- formatting -------------------------------------------------------- */
 
-
 /* Characters that end or fake a line in some viewer although they are
  * valid UTF-8: C1 controls (NEL is one) and U+2028/U+2029. */
 static int utf8_is_breaking(const unsigned char *s, int len)

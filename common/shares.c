@@ -73,7 +73,6 @@ struct shares_item {
 
 /* ---- errors ---------------------------------------------------------- */
 
-
 static int set_error(shares_error_t *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -1185,7 +1184,6 @@ int shares_item_digest(const shares_item_t *item, char hex[SHARES_DIGEST_HEX], s
 }
 
 /* ---- parsing --------------------------------------------------------- */
-
 
 /* Whether `el` is <name/> in namespace `ns`; without an xmlns of its own
  * it is in its parent's namespace `parent_ns`. */

@@ -14,9 +14,9 @@
 
 #include <strophe.h>
 
-#define SHARES_NS "https://xmpp.kwoh.de/protocol/shares"
+#define SHARES_NS        "https://xmpp.kwoh.de/protocol/shares"
 #define SHARES_NOTIFY_NS SHARES_NS "+notify"
-#define SHARES_ITEM_ID "current"
+#define SHARES_ITEM_ID   "current"
 
 /* Error codes (negative return values). */
 enum {
@@ -49,12 +49,12 @@ typedef struct shares_limits {
 
 /* Defaults; the merged-item cap stays far below the servers' stanza limits
  * (Prosody: 256 KiB c2s, 512 KiB component; ejabberd PEP: 250,000 bytes). */
-#define SHARES_DEFAULT_MAX_RESOURCES 16
-#define SHARES_DEFAULT_MAX_SHARES 1000
-#define SHARES_DEFAULT_MAX_ADDRESSES 8
-#define SHARES_DEFAULT_MAX_NAME_BYTES 255
+#define SHARES_DEFAULT_MAX_RESOURCES      16
+#define SHARES_DEFAULT_MAX_SHARES         1000
+#define SHARES_DEFAULT_MAX_ADDRESSES      8
+#define SHARES_DEFAULT_MAX_NAME_BYTES     255
 #define SHARES_DEFAULT_MAX_RESOURCE_BYTES 1023
-#define SHARES_DEFAULT_MAX_ITEM_BYTES (64 * 1024)
+#define SHARES_DEFAULT_MAX_ITEM_BYTES     (64 * 1024)
 
 /** Fill `lim` with the defaults above. */
 void shares_limits_default(shares_limits_t *lim);
@@ -83,8 +83,7 @@ typedef struct shares_item shares_item_t;
  * New empty item enforcing `lim` (copied; NULL means defaults).
  * Returns NULL on allocation failure. Free with shares_item_free().
  */
-shares_item_t *shares_item_new(const shares_limits_t *lim)
-    __attribute__((warn_unused_result));
+shares_item_t *shares_item_new(const shares_limits_t *lim) __attribute__((warn_unused_result));
 
 /** Free an item and everything it owns; NULL is a no-op. */
 void shares_item_free(shares_item_t *item);
@@ -97,8 +96,8 @@ void shares_item_free(shares_item_t *item);
  * (max_resource_bytes, max_resources, max_item_bytes); the item is then
  * unchanged. In every function `err` may be NULL.
  */
-int shares_item_add_resource(shares_item_t *item, const char *resource,
-                             size_t *index, shares_error_t *err);
+int shares_item_add_resource(shares_item_t *item, const char *resource, size_t *index,
+                             shares_error_t *err);
 
 /**
  * Add a share to resource `ri`. `hash` is 40 or 64 hex digits (any case;
@@ -108,8 +107,8 @@ int shares_item_add_resource(shares_item_t *item, const char *resource,
  * give SHARES_ELIMIT; a bad `ri` SHARES_ERANGE. On failure the item is
  * unchanged.
  */
-int shares_item_add_share(shares_item_t *item, size_t ri, const char *hash,
-                          const char *name, uint64_t size, shares_error_t *err);
+int shares_item_add_share(shares_item_t *item, size_t ri, const char *hash, const char *name,
+                          uint64_t size, shares_error_t *err);
 
 /**
  * Add an address to resource `ri`: an IPv4 or IPv6 literal (stored in
@@ -118,8 +117,8 @@ int shares_item_add_share(shares_item_t *item, size_t ri, const char *hash,
  * max_addresses and max_item_bytes give SHARES_ELIMIT; a bad `ri`
  * SHARES_ERANGE. On failure the item is unchanged.
  */
-int shares_item_add_address(shares_item_t *item, size_t ri, const char *address,
-                            unsigned long port, shares_error_t *err);
+int shares_item_add_address(shares_item_t *item, size_t ri, const char *address, unsigned long port,
+                            shares_error_t *err);
 
 /* Read access. Views and strings are borrowed, valid until the item is
  * modified or freed. Shares and addresses are indexed in insertion order.
@@ -129,11 +128,9 @@ int shares_item_add_address(shares_item_t *item, size_t ri, const char *address,
 size_t shares_item_resource_count(const shares_item_t *item);
 const char *shares_item_resource(const shares_item_t *item, size_t ri);
 size_t shares_item_share_count(const shares_item_t *item, size_t ri);
-int shares_item_share(const shares_item_t *item, size_t ri, size_t si,
-                      shares_share_t *out);
+int shares_item_share(const shares_item_t *item, size_t ri, size_t si, shares_share_t *out);
 size_t shares_item_address_count(const shares_item_t *item, size_t ri);
-int shares_item_address(const shares_item_t *item, size_t ri, size_t ai,
-                        shares_address_t *out);
+int shares_item_address(const shares_item_t *item, size_t ri, size_t ai, shares_address_t *out);
 
 /**
  * Build the <user_shares/> element. Deterministic: resources ordered by
@@ -153,8 +150,8 @@ xmpp_stanza_t *shares_item_build(const shares_item_t *item, xmpp_ctx_t *ctx)
  * the add functions already refuse to cross it), SHARES_ENOMEM on
  * allocation failure; `*buf` is then NULL.
  */
-int shares_item_serialize(const shares_item_t *item, xmpp_ctx_t *ctx,
-                          char **buf, size_t *len, shares_error_t *err);
+int shares_item_serialize(const shares_item_t *item, xmpp_ctx_t *ctx, char **buf, size_t *len,
+                          shares_error_t *err);
 
 /**
  * Write the canonical text directly, without building stanzas: the same
@@ -189,14 +186,12 @@ int shares_text_digest(const char *text, size_t len, char hex[SHARES_DIGEST_HEX]
  * compatibility). On success `*out` owns a new item; on failure `*out` is
  * NULL and `err` says which element and attribute is wrong.
  */
-int shares_item_parse(const xmpp_stanza_t *user_shares,
-                      const shares_limits_t *lim, shares_item_t **out,
-                      shares_error_t *err);
+int shares_item_parse(const xmpp_stanza_t *user_shares, const shares_limits_t *lim,
+                      shares_item_t **out, shares_error_t *err);
 
 /** As shares_item_parse(), from XML text (one element). */
-int shares_item_parse_text(xmpp_ctx_t *ctx, const char *xml,
-                           const shares_limits_t *lim, shares_item_t **out,
-                           shares_error_t *err);
+int shares_item_parse_text(xmpp_ctx_t *ctx, const char *xml, const shares_limits_t *lim,
+                           shares_item_t **out, shares_error_t *err);
 
 /**
  * Parse the <share_item/> and <ip_address/> children of `parent` (a
@@ -207,8 +202,7 @@ int shares_item_parse_text(xmpp_ctx_t *ctx, const char *xml,
  * namespace. Other children are ignored. Whole or nothing: on failure the
  * item is unchanged and `err` names the child ("share_item #3").
  */
-int shares_item_parse_resource_children(shares_item_t *item, size_t ri,
-                                        const xmpp_stanza_t *parent,
+int shares_item_parse_resource_children(shares_item_t *item, size_t ri, const xmpp_stanza_t *parent,
                                         const char *ns, shares_error_t *err);
 
 /* Validators, exported for the agent protocol and storage layers. Each
@@ -217,16 +211,13 @@ int shares_item_parse_resource_children(shares_item_t *item, size_t ri,
  * Messages quote at most a short, escaped prefix of the bad value and are
  * always valid UTF-8 without control characters. */
 int shares_validate_hash(const char *hash, shares_error_t *err);
-int shares_validate_name(const char *name, size_t max_bytes,
-                         shares_error_t *err);
-int shares_validate_resource(const char *resource, size_t max_bytes,
-                             shares_error_t *err);
+int shares_validate_name(const char *name, size_t max_bytes, shares_error_t *err);
+int shares_validate_resource(const char *resource, size_t max_bytes, shares_error_t *err);
 /** Parse a decimal size attribute ("0".."9223372036854775807"). */
 int shares_parse_size(const char *text, uint64_t *out, shares_error_t *err);
 /** Parse a decimal port attribute ("1".."65535"). */
 int shares_parse_port(const char *text, uint16_t *out, shares_error_t *err);
 /** Canonicalize an IP literal into `out` (SHARES_ADDR_MAX bytes). */
-int shares_canon_address(const char *address, char out[SHARES_ADDR_MAX],
-                         shares_error_t *err);
+int shares_canon_address(const char *address, char out[SHARES_ADDR_MAX], shares_error_t *err);
 
 #endif /* BITWEEN_COMMON_SHARES_H */

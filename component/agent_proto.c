@@ -93,7 +93,6 @@ const char *agent_op_name(agent_op_t op)
     return NULL;
 }
 
-
 int agent_error_set(agent_error_t *err, agent_errcode_t code, const char *fmt, ...)
 {
     va_list ap;
@@ -190,7 +189,6 @@ void agent_request_clear(agent_request_t *req)
     memset(req, 0, sizeof *req);
     req->seq = -1;
 }
-
 
 static int ascii_lower(int c)
 {

@@ -42,21 +42,21 @@
 #include "strmap.h"
 #include "xmpp_compat.h"
 
-#define SUB "component"
-#define PRIVILEGE_SNIPPET "deploy/prosody/bitween-privilege.cfg.lua"
-#define CHECK_PAGE 500
+#define SUB                "component"
+#define PRIVILEGE_SNIPPET  "deploy/prosody/bitween-privilege.cfg.lua"
+#define CHECK_PAGE         500
 #define CHECK_MAX_INFLIGHT 64
-#define STOP_DRAIN_MS 10000
-#define STOP_CLOSE_MS 2000
+#define STOP_DRAIN_MS      10000
+#define STOP_CLOSE_MS      2000
 
 typedef struct user {
     char *jid;
     char last_digest[SHARES_DIGEST_HEX]; /* last published successfully; "" none */
-    int digest_known;                     /* last_digest loaded or set */
-    char *pending;                        /* newest item text not yet sent */
+    int digest_known;                    /* last_digest loaded or set */
+    char *pending;                       /* newest item text not yet sent */
     size_t pending_len;
     char pending_digest[SHARES_DIGEST_HEX];
-    char *inflight;                       /* item text being published */
+    char *inflight; /* item text being published */
     size_t inflight_len;
     char inflight_digest[SHARES_DIGEST_HEX];
     loop_timer_t retry_timer;
@@ -111,9 +111,9 @@ struct component {
     loop_t *loop;
     xmpp_ctx_t *ctx;
     xmpp_conn_t *conn;
-    int fd;          /* socket being polled, -1 none */
-    int fd_ready;    /* it polled readable this iteration */
-    int connected;   /* handshake done */
+    int fd;        /* socket being polled, -1 none */
+    int fd_ready;  /* it polled readable this iteration */
+    int connected; /* handshake done */
     int stopping;
     dbpool_t *pool;
     strmap_t *users;   /* jid -> user_t */
@@ -342,8 +342,9 @@ static void user_publish_ended(component_t *c, user_t *u, int ok, int temporary,
         }
         if (why) {
             uint64_t delay = backoff_ms(c, 200, c->s.publish_retry_max_ms, u->retry_attempt++);
-            LOG_WARN(c->log, "publish", "publish for %s failed temporarily (%s); retry in %" PRIu64
-                     " ms", u->jid, why, delay);
+            LOG_WARN(c->log, "publish",
+                     "publish for %s failed temporarily (%s); retry in %" PRIu64 " ms", u->jid, why,
+                     delay);
             loop_timer_start(c->loop, &u->retry_timer, delay, user_retry_cb, u);
         }
     } else {
@@ -414,8 +415,8 @@ static void user_kick(component_t *c, user_t *u)
  * (ownership passes here) and digest. `db_last` is the digest of the last
  * successful publish stored in the database ("" when none), or NULL when
  * not fetched. */
-static void user_offer(component_t *c, const char *jid, char *text, size_t len,
-                       const char *digest, const char *db_last)
+static void user_offer(component_t *c, const char *jid, char *text, size_t len, const char *digest,
+                       const char *db_last)
 {
     user_t *u = user_get(c, jid);
     if (!u) {
@@ -640,8 +641,8 @@ static void req_done(void *arg)
         reply_error(c, j->iq, &j->aerr);
     } else {
         stat_inc(&c->stats.requests_ok);
-        LOG_DEBUG(c->log, "agent", "%s %s/%s seq %" PRId64 " committed",
-                  agent_op_name(j->req.op), j->req.jid, j->req.resource, j->req.seq);
+        LOG_DEBUG(c->log, "agent", "%s %s/%s seq %" PRId64 " committed", agent_op_name(j->req.op),
+                  j->req.jid, j->req.resource, j->req.seq);
         if (j->req.op == AGENT_OP_UNREGISTER)
             stat_inc(&c->stats.removals);
         /* Committed: publish first (contacts wait for it), then answer. */
@@ -673,8 +674,7 @@ static void handle_agent_request(component_t *c, xmpp_stanza_t *iq)
         0) {
         stat_inc(&c->stats.requests_refused);
         LOG_INFO(c->log, "agent", "request from %s refused: %s",
-                 xmpp_stanza_get_from(iq) ? xmpp_stanza_get_from(iq) : "?",
-                 err.text);
+                 xmpp_stanza_get_from(iq) ? xmpp_stanza_get_from(iq) : "?", err.text);
         reply_error(c, iq, &err);
         free(j);
         return;
@@ -770,16 +770,16 @@ static void removal_done(void *arg)
             res.status = j->rc == STORE_OK ? COMPONENT_CMD_OK : COMPONENT_CMD_NOT_FOUND;
             res.published = j->rc == STORE_OK && can_publish(c, r->jid);
             snprintf(res.message, sizeof res.message, "%s",
-                     j->rc != STORE_OK        ? "no such registered resource"
-                     : res.published          ? "removed; new item sent"
-                     : "removed; publish deferred (not connected or no pubsub permission)");
+                     j->rc != STORE_OK ? "no such registered resource"
+                     : res.published
+                         ? "removed; new item sent"
+                         : "removed; publish deferred (not connected or no pubsub permission)");
             r->done(&res, r->done_arg);
         }
         removal_free(r);
     } else if (r->done) {
         component_cmd_result_t res = {0};
-        res.status =
-            j->rc == STORE_EUNAVAIL ? COMPONENT_CMD_UNAVAILABLE : COMPONENT_CMD_FAILED;
+        res.status = j->rc == STORE_EUNAVAIL ? COMPONENT_CMD_UNAVAILABLE : COMPONENT_CMD_FAILED;
         snprintf(res.message, sizeof res.message, "%s", j->message);
         if (j->rc == STORE_EUNAVAIL)
             stat_inc(&c->stats.db_unavailable);
@@ -788,8 +788,8 @@ static void removal_done(void *arg)
     } else if (j->rc == STORE_EUNAVAIL && !c->stopping) {
         uint64_t delay = backoff_ms(c, 500, 30000, r->attempt++);
         stat_inc(&c->stats.db_unavailable);
-        LOG_WARN(c->log, "db", "removing %s/%s: %s; retry in %" PRIu64 " ms", r->jid,
-                 r->resource, j->message, delay);
+        LOG_WARN(c->log, "db", "removing %s/%s: %s; retry in %" PRIu64 " ms", r->jid, r->resource,
+                 j->message, delay);
         loop_timer_start(c->loop, &r->retry_timer, delay, removal_retry_cb, r);
     } else {
         LOG_ERROR(c->log, "db", "removing %s/%s failed: %s", r->jid, r->resource, j->message);
@@ -821,8 +821,7 @@ static void removal_submit(component_t *c, removal_t *r)
     }
 }
 
-static void remove_resource(component_t *c, const char *jid, const char *resource,
-                            const char *why)
+static void remove_resource(component_t *c, const char *jid, const char *resource, const char *why)
 {
     removal_t *r = calloc(1, sizeof *r);
     if (!r || !(r->jid = dupstr(jid)) || !(r->resource = dupstr(resource))) {
@@ -852,8 +851,8 @@ static void page_run(store_t *st, void *arg)
 {
     page_job_t *j = arg;
     store_error_t err;
-    j->rc = store_resources_list(st, NULL, j->after_jid, j->after_resource, CHECK_PAGE, &j->page,
-                                 &err);
+    j->rc =
+        store_resources_list(st, NULL, j->after_jid, j->after_resource, CHECK_PAGE, &j->page, &err);
     if (j->rc)
         snprintf(j->message, sizeof j->message, "%s", err.message);
 }
@@ -950,7 +949,7 @@ static void republish_done(void *arg)
     }
     if (j->done) {
         component_cmd_result_t res = {0};
-        res.status = j->rc == STORE_OK        ? COMPONENT_CMD_OK
+        res.status = j->rc == STORE_OK         ? COMPONENT_CMD_OK
                      : j->rc == STORE_EUNAVAIL ? COMPONENT_CMD_UNAVAILABLE
                                                : COMPONENT_CMD_FAILED;
         res.published = j->rc == STORE_OK && can_publish(c, j->jid);
@@ -1008,8 +1007,7 @@ static void ping_ended(component_t *c, pending_iq_t *p, int alive, const char *w
     if (c->check.inflight)
         c->check.inflight--;
     if (!alive) {
-        LOG_INFO(c->log, "check", "%s/%s did not answer (%s): removing", p->jid, p->resource,
-                 why);
+        LOG_INFO(c->log, "check", "%s/%s did not answer (%s): removing", p->jid, p->resource, why);
         remove_resource(c, p->jid, p->resource, "no answer to the re-check ping");
     }
     check_pump(c);
@@ -1034,7 +1032,9 @@ static void check_pump(component_t *c)
     }
     if (c->check.next < c->check.page.n) {
         if (c->check.inflight < CHECK_MAX_INFLIGHT)
-            loop_timer_start(c->loop, &c->check.tick, c->s.check_rate >= 10 ? 100 : 1000 / (c->s.check_rate ? c->s.check_rate : 1),
+            loop_timer_start(c->loop, &c->check.tick,
+                             c->s.check_rate >= 10 ? 100
+                                                   : 1000 / (c->s.check_rate ? c->s.check_rate : 1),
                              check_tick_cb, c);
         return;
     }
@@ -1381,8 +1381,8 @@ static void privilege_timeout_cb(loop_t *loop, void *arg)
         LOG_ERROR(c->log, "privilege",
                   "no XEP-0356 privilege advertisement from %s within %u ms: registrations are "
                   "stored but nothing is published for its users. Enable mod_privilege on the "
-                  "VirtualHost %s and on the Component host, with privileged_entities as in "
-                  PRIVILEGE_SNIPPET,
+                  "VirtualHost %s and on the Component host, with privileged_entities as "
+                  "in " PRIVILEGE_SNIPPET,
                   c->perms[i].domain, c->s.privilege_wait_ms, c->perms[i].domain);
     }
 }
@@ -1401,8 +1401,8 @@ static void conn_handler(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
         stat_inc(&c->stats.xmpp_connects);
         LOG_INFO(c->log, "xmpp", "connected to %s:%u as %s", c->s.xmpp_host, c->s.xmpp_port,
                  c->s.jid);
-        loop_timer_start(c->loop, &c->privilege_timer, c->s.privilege_wait_ms,
-                         privilege_timeout_cb, c);
+        loop_timer_start(c->loop, &c->privilege_timer, c->s.privilege_wait_ms, privilege_timeout_cb,
+                         c);
         if (!c->stopping)
             check_start(c);
         return;

@@ -20,24 +20,24 @@
 
 /** What the component needs to run; strings are copied by component_new(). */
 typedef struct component_settings {
-    const char *xmpp_host;          /* XMPP server's component listener */
+    const char *xmpp_host; /* XMPP server's component listener */
     unsigned xmpp_port;
-    const char *jid;                /* the component's JID, e.g. shares.example.org */
-    const char *secret;             /* XEP-0114 shared secret */
-    const char *const *domains;     /* served user domains, NULL-terminated */
+    const char *jid;            /* the component's JID, e.g. shares.example.org */
+    const char *secret;         /* XEP-0114 shared secret */
+    const char *const *domains; /* served user domains, NULL-terminated */
     const char *database_url;
-    unsigned db_workers;            /* database connections / threads */
+    unsigned db_workers; /* database connections / threads */
     unsigned db_connect_timeout_s;
     unsigned db_statement_timeout_ms;
-    shares_limits_t limits;         /* quotas (max_resources is per user) */
-    unsigned reconnect_min_ms;      /* XMPP reconnect backoff */
+    shares_limits_t limits;    /* quotas (max_resources is per user) */
+    unsigned reconnect_min_ms; /* XMPP reconnect backoff */
     unsigned reconnect_max_ms;
-    unsigned publish_retry_max_ms;  /* backoff cap for temporary publish errors */
-    unsigned iq_timeout_ms;         /* outgoing IQ (publish, ping) reply timeout */
-    unsigned privilege_wait_ms;     /* how long to wait for the advertisement */
-    unsigned check_rate;            /* registration re-check pings per second */
-    unsigned max_pending;           /* queued database jobs before refusing requests */
-    const char *name;               /* disco#info identity name */
+    unsigned publish_retry_max_ms; /* backoff cap for temporary publish errors */
+    unsigned iq_timeout_ms;        /* outgoing IQ (publish, ping) reply timeout */
+    unsigned privilege_wait_ms;    /* how long to wait for the advertisement */
+    unsigned check_rate;           /* registration re-check pings per second */
+    unsigned max_pending;          /* queued database jobs before refusing requests */
+    const char *name;              /* disco#info identity name */
 } component_settings_t;
 
 /** Fill `s` with defaults (no host, JID, secret, domains or URL). */
@@ -48,24 +48,24 @@ void component_settings_default(component_settings_t *s);
 
 /** Counters, readable from any thread (metrics). */
 typedef struct component_stats {
-    atomic_ullong requests;          /* agent requests received */
-    atomic_ullong requests_ok;       /* ... committed and answered */
-    atomic_ullong requests_refused;  /* ... answered with an error */
-    atomic_ullong removals;          /* resources removed (presence, check, evict) */
+    atomic_ullong requests;         /* agent requests received */
+    atomic_ullong requests_ok;      /* ... committed and answered */
+    atomic_ullong requests_refused; /* ... answered with an error */
+    atomic_ullong removals;         /* resources removed (presence, check, evict) */
     atomic_ullong publishes_ok;
     atomic_ullong publishes_failed;  /* permanent errors */
     atomic_ullong publishes_retried; /* temporary errors, retried */
     atomic_ullong publishes_skipped; /* unchanged digest */
     atomic_ullong xmpp_connects;
     atomic_ullong xmpp_disconnects;
-    atomic_ullong db_unavailable;    /* database calls that found it away */
+    atomic_ullong db_unavailable; /* database calls that found it away */
     /* refused requests by agent_errcode_t (agent_proto.h), index = code */
     atomic_ullong refused_by_kind[COMPONENT_ERR_KINDS];
     atomic_ullong publish_errors_temporary; /* server errors of type wait, timeouts */
     atomic_ullong publish_errors_permanent;
-    atomic_ullong pings_sent;        /* registration re-check */
-    atomic_int xmpp_up;              /* authenticated */
-    atomic_int publish_allowed;      /* pubsub iq permission on every domain */
+    atomic_ullong pings_sent;   /* registration re-check */
+    atomic_int xmpp_up;         /* authenticated */
+    atomic_int publish_allowed; /* pubsub iq permission on every domain */
 } component_stats_t;
 
 typedef struct component component_t;

@@ -19,9 +19,9 @@ typedef void (*loop_timer_cb)(loop_t *loop, void *arg);
 
 /** A timer; embed it in its owner and zero it before first use. */
 typedef struct loop_timer {
-    uint64_t due_ms;  /* absolute, loop_now_ms() clock */
+    uint64_t due_ms;   /* absolute, loop_now_ms() clock */
     size_t heap_index; /* 0 = not armed; else position + 1 */
-    uint64_t order;   /* tie-breaker: arming order */
+    uint64_t order;    /* tie-breaker: arming order */
     loop_timer_cb cb;
     void *arg;
 } loop_timer_t;

@@ -39,23 +39,22 @@ static void on_reload(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: bitween-component [options]\n"
-            "\n"
-            "XMPP component (XEP-0114) keeping users' per-device file shares in PostgreSQL\n"
-            "and publishing one merged item per user through XEP-0356.\n"
-            "\n"
-            "  -c, --config FILE     read options from FILE (also: BITWEEN_CONFIG)\n"
-            "      --check-config    validate the configuration and exit\n"
-            "      --print-config    print the effective configuration (secrets hidden)\n"
-            "      --sample-config   print a commented sample configuration\n"
-            "  -l, --log-level LVL   error, warn, info or debug\n"
-            "  -h, --help            this help\n"
-            "  -V, --version         print the version\n"
-            "\n"
-            "Every option can be set in the file as `name = value` or in the environment\n"
-            "as BITWEEN_<NAME> (BITWEEN_<NAME>_FILE reads it from a file); see\n"
-            "--sample-config and docs/operations.md.\n");
+    fprintf(out, "usage: bitween-component [options]\n"
+                 "\n"
+                 "XMPP component (XEP-0114) keeping users' per-device file shares in PostgreSQL\n"
+                 "and publishing one merged item per user through XEP-0356.\n"
+                 "\n"
+                 "  -c, --config FILE     read options from FILE (also: BITWEEN_CONFIG)\n"
+                 "      --check-config    validate the configuration and exit\n"
+                 "      --print-config    print the effective configuration (secrets hidden)\n"
+                 "      --sample-config   print a commented sample configuration\n"
+                 "  -l, --log-level LVL   error, warn, info or debug\n"
+                 "  -h, --help            this help\n"
+                 "  -V, --version         print the version\n"
+                 "\n"
+                 "Every option can be set in the file as `name = value` or in the environment\n"
+                 "as BITWEEN_<NAME> (BITWEEN_<NAME>_FILE reads it from a file); see\n"
+                 "--sample-config and docs/operations.md.\n");
 }
 
 typedef struct app {
@@ -75,7 +74,8 @@ static config_t *load_config(const char *path, const char *log_level, config_err
     }
     if ((path && config_load_file(cfg, path, err) != CONFIG_OK) ||
         config_apply_env(cfg, NULL, err) != CONFIG_OK ||
-        (log_level && config_set(cfg, OPT_LOG_LEVEL, log_level, CONFIG_SRC_FLAG, err) != CONFIG_OK)) {
+        (log_level &&
+         config_set(cfg, OPT_LOG_LEVEL, log_level, CONFIG_SRC_FLAG, err) != CONFIG_OK)) {
         config_free(cfg);
         return NULL;
     }

@@ -134,8 +134,7 @@ int merge_apply(const shares_item_t *current, const agent_request_t *req,
     if (ci < 0 && (req->op == AGENT_OP_ADD || req->op == AGENT_OP_REMOVE))
         return agent_error_set(err, AGENT_ERR_NOT_FOUND,
                                "resource is not registered: send <register/> first");
-    if (ci < 0 && req->op == AGENT_OP_REGISTER && lim->max_resources &&
-        n + 1 > lim->max_resources)
+    if (ci < 0 && req->op == AGENT_OP_REGISTER && lim->max_resources && n + 1 > lim->max_resources)
         return agent_error_set(err, AGENT_ERR_POLICY,
                                "too many resources: %zu registered, at most %zu per user", n,
                                lim->max_resources);
@@ -192,8 +191,8 @@ int merge_apply(const shares_item_t *current, const agent_request_t *req,
         addrs_n = shares_item_address_count(dst, target);
         if (lim->max_shares && shares_n > lim->max_shares) {
             agent_error_set(err, AGENT_ERR_POLICY,
-                            "too many shares: the resource would hold %zu, at most %zu",
-                            shares_n, lim->max_shares);
+                            "too many shares: the resource would hold %zu, at most %zu", shares_n,
+                            lim->max_shares);
             goto fail;
         }
         if (lim->max_addresses && addrs_n > lim->max_addresses) {

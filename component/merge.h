@@ -28,7 +28,6 @@
  * request changes anything at all.
  */
 int merge_apply(const shares_item_t *current, const agent_request_t *req,
-                const shares_limits_t *lim, shares_item_t **out, int *changed,
-                agent_error_t *err);
+                const shares_limits_t *lim, shares_item_t **out, int *changed, agent_error_t *err);
 
 #endif /* BITWEEN_COMPONENT_MERGE_H */

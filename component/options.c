@@ -8,50 +8,56 @@
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 
-#define STR(name, def, flags, help) {name, CONFIG_STRING, def, 0, 0, NULL, flags, help}
-#define INT(name, def, lo, hi, flags, help) {name, CONFIG_INT, def, lo, hi, NULL, flags, help}
+#define STR(name, def, flags, help)                                                                \
+    {                                                                                              \
+        name, CONFIG_STRING, def, 0, 0, NULL, flags, help                                          \
+    }
+#define INT(name, def, lo, hi, flags, help)                                                        \
+    {                                                                                              \
+        name, CONFIG_INT, def, lo, hi, NULL, flags, help                                           \
+    }
 
 const config_option_t component_options[OPT_COUNT] = {
-    [OPT_XMPP_HOST] = STR("xmpp_host", "127.0.0.1", 0,
-                          "XMPP server address of the XEP-0114 component listener"),
+    [OPT_XMPP_HOST] =
+        STR("xmpp_host", "127.0.0.1", 0, "XMPP server address of the XEP-0114 component listener"),
     [OPT_XMPP_PORT] = INT("xmpp_port", "5347", 1, 65535, 0, "XEP-0114 component port"),
     [OPT_COMPONENT_JID] = STR("component_jid", NULL, CONFIG_REQUIRED,
                               "the component's JID, as configured on the server"),
-    [OPT_COMPONENT_SECRET] = {"component_secret", CONFIG_SECRET, NULL, 0, 0, NULL,
-                              CONFIG_REQUIRED, "XEP-0114 shared secret"},
+    [OPT_COMPONENT_SECRET] = {"component_secret", CONFIG_SECRET, NULL, 0, 0, NULL, CONFIG_REQUIRED,
+                              "XEP-0114 shared secret"},
     [OPT_DOMAINS] = STR("domains", NULL, CONFIG_REQUIRED,
                         "comma-separated user domains served (their users may register)"),
     [OPT_DATABASE_URL] = {"database_url", CONFIG_SECRET, NULL, 0, 0, NULL, CONFIG_REQUIRED,
                           "PostgreSQL connection URL (libpq syntax)"},
     [OPT_DB_WORKERS] = INT("db_workers", "4", 1, 64, 0, "database connections and threads"),
-    [OPT_DB_CONNECT_TIMEOUT] = INT("db_connect_timeout", "5", 1, 300, 0,
-                                   "seconds to wait for a database connection"),
+    [OPT_DB_CONNECT_TIMEOUT] =
+        INT("db_connect_timeout", "5", 1, 300, 0, "seconds to wait for a database connection"),
     [OPT_DB_STATEMENT_TIMEOUT_MS] = INT("db_statement_timeout_ms", "10000", 100, 600000, 0,
                                         "longest database statement, milliseconds"),
-    [OPT_MAX_RESOURCES] = INT("max_resources_per_user", "16", 1, 1000, 0,
-                              "registered resources (devices) per user"),
-    [OPT_MAX_SHARES] = INT("max_shares_per_resource", "500", 1, 100000, 0,
-                           "shares one resource may register"),
-    [OPT_MAX_ADDRESSES] = INT("max_addresses_per_resource", "8", 1, 64, 0,
-                              "addresses one resource may register"),
-    [OPT_MAX_NAME_BYTES] = INT("max_name_bytes", "255", 1, 4096, 0,
-                               "longest share name, bytes of UTF-8"),
+    [OPT_MAX_RESOURCES] =
+        INT("max_resources_per_user", "16", 1, 1000, 0, "registered resources (devices) per user"),
+    [OPT_MAX_SHARES] =
+        INT("max_shares_per_resource", "500", 1, 100000, 0, "shares one resource may register"),
+    [OPT_MAX_ADDRESSES] =
+        INT("max_addresses_per_resource", "8", 1, 64, 0, "addresses one resource may register"),
+    [OPT_MAX_NAME_BYTES] =
+        INT("max_name_bytes", "255", 1, 4096, 0, "longest share name, bytes of UTF-8"),
     [OPT_MAX_ITEM_BYTES] = INT("max_item_bytes", "65536", 1024, 240000, 0,
                                "largest merged item; keep it well under the server's stanza "
                                "limits (Prosody 256 KiB c2s, 512 KiB component; ejabberd PEP "
                                "250,000 bytes)"),
-    [OPT_RECONNECT_MIN_MS] = INT("reconnect_min_ms", "500", 10, 600000, 0,
-                                 "first XMPP reconnection delay"),
-    [OPT_RECONNECT_MAX_MS] = INT("reconnect_max_ms", "60000", 100, 3600000, 0,
-                                 "longest XMPP reconnection delay"),
+    [OPT_RECONNECT_MIN_MS] =
+        INT("reconnect_min_ms", "500", 10, 600000, 0, "first XMPP reconnection delay"),
+    [OPT_RECONNECT_MAX_MS] =
+        INT("reconnect_max_ms", "60000", 100, 3600000, 0, "longest XMPP reconnection delay"),
     [OPT_PUBLISH_RETRY_MAX_MS] = INT("publish_retry_max_ms", "60000", 100, 3600000, 0,
                                      "longest delay between retries of a failed publish"),
-    [OPT_IQ_TIMEOUT_MS] = INT("iq_timeout_ms", "30000", 100, 600000, 0,
-                              "wait for a reply to a publish or ping"),
+    [OPT_IQ_TIMEOUT_MS] =
+        INT("iq_timeout_ms", "30000", 100, 600000, 0, "wait for a reply to a publish or ping"),
     [OPT_PRIVILEGE_WAIT_MS] = INT("privilege_wait_ms", "5000", 100, 600000, 0,
                                   "wait for the server's XEP-0356 advertisement"),
-    [OPT_CHECK_RATE] = INT("check_rate", "50", 1, 100000, 0,
-                           "pings per second when re-checking registrations"),
+    [OPT_CHECK_RATE] =
+        INT("check_rate", "50", 1, 100000, 0, "pings per second when re-checking registrations"),
     [OPT_MAX_PENDING] = INT("max_pending", "10000", 10, 10000000, 0,
                             "queued database jobs before requests are refused (wait)"),
     [OPT_API_ENABLED] = {"api_enabled", CONFIG_BOOL, "true", 0, 0, NULL, 0,

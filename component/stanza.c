@@ -19,7 +19,6 @@
 
 /* ---- helpers --------------------------------------------------------- */
 
-
 /* Length of the valid UTF-8 sequence at `s` encoding an XML character
  * that is not a control (C0, DEL, C1), or 0. */
 static size_t utf8_char(const unsigned char *s)
@@ -521,8 +520,8 @@ int stanza_parse_privileges(const xmpp_stanza_t *message_in, stanza_privileges_t
 
 char *stanza_text_privileged_publish(xmpp_ctx_t *ctx, const char *component_jid,
                                      const char *user_bare_jid, const char *outer_id,
-                                     const char *inner_id, const char *payload,
-                                     size_t payload_len, size_t *len)
+                                     const char *inner_id, const char *payload, size_t payload_len,
+                                     size_t *len)
 {
     static const char placeholder[] = "<user_shares xmlns=\"" SHARES_NS "\"/>";
     static const char head[] = "<user_shares";

@@ -113,9 +113,8 @@ xmpp_stanza_t *stanza_build_privileged_publish(xmpp_ctx_t *ctx, const char *comp
  */
 char *stanza_text_privileged_publish(xmpp_ctx_t *ctx, const char *component_jid,
                                      const char *user_bare_jid, const char *outer_id,
-                                     const char *inner_id, const char *payload,
-                                     size_t payload_len, size_t *len)
-    __attribute__((warn_unused_result));
+                                     const char *inner_id, const char *payload, size_t payload_len,
+                                     size_t *len) __attribute__((warn_unused_result));
 
 /**
  * Verdict on the server's reply to a stanza_build_privileged_publish() IQ

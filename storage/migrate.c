@@ -11,7 +11,7 @@
 
 /* pg_advisory_lock(classid, objid) key: "bitw", 1 = migrations. */
 #define MIGRATE_LOCK_CLASS 0x62697477
-#define MIGRATE_LOCK_OBJ 1
+#define MIGRATE_LOCK_OBJ   1
 
 static int migrate_fail(PGconn *conn, PGresult *res, const char *what, char *msg, size_t msglen)
 {
@@ -83,8 +83,8 @@ static int migrate_run_script(PGconn *conn, const migrate_script_t *s, char *msg
         snprintf(version, sizeof version, "%d", s->version);
         params[0] = version;
         params[1] = s->name;
-        res = PQexecParams(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                           2, NULL, params, NULL, NULL, 0);
+        res = PQexecParams(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
+                           NULL, params, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_COMMAND_OK)
             rc = migrate_fail(conn, res, what, msg, msglen);
         PQclear(res);

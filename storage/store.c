@@ -38,7 +38,7 @@ enum store_stmt {
     ST_COUNT
 };
 
-#define TS_FMT "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'"
+#define TS_FMT    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'"
 #define JOIN_USER "JOIN resources r ON r.id = x.resource_id JOIN users u ON u.id = r.user_id "
 #define ADDR_AGG                                                                                   \
     "coalesce((SELECT string_agg(host(a.address) || ' ' || a.port, ','"                            \
@@ -72,17 +72,17 @@ static const struct {
                  "SELECT r.resource, 2, NULL, NULL, NULL, host(x.address), x.port "
                  "FROM addresses x " JOIN_USER "WHERE u.jid = $1 "
                  "ORDER BY 1, 2"},
-    [ST_HASH] = {"bw_hash", "SELECT u.jid, r.resource, encode(x.hash, 'hex'), x.name, x.size, "
-                            "r.id, " ADDR_AGG " FROM shares x " JOIN_USER
-                            "WHERE x.hash = decode($1, 'hex') "
-                            "ORDER BY u.jid, r.resource LIMIT $2"},
-    [ST_SEARCH] = {"bw_search",
-                   "SELECT u.jid, r.resource, encode(x.hash, 'hex'), x.name, x.size, r.id, "
-                   ADDR_AGG " FROM shares x " JOIN_USER
-                   "WHERE x.name ILIKE '%' || $1 || '%' "
-                   "AND ($2::text IS NULL OR (x.name, x.resource_id, x.hash) > "
-                   "($2, $3::bigint, decode($4, 'hex'))) "
-                   "ORDER BY x.name, x.resource_id, x.hash LIMIT $5"},
+    [ST_HASH] = {"bw_hash",
+                 "SELECT u.jid, r.resource, encode(x.hash, 'hex'), x.name, x.size, "
+                 "r.id, " ADDR_AGG " FROM shares x " JOIN_USER "WHERE x.hash = decode($1, 'hex') "
+                 "ORDER BY u.jid, r.resource LIMIT $2"},
+    [ST_SEARCH] =
+        {"bw_search",
+         "SELECT u.jid, r.resource, encode(x.hash, 'hex'), x.name, x.size, r.id, " ADDR_AGG
+         " FROM shares x " JOIN_USER "WHERE x.name ILIKE '%' || $1 || '%' "
+         "AND ($2::text IS NULL OR (x.name, x.resource_id, x.hash) > "
+         "($2, $3::bigint, decode($4, 'hex'))) "
+         "ORDER BY x.name, x.resource_id, x.hash LIMIT $5"},
     [ST_USERS] = {"bw_users",
                   "SELECT u.jid, "
                   "(SELECT count(*) FROM resources r WHERE r.user_id = u.id), "
@@ -186,16 +186,16 @@ static int store_classify(const char *sqlstate)
         return STORE_ELIMIT;
     if (strcmp(sqlstate, "BW002") == 0)
         return STORE_ENOTFOUND;
-    if (strncmp(sqlstate, "08", 2) == 0 ||    /* connection exception */
-        strncmp(sqlstate, "53", 2) == 0 ||    /* insufficient resources */
-        strncmp(sqlstate, "57", 2) == 0 ||    /* operator intervention, timeouts */
-        strcmp(sqlstate, "40001") == 0 ||     /* serialization failure */
-        strcmp(sqlstate, "40P01") == 0 ||     /* deadlock */
-        strcmp(sqlstate, "55P03") == 0)       /* lock not available */
+    if (strncmp(sqlstate, "08", 2) == 0 || /* connection exception */
+        strncmp(sqlstate, "53", 2) == 0 || /* insufficient resources */
+        strncmp(sqlstate, "57", 2) == 0 || /* operator intervention, timeouts */
+        strcmp(sqlstate, "40001") == 0 ||  /* serialization failure */
+        strcmp(sqlstate, "40P01") == 0 ||  /* deadlock */
+        strcmp(sqlstate, "55P03") == 0)    /* lock not available */
         return STORE_EUNAVAIL;
-    if (strncmp(sqlstate, "22", 2) == 0 ||    /* data exception */
-        strncmp(sqlstate, "23", 2) == 0 ||    /* integrity constraint */
-        strcmp(sqlstate, "21000") == 0)       /* cardinality (duplicate keys) */
+    if (strncmp(sqlstate, "22", 2) == 0 || /* data exception */
+        strncmp(sqlstate, "23", 2) == 0 || /* integrity constraint */
+        strcmp(sqlstate, "21000") == 0)    /* cardinality (duplicate keys) */
         return STORE_EINVAL;
     if (strcmp(sqlstate, "42P01") == 0 || strcmp(sqlstate, "42883") == 0)
         return STORE_ESCHEMA; /* undefined table / function: not migrated */
@@ -219,8 +219,8 @@ store_t *store_new(const char *conninfo, const store_options_t *opts)
     if (!st)
         return NULL;
     st->conninfo = store_strdup(conninfo ? conninfo : "");
-    st->application_name = store_strdup(opts && opts->application_name ? opts->application_name
-                                                                        : "bitween");
+    st->application_name =
+        store_strdup(opts && opts->application_name ? opts->application_name : "bitween");
     st->connect_timeout_s = opts && opts->connect_timeout_s ? opts->connect_timeout_s : 5;
     st->statement_timeout_ms =
         opts && opts->statement_timeout_ms ? opts->statement_timeout_ms : 10000;
@@ -399,8 +399,7 @@ int store_migrate(store_t *st, int *version, store_error_t *err)
     }
     if (rc == MIGRATE_ELOST)
         return store_fail(err, STORE_EUNAVAIL, NULL, "%s", msg);
-    return store_fail(err, rc == MIGRATE_ENEWER ? STORE_ESCHEMA : STORE_EINTERNAL, NULL, "%s",
-                      msg);
+    return store_fail(err, rc == MIGRATE_ENEWER ? STORE_ESCHEMA : STORE_EINTERNAL, NULL, "%s", msg);
 }
 
 /* ---- parameter building --------------------------------------------------- */
@@ -787,8 +786,8 @@ int store_user_load(store_t *st, const char *jid, shares_item_t **out, store_err
             if (store_parse_u64(PQgetvalue(res, i, 4), &num) != 0)
                 src = SHARES_EINVAL, snprintf(serr.message, sizeof serr.message, "bad size");
             else
-                src = shares_item_add_share(item, ri, PQgetvalue(res, i, 2),
-                                            PQgetvalue(res, i, 3), num, &serr);
+                src = shares_item_add_share(item, ri, PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
+                                            num, &serr);
         } else {
             src = shares_item_add_address(item, ri, PQgetvalue(res, i, 5),
                                           strtoul(PQgetvalue(res, i, 6), NULL, 10), &serr);

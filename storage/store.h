@@ -49,9 +49,9 @@ typedef struct store_error {
 const char *store_strerror(int code);
 
 typedef struct store_options {
-    unsigned connect_timeout_s;     /* default 5 */
-    unsigned statement_timeout_ms;  /* default 10000 */
-    const char *application_name;   /* default "bitween"; copied */
+    unsigned connect_timeout_s;    /* default 5 */
+    unsigned statement_timeout_ms; /* default 10000 */
+    const char *application_name;  /* default "bitween"; copied */
 } store_options_t;
 
 typedef struct store store_t;
@@ -120,16 +120,13 @@ int store_shares_remove(store_t *st, const char *jid, const char *resource, int6
                         const char *const *hashes, size_t n_hashes, store_error_t *err);
 
 /** Remove one resource and its state. STORE_ENOTFOUND if not registered. */
-int store_resource_remove(store_t *st, const char *jid, const char *resource,
-                          store_error_t *err);
+int store_resource_remove(store_t *st, const char *jid, const char *resource, store_error_t *err);
 
 /** Remove every resource of `jid`; `*removed` (may be NULL) gets the count. */
-int store_user_remove_resources(store_t *st, const char *jid, size_t *removed,
-                                store_error_t *err);
+int store_user_remove_resources(store_t *st, const char *jid, size_t *removed, store_error_t *err);
 
 /** Mark a resource as seen now (an answered ping). STORE_ENOTFOUND if gone. */
-int store_resource_touch(store_t *st, const char *jid, const char *resource,
-                         store_error_t *err);
+int store_resource_touch(store_t *st, const char *jid, const char *resource, store_error_t *err);
 
 /**
  * Load the merged state of `jid`: every registered resource with its
@@ -238,7 +235,7 @@ int store_resources_list(store_t *st, const char *only_jid, const char *after_ji
 
 /** Counts for statistics. */
 typedef struct store_stats {
-    int64_t users;     /* with at least one resource */
+    int64_t users; /* with at least one resource */
     int64_t resources;
     int64_t shares;
     int64_t addresses;
@@ -249,15 +246,12 @@ int store_stats(store_t *st, store_stats_t *out, store_error_t *err);
 
 /* ---- publish record -------------------------------------------------------- */
 
-typedef enum store_publish_status {
-    STORE_PUBLISH_OK,
-    STORE_PUBLISH_ERROR
-} store_publish_status_t;
+typedef enum store_publish_status { STORE_PUBLISH_OK, STORE_PUBLISH_ERROR } store_publish_status_t;
 
 typedef struct store_publish {
     char digest[SHARES_DIGEST_HEX];
     store_publish_status_t status;
-    char error[256];        /* cut to fit at a UTF-8 character boundary */
+    char error[256]; /* cut to fit at a UTF-8 character boundary */
     char published_at[40];
 } store_publish_t;
 

@@ -85,7 +85,7 @@ char *hx_strdupf(const char *fmt, ...)
 
 struct hx_proc {
     pid_t pid;
-    int pidfd; /* readable once the process exits; -1 if unavailable */
+    int pidfd;  /* readable once the process exits; -1 if unavailable */
     int exited; /* reaped */
     int status;
     char *log;

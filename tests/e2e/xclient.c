@@ -12,7 +12,7 @@
 
 #define SHARES_NS "https://xmpp.kwoh.de/protocol/shares"
 #define CAPS_NODE "https://bitween.test/client"
-#define MAX_FROM 16
+#define MAX_FROM  16
 
 struct xclient {
     xmpp_ctx_t *ctx;
@@ -24,7 +24,7 @@ struct xclient {
         char *from;
         char *text;
         unsigned count;
-        unsigned events;     /* distinct broadcasts (message ids) */
+        unsigned events; /* distinct broadcasts (message ids) */
         char last_msg_id[64];
     } items[MAX_FROM];
     /* one outstanding IQ */
@@ -146,8 +146,7 @@ static int iq_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
     return 1;
 }
 
-static void record_item(xclient_t *cl, const char *from, const char *msg_id,
-                        xmpp_stanza_t *shares)
+static void record_item(xclient_t *cl, const char *from, const char *msg_id, xmpp_stanza_t *shares)
 {
     char *text = NULL, *bare = xmpp_jid_bare(cl->ctx, from);
     size_t len = 0, i, slot = MAX_FROM;

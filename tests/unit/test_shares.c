@@ -2089,10 +2089,22 @@ static void shares__build__survives_every_failing_allocation(void **state)
  * with every character class that escaping or UTF-8 could get wrong. */
 static void shares__write__matches_libstrophe_serialization(void **state)
 {
-    static const char *const pieces[] = {"a", "Z", "0", " ", "<", ">", "&", "'", "\"", "&amp;",
-                                         "\xc3\xbc", "\xe6\x97\xa5", "\xf0\x9f\x8e\xac", ".mkv"};
-    static const char *const addrs[] = {"127.0.0.1", "::1", "2001:db8::7", "192.0.2.200",
-                                        "fe80::1:2", "10.0.0.1"};
+    static const char *const pieces[] = {"a",
+                                         "Z",
+                                         "0",
+                                         " ",
+                                         "<",
+                                         ">",
+                                         "&",
+                                         "'",
+                                         "\"",
+                                         "&amp;",
+                                         "\xc3\xbc",
+                                         "\xe6\x97\xa5",
+                                         "\xf0\x9f\x8e\xac",
+                                         ".mkv"};
+    static const char *const addrs[] = {"127.0.0.1",   "::1",       "2001:db8::7",
+                                        "192.0.2.200", "fe80::1:2", "10.0.0.1"};
     xmpp_ctx_t *ctx = *state;
     shares_limits_t lim = no_limits();
     unsigned seed = 12345;
@@ -2123,9 +2135,8 @@ static void shares__write__matches_libstrophe_serialization(void **state)
                 nparts = 1 + (int)(rand_r(&seed) % 8);
                 for (p = 0; p < nparts; p++)
                     strcat(name, pieces[rand_r(&seed) % (sizeof pieces / sizeof *pieces)]);
-                (void)shares_item_add_share(item, ri, hash, name,
-                                            (uint64_t)rand_r(&seed) * (uint64_t)rand_r(&seed),
-                                            &err);
+                (void)shares_item_add_share(
+                    item, ri, hash, name, (uint64_t)rand_r(&seed) * (uint64_t)rand_r(&seed), &err);
             }
             for (k = (int)(rand_r(&seed) % 3); k > 0; k--)
                 (void)shares_item_add_address(item, ri,

@@ -789,7 +789,8 @@ static void stanza__text_privileged_publish__equals_stanza_text(void **state)
     for (round = 0; round < 3; round++) {
         if (round == 1) {
             assert_int_equal(shares_item_add_resource(item, "l<a>p&t\"o'p", &ri, NULL), 0);
-            assert_int_equal(shares_item_add_share(item, ri, H1, "a & <b> \"c\" \xc3\xbc", 7, NULL), 0);
+            assert_int_equal(shares_item_add_share(item, ri, H1, "a & <b> \"c\" \xc3\xbc", 7, NULL),
+                             0);
             assert_int_equal(shares_item_add_address(item, ri, "2001:db8::7", 6881, NULL), 0);
         } else if (round == 2) {
             assert_int_equal(shares_item_add_resource(item, "desktop", &ri, NULL), 0);
@@ -799,8 +800,8 @@ static void stanza__text_privileged_publish__equals_stanza_text(void **state)
         assert_non_null(tree);
         assert_int_equal(xmpp_stanza_to_text(tree, &expected, &exp_len), XMPP_EOK);
         assert_int_equal(shares_item_write(item, &payload, &pay_len, NULL), 0);
-        got = stanza_text_privileged_publish(ctx, "shares.example.org", "al&ice@example.org",
-                                             "p<1", "p<1-i", payload, pay_len, &got_len);
+        got = stanza_text_privileged_publish(ctx, "shares.example.org", "al&ice@example.org", "p<1",
+                                             "p<1-i", payload, pay_len, &got_len);
         assert_non_null(got);
         assert_int_equal(got_len, exp_len);
         assert_string_equal(got, expected);
@@ -809,7 +810,8 @@ static void stanza__text_privileged_publish__equals_stanza_text(void **state)
         xmpp_free(ctx, expected);
         xmpp_stanza_release(tree);
     }
-    assert_null(stanza_text_privileged_publish(ctx, "c", "u@d", "1", "2", "<message/>", 10, &got_len));
+    assert_null(
+        stanza_text_privileged_publish(ctx, "c", "u@d", "1", "2", "<message/>", 10, &got_len));
     assert_int_equal(got_len, 0);
     shares_item_free(item);
 }

@@ -36,7 +36,10 @@ static void utf8__seq__rejects_ill_formed(void **state)
     assert_int_equal(seq("\xf4\x90\x80\x80", 4), 0); /* above U+10FFFF */
     assert_int_equal(seq("\xf5\x80\x80\x80", 4), 0);
     assert_int_equal(seq("\x80", 1), 0); /* lone continuation */
-    assert_int_equal(seq("\xc3" "a", 2), 0); /* bad continuation */
+    assert_int_equal(seq("\xc3"
+                         "a",
+                         2),
+                     0); /* bad continuation */
 }
 
 static void utf8__seq__reports_cut_sequences(void **state)
