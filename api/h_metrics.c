@@ -129,8 +129,23 @@ void api_h_metrics(api_req_t *req)
     size_t len;
     char *text;
 
-    if (api->comp)
+    if (api->comp) {
+        component_cache_stats_t cc;
         component_metrics(&b, component_stats(api->comp));
+        component_cache_stats(api->comp, &cc);
+        api_prom_family(&b, "bitween_state_cache_lookups_total", "counter",
+                        "Look-ups of a user's merged state by agent requests (hit: no database "
+                        "load needed).");
+        api_prom_sample_u64(&b, "bitween_state_cache_lookups_total", "result=\"hit\"", cc.hits);
+        api_prom_sample_u64(&b, "bitween_state_cache_lookups_total", "result=\"miss\"", cc.misses);
+        counter(&b, "bitween_state_cache_evictions_total",
+                "Merged states dropped from the cache to stay within state_cache_mb.",
+                cc.evictions);
+        gauge(&b, "bitween_state_cache_users", "Users whose merged state is cached.",
+              (double)cc.entries);
+        gauge(&b, "bitween_state_cache_bytes", "Approximate memory held by the state cache.",
+              (double)cc.bytes);
+    }
     gauge(&b, "bitween_database_up",
           "1 when the last database call of the API (checked every few seconds) succeeded.",
           atomic_load(&api->db_up) == 1 ? 1 : 0);

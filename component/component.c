@@ -37,6 +37,7 @@
 #include "dbpool.h"
 #include "loop.h"
 #include "merge.h"
+#include "statecache.h"
 #include "stanza.h"
 #include "store.h"
 #include "strmap.h"
@@ -116,8 +117,9 @@ struct component {
     int connected; /* handshake done */
     int stopping;
     dbpool_t *pool;
-    strmap_t *users;   /* jid -> user_t */
-    strmap_t *pending; /* outgoing iq id -> pending_iq_t */
+    statecache_t *states; /* merged states of active users, shared by the workers */
+    strmap_t *users;      /* jid -> user_t */
+    strmap_t *pending;    /* outgoing iq id -> pending_iq_t */
     uint64_t next_id;
     unsigned rng;
     unsigned reconnect_attempt;
@@ -490,12 +492,11 @@ typedef struct loaded {
     char last[SHARES_DIGEST_HEX];
 } loaded_t;
 
-/* Canonical text and digest of `item` into `out`; frees `item`. */
-static int text_of(shares_item_t *item, loaded_t *out, store_error_t *err)
+/* Canonical text and digest of `item` (borrowed) into `out`. */
+static int text_of(const shares_item_t *item, loaded_t *out, store_error_t *err)
 {
     shares_error_t serr;
     int rc = shares_item_write(item, &out->text, &out->len, &serr);
-    shares_item_free(item);
     if (rc == SHARES_OK && shares_text_digest(out->text, out->len, out->digest) != SHARES_OK)
         rc = SHARES_ENOMEM, snprintf(serr.message, sizeof serr.message, "SHA-256 failed");
     if (rc != SHARES_OK) {
@@ -523,16 +524,32 @@ static void load_last(store_t *st, const char *jid, loaded_t *out)
     }
 }
 
-static int load_state(store_t *st, const char *jid, int want_last, loaded_t *out,
+/* Memory a cached state is counted for: its canonical text holds the same
+ * strings as the model, which adds about as much again in pointers, sizes
+ * and allocation overhead. */
+static size_t state_bytes(const loaded_t *out)
+{
+    return 2 * out->len;
+}
+
+/* Load the merged state of `jid` from the database (not from the cache,
+ * which it refreshes): for removals and republishes, which must see what
+ * is stored. */
+static int load_state(component_t *c, store_t *st, const char *jid, int want_last, loaded_t *out,
                       store_error_t *err)
 {
     shares_item_t *item = NULL;
-    int rc = store_user_load(st, jid, &item, err);
+    int rc;
+    statecache_drop(c->states, jid);
+    rc = store_user_load(st, jid, &item, err);
     if (rc)
         return rc;
     rc = text_of(item, out, err);
-    if (rc)
+    if (rc) {
+        shares_item_free(item);
         return rc;
+    }
+    statecache_put(c->states, jid, item, state_bytes(out));
     if (want_last)
         load_last(st, jid, out);
     return STORE_OK;
@@ -555,16 +572,22 @@ static void req_run(store_t *st, void *arg)
     component_t *c = j->c;
     const agent_request_t *r = &j->req;
     shares_item_t *current = NULL, *next = NULL;
+    size_t current_bytes = 0; /* non-zero: `current` came from the cache */
     store_quota_t quota;
     store_error_t err;
     int rc;
 
     memset(&err, 0, sizeof err);
-    rc = store_user_load(st, r->jid, &current, &err);
-    if (rc)
-        goto db_fail;
+    /* The user's jobs run in order on this worker, so the cached state is
+     * the stored one: take it, or load it on a miss. */
+    current = statecache_take(c->states, r->jid, &current_bytes);
+    if (!current) {
+        rc = store_user_load(st, r->jid, &current, &err);
+        if (rc)
+            goto db_fail;
+    }
     if (merge_apply(current, r, &c->s.limits, &next, NULL, &j->aerr) != 0)
-        goto refused;
+        goto refused_unchanged;
     quota.max_resources = (uint32_t)c->s.limits.max_resources;
     quota.max_shares = (uint32_t)c->s.limits.max_shares;
     quota.max_addresses = (uint32_t)c->s.limits.max_addresses;
@@ -588,11 +611,11 @@ static void req_run(store_t *st, void *arg)
     if (rc)
         goto db_fail;
     rc = text_of(next, &j->out, &err);
-    next = NULL;
     if (rc != STORE_OK) {
         agent_error_set(&j->aerr, AGENT_ERR_INTERNAL, "%s", err.message);
-        goto refused;
+        goto refused; /* committed, but the state is not cached: reloaded next time */
     }
+    statecache_put(c->states, r->jid, next, state_bytes(&j->out));
     if (j->want_last)
         load_last(st, r->jid, &j->out);
     shares_item_free(current);
@@ -623,9 +646,24 @@ db_fail:
         agent_error_set(&j->aerr, AGENT_ERR_INTERNAL, "internal error in the registry");
         break;
     }
+    /* Refused by the database (stale, quota, invalid): nothing changed, so
+     * the state stays cached. Anything else may or may not have been
+     * committed: forget it and load it again next time. */
+    if (current &&
+        (rc == STORE_ESTALE || rc == STORE_ENOTFOUND || rc == STORE_ELIMIT || rc == STORE_EINVAL))
+        goto refused_unchanged;
 refused:
     j->failed = 1;
     shares_item_free(current);
+    shares_item_free(next);
+    return;
+refused_unchanged: /* `current` is still the stored state: cached again
+                    * when it came from the cache */
+    j->failed = 1;
+    if (current_bytes)
+        statecache_put(c->states, r->jid, current, current_bytes);
+    else
+        shares_item_free(current);
     shares_item_free(next);
 }
 
@@ -719,10 +757,12 @@ static void removal_run(store_t *st, void *arg)
 {
     removal_job_t *j = arg;
     store_error_t err;
+    /* uncached until reloaded below: a failed removal may have committed */
+    statecache_drop(j->r->c->states, j->r->jid);
     j->rc = store_resource_remove(st, j->r->jid, j->r->resource, &err);
     if (j->rc == STORE_OK || j->rc == STORE_ENOTFOUND) {
         int removed = j->rc == STORE_OK;
-        j->rc = load_state(st, j->r->jid, j->want_last, &j->out, &err);
+        j->rc = load_state(j->r->c, st, j->r->jid, j->want_last, &j->out, &err);
         if (j->rc == STORE_OK && !removed)
             j->rc = STORE_ENOTFOUND;
     }
@@ -925,7 +965,7 @@ static void republish_run(store_t *st, void *arg)
 {
     republish_job_t *j = arg;
     store_error_t err;
-    j->rc = load_state(st, j->jid, j->want_last, &j->out, &err);
+    j->rc = load_state(j->c, st, j->jid, j->want_last, &j->out, &err);
     if (j->rc)
         snprintf(j->message, sizeof j->message, "%s", err.message);
 }
@@ -1485,6 +1525,7 @@ void component_settings_default(component_settings_t *s)
     s->privilege_wait_ms = 5000;
     s->check_rate = 50;
     s->max_pending = 10000;
+    s->state_cache_mb = 64;
     s->name = "bitween";
 }
 
@@ -1549,6 +1590,9 @@ component_t *component_new(const component_settings_t *s, log_t *log)
     so.connect_timeout_s = s->db_connect_timeout_s;
     so.statement_timeout_ms = s->db_statement_timeout_ms;
     so.application_name = "bitween-component";
+    c->states = statecache_new((size_t)s->state_cache_mb * 1024 * 1024);
+    if (!c->states)
+        goto fail;
     c->pool = dbpool_new(c->s.database_url, &so, s->db_workers, log);
     if (!c->pool)
         goto fail;
@@ -1584,6 +1628,7 @@ void component_free(component_t *c)
     if (c->cmd_efd >= 0)
         commands_drain(c, 1);
     dbpool_free(c->pool); /* runs remaining completions: needs the rest alive */
+    statecache_free(c->states);
     if (c->pending) {
         strmap_each(c->pending, pending_free_each, c);
         strmap_free(c->pending);
@@ -1629,6 +1674,18 @@ void component_on_reload(component_t *c, volatile sig_atomic_t *flag, component_
 component_stats_t *component_stats(component_t *c)
 {
     return &c->stats;
+}
+
+void component_cache_stats(component_t *c, component_cache_stats_t *out)
+{
+    statecache_stats_t st;
+    statecache_stats(c->states, &st);
+    out->entries = st.entries;
+    out->bytes = st.bytes;
+    out->max_bytes = st.max_bytes;
+    out->hits = st.hits;
+    out->misses = st.misses;
+    out->evictions = st.evictions;
 }
 
 /* One loop iteration: wait, run timers and callbacks, then let libstrophe

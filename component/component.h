@@ -37,6 +37,7 @@ typedef struct component_settings {
     unsigned privilege_wait_ms;    /* how long to wait for the advertisement */
     unsigned check_rate;           /* registration re-check pings per second */
     unsigned max_pending;          /* queued database jobs before refusing requests */
+    unsigned state_cache_mb;       /* merged states of active users kept in memory (0: none) */
     const char *name;              /* disco#info identity name */
 } component_settings_t;
 
@@ -139,5 +140,14 @@ int component_stopping(const component_t *c);
 
 /** Counters (borrowed; valid until component_free()). */
 component_stats_t *component_stats(component_t *c);
+
+/** Counts of the cache of users' merged states (state_cache_mb). */
+typedef struct component_cache_stats {
+    unsigned long long entries, bytes, max_bytes;
+    unsigned long long hits, misses, evictions;
+} component_cache_stats_t;
+
+/** A consistent snapshot of the cache's counts; callable from any thread. */
+void component_cache_stats(component_t *c, component_cache_stats_t *out);
 
 #endif /* BITWEEN_COMPONENT_COMPONENT_H */

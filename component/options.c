@@ -60,6 +60,10 @@ const config_option_t component_options[OPT_COUNT] = {
         INT("check_rate", "50", 1, 100000, 0, "pings per second when re-checking registrations"),
     [OPT_MAX_PENDING] = INT("max_pending", "10000", 10, 10000000, 0,
                             "queued database jobs before requests are refused (wait)"),
+    [OPT_STATE_CACHE_MB] = INT("state_cache_mb", "64", 0, 65536, 0,
+                               "memory for the merged states of active users, MiB; a cached "
+                               "user's update needs one database round trip instead of two "
+                               "(0: no cache)"),
     [OPT_API_ENABLED] = {"api_enabled", CONFIG_BOOL, "true", 0, 0, NULL, 0,
                          "serve the admin REST API (health, readiness, metrics, /api/v1)"},
     [OPT_API_ADDRESS] = STR("api_address", "127.0.0.1", 0,
@@ -162,6 +166,7 @@ int options_to_settings(const config_t *cfg, component_settings_t *s, char ***do
     s->privilege_wait_ms = (unsigned)config_int(cfg, OPT_PRIVILEGE_WAIT_MS);
     s->check_rate = (unsigned)config_int(cfg, OPT_CHECK_RATE);
     s->max_pending = (unsigned)config_int(cfg, OPT_MAX_PENDING);
+    s->state_cache_mb = (unsigned)config_int(cfg, OPT_STATE_CACHE_MB);
     if (s->reconnect_max_ms < s->reconnect_min_ms) {
         options_free_domains(domains);
         err->code = CONFIG_EINVAL;

@@ -1771,6 +1771,50 @@ static void test_evict_and_republish(void **state)
     g->passed = 1;
 }
 
+/* A forced republish re-reads the database: a share deleted by hand
+ * (behind the component, whose cache still holds it) leaves the item, and
+ * the agent's next update builds on the stored state, not the cached one. */
+static void test_republish_rereads_the_database(void **state)
+{
+    g_t *g = *state;
+    char path[512], *sql;
+    hx_buf_t b = {0};
+    resp_t r;
+    PGresult *res;
+    double hits, misses;
+    const char *gone[] = {g->h_holiday, NULL};
+    const char *added[] = {g->h_notes, g->h_common, NULL};
+
+    assert_int_equal(hx_db_shares(g->db, g->alice, NULL), 2);
+    sql = hx_strdupf("DELETE FROM shares WHERE hash = decode('%s', 'hex') AND resource_id = "
+                     "(SELECT r.id FROM resources r JOIN users u ON u.id = r.user_id "
+                     "WHERE u.jid = '%s' AND r.resource = 'laptop')",
+                     g->h_holiday, g->alice);
+    res = PQexec(g->db, sql);
+    free(sql);
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    assert_string_equal(PQcmdTuples(res), "1");
+    PQclear(res);
+
+    snprintf(path, sizeof path, "/api/v1/users/%s/republish", g->alice);
+    http(g, "POST", path, g->auth, &r);
+    assert_int_equal(r.status, 200);
+    resp_clear(&r);
+    wait_view(g, g->alice, NULL, gone);
+
+    /* the republish left the state it read in the cache: the update finds it there */
+    hits = scrape(g, "bitween_state_cache_lookups_total", "result", "hit");
+    misses = scrape(g, "bitween_state_cache_lookups_total", "result", "miss");
+    hx_share_el(&b, g->h_notes, "Notes.TXT", 7);
+    agent_request(g, g->laptop, "add", 6, b.s, "result");
+    free(b.s);
+    wait_view(g, g->alice, added, gone);
+    assert_int_equal(hx_db_shares(g->db, g->alice, NULL), 2);
+    assert_true(scrape(g, "bitween_state_cache_lookups_total", "result", "hit") == hits + 1);
+    assert_true(scrape(g, "bitween_state_cache_lookups_total", "result", "miss") == misses);
+    g->passed = 1;
+}
+
 /* Token failures on every /api/v1 route: 401 JSON + WWW-Authenticate, and
  * nothing done; probes need none. */
 static void test_auth(void **state)
@@ -2209,6 +2253,7 @@ int main(int argc, char **argv)
         T(test_evict_and_republish),
         T(test_auth),
         T(test_bad_input),
+        T(test_republish_rereads_the_database),
         T(test_readyz_database_outage),
         T(test_clean_stop),
     };

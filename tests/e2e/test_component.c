@@ -1331,6 +1331,9 @@ static void burst_until(burst_t *bu, int results)
         xmpp_run_once(bu->t->ctx, 1);
     }
     assert_true(bu->results >= results);
+    /* return with every window full: requests are in flight */
+    burst_fill(bu);
+    xmpp_run_once(bu->t->ctx, 0);
 }
 
 static int burst_outstanding(const burst_t *bu)

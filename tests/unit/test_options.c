@@ -87,6 +87,8 @@ static long long setting_of(const component_settings_t *s, size_t opt)
         return s->check_rate;
     case OPT_MAX_PENDING:
         return s->max_pending;
+    case OPT_STATE_CACHE_MB:
+        return s->state_cache_mb;
     default:
         fail_msg("option %s has no integer setting", component_options[opt].name);
     }
