@@ -22,10 +22,18 @@
  * committed and folded into the published item; bursts for one user
  * coalesce into one publish) and notifications the contact receives per
  * second; then notification latency at light load (open loop at --rate
- * updates/s, or a quarter of the lowest ceiling when that is lower) as
- * p50/p99. For the component path also the CPU time per
- * update of the component and of Prosody. Finally the time to build and
- * digest one merged item of 5 resources x 1,000 shares.
+ * updates/s, or a quarter of the lowest ceiling when that is lower, evenly
+ * spaced: the agent processes take turns) as p50/p99. The latency phase
+ * first runs BENCH_WARMUP seconds (default 5: every user updated once, so
+ * that the component's state cache and the server's PEP nodes are warm)
+ * and then measures for [seconds] or until BENCH_MIN_SAMPLES updates
+ * (default 1,000), whichever is longer. For the component path also the
+ * CPU time per update of the component and of Prosody. Finally the time
+ * to build and digest one merged item of 5 resources x 1,000 shares.
+ *
+ * BENCH_SIZES=1,10 limits the item sizes; BENCH_LATENCY_ONLY=1 skips the
+ * sustained phase; BENCH_DETAIL=1 prints percentiles and CPU shares per
+ * path and writes each path's samples to /tmp/bench-lat-SIZE-PATH.txt.
  *
  * Run through scripts/bench (needs the stack's environment and the path
  * of bitween-component as the first argument).
@@ -71,6 +79,18 @@ static uint64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Milliseconds to wait in xmpp_run_once(): until `next_ns` (0: no
+ * deadline), at most 5 ms, so that phase ends are seen in time. */
+static unsigned long run_wait_ms(uint64_t next_ns)
+{
+    uint64_t now = now_ns();
+    if (!next_ns)
+        return 5;
+    if (next_ns <= now)
+        return 0;
+    return (next_ns - now) / 1000000u < 5 ? (unsigned long)((next_ns - now) / 1000000u) : 5;
 }
 
 static void die(const char *what)
@@ -305,6 +325,11 @@ static void child_main(int idx, int cmd_fd, int done_fd)
     while (read(cmd_fd, &cmd, sizeof cmd) == (ssize_t)sizeof cmd && cmd.kind != 3) {
         uint64_t end = now_ns() + (uint64_t)cmd.ms * 1000000u, next = now_ns();
         int rr = 0;
+        /* open loop: the processes take turns (process i starts i/procs of
+         * an interval late), so that the updates are evenly spaced rather
+         * than sent by every process at once */
+        if (cmd.kind == 2 && cmd.rate > 0)
+            next += (uint64_t)(1e9 / cmd.rate * idx / cfg.procs);
         for (i = 0; i < count; i++)
             agents[i].outstanding = 0, agents[i].wait_id[0] = '\0';
         while (now_ns() < end) {
@@ -330,7 +355,9 @@ static void child_main(int idx, int cmd_fd, int done_fd)
                     next += (uint64_t)(1e9 / cmd.rate);
                 }
             }
-            xmpp_run_once(ctx, 1);
+            /* sleep in select() until the next send is due or a reply
+             * comes: the load generator must not take the server's CPU */
+            xmpp_run_once(ctx, run_wait_ms(cmd.kind == 1 ? 0 : next));
         }
         /* let replies in flight arrive before reporting */
         {
@@ -357,10 +384,14 @@ static void child_main(int idx, int cmd_fd, int done_fd)
 
 #define MAX_LAT 400000
 static double *lat;
+static uint64_t *lat_token;
 static size_t n_lat;
 static atomic_ullong notifications;
 static uint64_t *last_token; /* per user: newest token seen (dedup) */
 static int record_latency;
+static uint64_t record_from;   /* only updates sent from then on are measured */
+static int warmup_s = 5;       /* BENCH_WARMUP: seconds of light load before measuring */
+static int min_samples = 1000; /* BENCH_MIN_SAMPLES: latency samples per path at least */
 
 static int watcher_msg(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
 {
@@ -388,8 +419,10 @@ static int watcher_msg(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
         if (newest && newest > last_token[user]) {
             last_token[user] = newest;
             atomic_fetch_add(&notifications, 1);
-            if (record_latency && n_lat < MAX_LAT)
+            if (record_latency && newest >= record_from && n_lat < MAX_LAT) {
+                lat_token[n_lat] = newest;
                 lat[n_lat++] = (double)(now_ns() - newest) / 1e6;
+            }
         }
     }
     xmpp_free(xmpp_conn_get_context(conn), text);
@@ -518,7 +551,7 @@ static void agents_phase(xmpp_ctx_t *ctx, const command_t *cmd)
         if (write(cmd_fds[i], cmd, sizeof *cmd) != (ssize_t)sizeof *cmd)
             die("pipe");
     while (done < cfg.procs) {
-        xmpp_run_once(ctx, 1);
+        xmpp_run_once(ctx, 5);
         for (i = 0; i < cfg.procs; i++)
             if (read(done_fds[i], &b, 1) == 1)
                 done++;
@@ -589,6 +622,7 @@ static void run_path(xmpp_ctx_t *ctx, int path, int n, int phase, double light, 
 {
     pid_t comp = 0;
     double c0 = 0, p0 = 0, secs;
+    uint64_t tp0;
     unsigned long long a0, n0;
 
     if (path == 0) {
@@ -636,12 +670,20 @@ static void run_path(xmpp_ctx_t *ctx, int path, int n, int phase, double light, 
     a0 = atomic_load(&shm->acks);
     n0 = atomic_load(&notifications);
     p0 = cpu_seconds(prosody);
+    tp0 = now_ns();
     if (comp)
         c0 = cpu_seconds(comp);
     n_lat = 0;
     record_latency = phase == 1;
     {
-        uint64_t t0 = now_ns(), end = t0 + (uint64_t)cfg.seconds * 1000000000u;
+        /* latency: at least min_samples updates measured, so that the p99
+         * rests on ten or more of them even at a low light rate */
+        int measure_s = cfg.seconds;
+        if (phase == 1 && light > 0 && min_samples / light > measure_s)
+            measure_s = (int)(min_samples / light + 0.999);
+        int run_s = measure_s + (phase == 1 ? warmup_s : 0);
+        uint64_t t0 = now_ns(), end = t0 + (uint64_t)run_s * 1000000000u;
+        record_from = t0 + (phase == 1 ? (uint64_t)warmup_s * 1000000000u : 0);
         if (path == 1 && phase == 0) {
             int next_user = 0;
             memset(raw_outstanding, 0, sizeof(int) * ((size_t)cfg.users + 1));
@@ -668,21 +710,21 @@ static void run_path(xmpp_ctx_t *ctx, int path, int n, int phase, double light, 
                     raw_send(ctx, (u++ % cfg.users) + 1, n, ids);
                     next += (uint64_t)(1e9 / light);
                 }
-                xmpp_run_once(ctx, 1);
+                xmpp_run_once(ctx, run_wait_ms(next));
             }
             pump(ctx, 500);
         } else {
             command_t cmd = {phase == 0 ? 1 : 2,
                              path == 2,
                              n,
-                             cfg.seconds * 1000,
+                             run_s * 1000,
                              phase == 0 ? 0 : light / cfg.procs,
                              cfg.window <= 0              ? 0
                              : cfg.window / cfg.procs > 0 ? cfg.window / cfg.procs
                                                           : 1};
             agents_phase(ctx, &cmd);
         }
-        secs = (double)(now_ns() - t0) / 1e9;
+        secs = (double)(now_ns() - record_from) / 1e9;
     }
     settle(ctx, 1000);
     record_latency = 0;
@@ -694,8 +736,32 @@ static void run_path(xmpp_ctx_t *ctx, int path, int n, int phase, double light, 
         if (comp)
             res->cpu_self = (cpu_seconds(comp) - c0) / (acks + 1);
     } else {
+        if (getenv("BENCH_DETAIL")) {
+            char fn[64];
+            FILE *f;
+            snprintf(fn, sizeof fn, "/tmp/bench-lat-%d-%d.txt", n, path);
+            if ((f = fopen(fn, "w"))) {
+                struct timespec rt;
+                clock_gettime(CLOCK_REALTIME, &rt);
+                fprintf(f, "# offset %" PRIu64 "\n",
+                        (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec - now_ns());
+                for (size_t k = 0; k < n_lat; k++)
+                    fprintf(f, "%" PRIu64 " %.3f\n", lat_token[k], lat[k]);
+                fclose(f);
+            }
+        }
         res->p50 = pct(0.50);
         res->p99 = pct(0.99);
+        if (getenv("BENCH_DETAIL"))
+            fprintf(stderr, "  path %d: Prosody CPU %.1f%%, component CPU %.1f%%\n", path,
+                    100 * (cpu_seconds(prosody) - p0) / ((double)(now_ns() - tp0) / 1e9),
+                    comp ? 100 * (cpu_seconds(comp) - c0) / ((double)(now_ns() - tp0) / 1e9) : 0.0);
+        if (getenv("BENCH_DETAIL"))
+            fprintf(stderr,
+                    "  path %d: n=%zu p10 %.2f p50 %.2f p75 %.2f p90 %.2f p95 %.2f p98 %.2f p99 "
+                    "%.2f p99.5 %.2f max %.2f\n",
+                    path, n_lat, pct(0.10), pct(0.5), pct(0.75), pct(0.90), pct(0.95), pct(0.98),
+                    pct(0.99), pct(0.995), pct(1.0));
     }
     if (comp)
         stop_component(comp);
@@ -711,7 +777,7 @@ int main(int argc, char **argv)
 {
     xmpp_ctx_t *ctx;
     xmpp_conn_t *watcher;
-    int i, sizes[] = {1, 10, 100}, s;
+    int i, sizes[] = {1, 10, 100}, s, n_sizes = 3, latency_only = 0;
     char jid[128];
     pid_t prosody;
     uint64_t ids = 0;
@@ -814,6 +880,7 @@ int main(int argc, char **argv)
 
     shm = mmap(NULL, sizeof *shm, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     lat = calloc(MAX_LAT, sizeof *lat);
+    lat_token = calloc(MAX_LAT, sizeof *lat_token);
     last_token = calloc((size_t)cfg.users + 1, sizeof *last_token);
     raw_outstanding = calloc((size_t)cfg.users + 1, sizeof *raw_outstanding);
     if (shm == MAP_FAILED || !lat || !last_token || !raw_outstanding)
@@ -888,7 +955,27 @@ int main(int argc, char **argv)
 
     printf("\n%-8s %-16s %12s %12s %10s %10s %10s\n", "shares", "path", "updates/s", "notif/s",
            "light/s", "p50 ms", "p99 ms");
-    for (s = 0; s < 3; s++) {
+    /* BENCH_SIZES (e.g. "1" or "1,100") limits the item sizes; BENCH_LATENCY_ONLY=1
+     * skips the sustained phase and measures latency at the given rate */
+    {
+        const char *e = getenv("BENCH_SIZES");
+        if (e && *e) {
+            int k = 0;
+            char *dup = strdup(e), *tok, *save = NULL;
+            for (tok = dup ? strtok_r(dup, ",", &save) : NULL; tok && k < 3;
+                 tok = strtok_r(NULL, ",", &save))
+                if (atoi(tok) > 0)
+                    sizes[k++] = atoi(tok);
+            free(dup);
+            n_sizes = k > 0 ? k : 3;
+        }
+        latency_only = getenv("BENCH_LATENCY_ONLY") && atoi(getenv("BENCH_LATENCY_ONLY")) == 1;
+        if (getenv("BENCH_WARMUP") && atoi(getenv("BENCH_WARMUP")) >= 0)
+            warmup_s = atoi(getenv("BENCH_WARMUP"));
+        if (getenv("BENCH_MIN_SAMPLES") && atoi(getenv("BENCH_MIN_SAMPLES")) >= 0)
+            min_samples = atoi(getenv("BENCH_MIN_SAMPLES"));
+    }
+    for (s = 0; s < n_sizes; s++) {
         int n = sizes[s];
         double light = cfg.rate;
         result_t res[3];
@@ -896,8 +983,8 @@ int main(int argc, char **argv)
         /* sustained rate of each path, then latency of each at one light
          * rate: --rate, or half the lowest ceiling when that is lower (no
          * path is lightly loaded above what the server sustains) */
-        for (int phase = 0; phase < 2; phase++) {
-            if (phase == 1) {
+        for (int phase = latency_only; phase < 2; phase++) {
+            if (phase == 1 && !latency_only) {
                 light = cfg.rate;
                 for (int path = 0; path < 3; path++)
                     if (res[path].acks / 4 < light)
