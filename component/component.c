@@ -4,10 +4,11 @@
  * XEP-0114 stream (libstrophe, driven with xmpp_run_once(ctx, 0) whenever
  * its socket is ready), the database pool's completions and our timers.
  *
- * An agent request is parsed here, then one database job loads the user's
- * merged state, computes the state after the request (quotas checked on
- * it), writes the change and digests the result; its completion answers the
- * agent and offers the new merged item to the user's publisher. A user's
+ * An agent request is parsed here, then one database job takes the user's
+ * merged state from the state cache (or loads it), computes the state
+ * after the request (quotas checked on it), writes the change and digests
+ * the result; its completion offers the new merged item to the user's
+ * publisher and answers the agent. A user's
  * jobs run in order on one worker, so the last completion carries the
  * newest state. The publisher keeps at most one privileged publish in
  * flight per user; newer states wait as "pending" and only the newest is
