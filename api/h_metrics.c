@@ -130,7 +130,7 @@ void api_h_metrics(api_req_t *req)
     char *text;
 
     if (api->comp) {
-        component_cache_stats_t cc;
+        statecache_stats_t cc;
         component_metrics(&b, component_stats(api->comp));
         component_cache_stats(api->comp, &cc);
         api_prom_family(&b, "bitween_state_cache_lookups_total", "counter",

@@ -534,20 +534,18 @@ static size_t state_bytes(const loaded_t *out)
 }
 
 /* Load the merged state of `jid` from the database (not from the cache,
- * which it refreshes): for removals and republishes, which must see what
- * is stored. */
+ * which it refreshes, or forgets on failure): for removals and
+ * republishes, which must see what is stored. */
 static int load_state(component_t *c, store_t *st, const char *jid, int want_last, loaded_t *out,
                       store_error_t *err)
 {
     shares_item_t *item = NULL;
-    int rc;
-    statecache_drop(c->states, jid);
-    rc = store_user_load(st, jid, &item, err);
-    if (rc)
-        return rc;
-    rc = text_of(item, out, err);
+    int rc = store_user_load(st, jid, &item, err);
+    if (rc == STORE_OK)
+        rc = text_of(item, out, err);
     if (rc) {
         shares_item_free(item);
+        statecache_drop(c->states, jid);
         return rc;
     }
     statecache_put(c->states, jid, item, state_bytes(out));
@@ -758,10 +756,10 @@ static void removal_run(store_t *st, void *arg)
 {
     removal_job_t *j = arg;
     store_error_t err;
-    /* uncached until reloaded below: a failed removal may have committed */
-    statecache_drop(j->r->c->states, j->r->jid);
     j->rc = store_resource_remove(st, j->r->jid, j->r->resource, &err);
-    if (j->rc == STORE_OK || j->rc == STORE_ENOTFOUND) {
+    if (j->rc != STORE_OK && j->rc != STORE_ENOTFOUND) {
+        statecache_drop(j->r->c->states, j->r->jid); /* it may have committed */
+    } else {
         int removed = j->rc == STORE_OK;
         j->rc = load_state(j->r->c, st, j->r->jid, j->want_last, &j->out, &err);
         if (j->rc == STORE_OK && !removed)
@@ -1677,16 +1675,9 @@ component_stats_t *component_stats(component_t *c)
     return &c->stats;
 }
 
-void component_cache_stats(component_t *c, component_cache_stats_t *out)
+void component_cache_stats(component_t *c, statecache_stats_t *out)
 {
-    statecache_stats_t st;
-    statecache_stats(c->states, &st);
-    out->entries = st.entries;
-    out->bytes = st.bytes;
-    out->max_bytes = st.max_bytes;
-    out->hits = st.hits;
-    out->misses = st.misses;
-    out->evictions = st.evictions;
+    statecache_stats(c->states, out);
 }
 
 /* One loop iteration: wait, run timers and callbacks, then let libstrophe

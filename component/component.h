@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "shares.h"
+#include "statecache.h"
 
 /** What the component needs to run; strings are copied by component_new(). */
 typedef struct component_settings {
@@ -141,13 +142,8 @@ int component_stopping(const component_t *c);
 /** Counters (borrowed; valid until component_free()). */
 component_stats_t *component_stats(component_t *c);
 
-/** Counts of the cache of users' merged states (state_cache_mb). */
-typedef struct component_cache_stats {
-    unsigned long long entries, bytes, max_bytes;
-    unsigned long long hits, misses, evictions;
-} component_cache_stats_t;
-
-/** A consistent snapshot of the cache's counts; callable from any thread. */
-void component_cache_stats(component_t *c, component_cache_stats_t *out);
+/** Counts of the cache of users' merged states (state_cache_mb): a
+ * consistent snapshot; callable from any thread. */
+void component_cache_stats(component_t *c, statecache_stats_t *out);
 
 #endif /* BITWEEN_COMPONENT_COMPONENT_H */
