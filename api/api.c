@@ -34,8 +34,6 @@
 /* How long api_free() lets waiting requests send their 503. */
 #define CLOSE_GRACE_MS 1000
 
-const double api_hist_bounds[API_HIST_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                  0.05,   0.1,   0.25,   0.5,   1,    10};
 const unsigned api_counted_codes[API_CODE_SLOTS - 1] = {200, 400, 401, 404, 405,
                                                         413, 500, 503, 504, 202};
 
@@ -322,13 +320,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     if (req->stage == 2) {
-        uint64_t us = api_now_us() - req->start_us;
-        api_hist_t *h = &api->hist[req->route < API_MAX_ROUTES ? req->route : API_MAX_ROUTES];
-        size_t b = 0;
-        while (b < API_HIST_BUCKETS && (double)us / 1e6 > api_hist_bounds[b])
-            b++;
-        atomic_fetch_add(&h->buckets[b], 1);
-        atomic_fetch_add(&h->sum_us, us);
+        hist_observe_us(&api->hist[req->route < API_MAX_ROUTES ? req->route : API_MAX_ROUTES],
+                        api_now_us() - req->start_us);
         atomic_fetch_add(&api->responses[code_slot(req->status)], 1);
     }
     req_free(req);

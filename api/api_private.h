@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "hist.h"
 #include "store.h"
 
 #define API_SUB "api"
@@ -160,17 +161,8 @@ void api_prom_histogram(api_buf_t *b, const char *name, const char *labels, cons
 
 /* ---- the API context --------------------------------------------------------- */
 
-/* Latency buckets, seconds. */
-#define API_HIST_BUCKETS 12
-extern const double api_hist_bounds[API_HIST_BUCKETS];
-
 /* Routes at most (the table is static). */
 #define API_MAX_ROUTES 32
-
-typedef struct api_hist {
-    atomic_ullong buckets[API_HIST_BUCKETS + 1];
-    atomic_ullong sum_us;
-} api_hist_t;
 
 /* Response codes counted in metrics, plus one slot for the others. */
 #define API_CODE_SLOTS 11
@@ -227,7 +219,7 @@ struct api {
     atomic_int db_up; /* last database call: 1 ok, 0 away */
 
     /* metrics of the API itself */
-    api_hist_t hist[API_MAX_ROUTES + 1]; /* last: unmatched requests */
+    hist_t hist[API_MAX_ROUTES + 1]; /* last: unmatched requests */
     atomic_ullong responses[API_CODE_SLOTS];
 };
 

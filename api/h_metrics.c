@@ -30,6 +30,14 @@ static void gauge(api_buf_t *b, const char *name, const char *help, double v)
 
 #define L(x) ((uint64_t)atomic_load(&(x)))
 
+static void histogram(api_buf_t *b, const char *name, const char *help, hist_t *h)
+{
+    uint64_t counts[HIST_BUCKETS + 1];
+    double sum = hist_read(h, counts);
+    api_prom_family(b, name, "histogram", help);
+    api_prom_histogram(b, name, "", hist_bounds, counts, HIST_BUCKETS, sum);
+}
+
 static void component_metrics(api_buf_t *b, component_stats_t *cs)
 {
     char labels[128];
@@ -75,6 +83,18 @@ static void component_metrics(api_buf_t *b, component_stats_t *cs)
             L(cs->xmpp_connects));
     counter(b, "bitween_xmpp_disconnects_total", "XMPP connections lost or closed.",
             L(cs->xmpp_disconnects));
+    histogram(b, "bitween_agent_request_duration_seconds",
+              "Agent requests that reached the registry, from the request's arrival to its "
+              "answer (queueing, database work and commit).",
+              &cs->request_time);
+    histogram(b, "bitween_agent_request_database_seconds",
+              "Database part of those requests: state load when not cached, the write and "
+              "its commit.",
+              &cs->database_time);
+    histogram(b, "bitween_publish_duration_seconds",
+              "Merged-item publishes answered by the server, from sending the privileged IQ "
+              "to the server's reply.",
+              &cs->publish_time);
     gauge(b, "bitween_xmpp_up", "1 when the XMPP connection is authenticated.",
           atomic_load(&cs->xmpp_up) ? 1 : 0);
     gauge(b, "bitween_xmpp_publish_allowed",
@@ -87,26 +107,24 @@ static void api_metrics(api_buf_t *b, api_t *api)
     const api_route_t *routes;
     size_t n = api_routes(&routes), r, k;
     char labels[160];
-    uint64_t counts[API_HIST_BUCKETS + 1];
+    uint64_t counts[HIST_BUCKETS + 1];
 
     api_prom_family(b, "bitween_api_request_duration_seconds", "histogram",
                     "Admin API request latency by route, from the request line to the end "
                     "of the response.");
     for (r = 0; r <= n; r++) {
-        api_hist_t *h = &api->hist[r < n ? r : API_MAX_ROUTES];
+        double sum = hist_read(&api->hist[r < n ? r : API_MAX_ROUTES], counts);
         api_buf_t lb = {0};
         api_buf_add(&lb, "method=\"", 8);
         api_prom_escape(&lb, r < n ? routes[r].method : "");
         api_buf_add(&lb, "\",route=\"", 9);
         api_prom_escape(&lb, r < n ? routes[r].pattern : "unmatched");
         api_buf_add(&lb, "\"", 1);
-        for (k = 0; k <= API_HIST_BUCKETS; k++)
-            counts[k] = L(h->buckets[k]);
         if (lb.oom)
             b->oom = 1;
         else
-            api_prom_histogram(b, "bitween_api_request_duration_seconds", lb.p, api_hist_bounds,
-                               counts, API_HIST_BUCKETS, (double)L(h->sum_us) / 1e6);
+            api_prom_histogram(b, "bitween_api_request_duration_seconds", lb.p, hist_bounds, counts,
+                               HIST_BUCKETS, sum);
         api_buf_free(&lb);
     }
     api_prom_family(b, "bitween_api_responses_total", "counter",

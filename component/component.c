@@ -71,9 +71,10 @@ typedef enum { PENDING_PUBLISH, PENDING_PING } pending_kind_t;
 typedef struct pending_iq {
     pending_kind_t kind;
     char id[32];
-    user_t *user;   /* publish */
-    char *jid;      /* ping: user */
-    char *resource; /* ping: resource */
+    uint64_t sent_us; /* hist_now_us() when sent */
+    user_t *user;     /* publish */
+    char *jid;        /* ping: user */
+    char *resource;   /* ping: resource */
     loop_timer_t timeout;
     component_t *c;
 } pending_iq_t;
@@ -409,6 +410,7 @@ static void user_kick(component_t *c, user_t *u)
     u->pending = NULL;
     u->pending_len = 0;
     LOG_DEBUG(c->log, "publish", "publishing %s (%s) as %s", u->jid, u->inflight_digest, p->id);
+    p->sent_us = hist_now_us();
     if (c->connected)
         xmpp_send_raw(c->conn, text, len);
     free(text);
@@ -559,15 +561,26 @@ typedef struct req_job {
     xmpp_stanza_t *iq; /* touched in the loop thread only */
     agent_request_t req;
     int want_last;
+    uint64_t received_us; /* hist_now_us() on arrival */
     /* results */
+    uint64_t database_us; /* time in the database job */
     int failed;
     agent_error_t aerr;
     loaded_t out;
 } req_job_t;
 
+static void req_apply(store_t *st, req_job_t *j);
+
 static void req_run(store_t *st, void *arg)
 {
     req_job_t *j = arg;
+    uint64_t start = hist_now_us();
+    req_apply(st, j);
+    j->database_us = hist_now_us() - start;
+}
+
+static void req_apply(store_t *st, req_job_t *j)
+{
     component_t *c = j->c;
     const agent_request_t *r = &j->req;
     shares_item_t *current = NULL, *next = NULL;
@@ -688,6 +701,8 @@ static void req_done(void *arg)
         j->out.text = NULL;
         send_stanza(c, stanza_build_iq_result(c->ctx, j->iq));
     }
+    hist_observe_us(&c->stats.database_time, j->database_us);
+    hist_observe_us(&c->stats.request_time, hist_now_us() - j->received_us);
     xmpp_stanza_release(j->iq);
     agent_request_clear(&j->req);
     free(j->out.text);
@@ -696,6 +711,7 @@ static void req_done(void *arg)
 
 static void handle_agent_request(component_t *c, xmpp_stanza_t *iq)
 {
+    uint64_t received_us = hist_now_us();
     req_job_t *j;
     agent_error_t err;
     user_t *u;
@@ -729,6 +745,7 @@ static void handle_agent_request(component_t *c, xmpp_stanza_t *iq)
     LOG_DEBUG(c->log, "agent", "%s %s/%s seq %" PRId64 " received", agent_op_name(j->req.op),
               j->req.jid, j->req.resource, j->req.seq);
     j->c = c;
+    j->received_us = received_us;
     j->iq = xmpp_stanza_clone(iq);
     u = strmap_get(c->users, j->req.jid);
     j->want_last = !u || !u->digest_known;
@@ -1278,6 +1295,7 @@ static int iq_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
         if (p->kind == PENDING_PUBLISH) {
             char why[300];
             int rc = stanza_parse_privileged_result(st, why, sizeof why);
+            hist_observe_us(&c->stats.publish_time, hist_now_us() - p->sent_us);
             user_publish_ended(c, p->user, rc == 0, rc == -2, why);
             user_t *u = p->user;
             pending_free(c, p);

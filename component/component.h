@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "hist.h"
 #include "log.h"
 #include "shares.h"
 #include "statecache.h"
@@ -66,6 +67,10 @@ typedef struct component_stats {
     atomic_ullong publish_errors_temporary; /* server errors of type wait, timeouts */
     atomic_ullong publish_errors_permanent;
     atomic_ullong pings_sent;   /* registration re-check */
+    hist_t request_time;        /* agent request from arrival to answer, when it reached
+                                 * the database */
+    hist_t database_time;       /* ... of which in the database job */
+    hist_t publish_time;        /* privileged publish from sending to the server's reply */
     atomic_int xmpp_up;         /* authenticated */
     atomic_int publish_allowed; /* pubsub iq permission on every domain */
 } component_stats_t;

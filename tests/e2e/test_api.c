@@ -1635,6 +1635,14 @@ static void test_metrics_count_registrations(void **state)
                       NULL) == 1);
     assert_true(DELTA("bitween_agent_requests_refused_total", "kind", "bad-request", "type",
                       "modify", NULL) == 0);
+    /* All three reached the registry (the stale one was refused there):
+     * each is timed once, in whole and in the database. */
+    assert_true(DELTA("bitween_agent_request_duration_seconds_count", NULL) == 3);
+    assert_true(DELTA("bitween_agent_request_duration_seconds_bucket", "le", "+Inf", NULL) == 3);
+    assert_true(DELTA("bitween_agent_request_duration_seconds_sum", NULL) > 0);
+    assert_true(DELTA("bitween_agent_request_database_seconds_count", NULL) == 3);
+    assert_true(DELTA("bitween_agent_request_database_seconds_sum", NULL) <=
+                DELTA("bitween_agent_request_duration_seconds_sum", NULL));
 #undef DELTA
     /* The user is published (one or two items: the second state may
      * replace the first before it goes out), and the cached gauges
@@ -1644,6 +1652,10 @@ static void test_metrics_count_registrations(void **state)
         double d = scrape(g, "bitween_publishes_total", "outcome", "ok") -
                    metric(&a, "bitween_publishes_total", "outcome", "ok", NULL);
         assert_true(d >= 1 && d <= 2);
+        /* every answered publish is timed */
+        assert_true(scrape(g, "bitween_publish_duration_seconds_count", NULL, NULL) -
+                        metric(&a, "bitween_publish_duration_seconds_count", NULL) ==
+                    d);
     }
     end = hx_now_ms() + WAIT;
     while (scrape(g, "bitween_users", NULL, NULL) != 8) {
