@@ -284,18 +284,23 @@ static const char *js(const json_t *o, const char *key)
 }
 
 /* GET `path` with the token, expect `status`, return the JSON body. */
-static json_t *get_json(g_t *g, const char *path, long status)
+static json_t *call_json(g_t *g, const char *method, const char *path, long status)
 {
     resp_t r;
     json_t *v;
-    http(g, "GET", path, g->auth, &r);
+    http(g, method, path, g->auth, &r);
     if (r.status != status)
-        fprintf(stderr, "test_api: GET %s: status %ld, expected %ld: %s\n", path, r.status, status,
-                r.body);
+        fprintf(stderr, "test_api: %s %s: status %ld, expected %ld: %s\n", method, path, r.status,
+                status, r.body);
     assert_int_equal(r.status, status);
     v = parse_json(&r, path);
     resp_clear(&r);
     return v;
+}
+
+static json_t *get_json(g_t *g, const char *path, long status)
+{
+    return call_json(g, "GET", path, status);
 }
 
 /* The error shape {"error":{"code":CODE,"message":"..."}} and nothing else. */
@@ -1690,7 +1695,6 @@ static void test_evict_and_republish(void **state)
 {
     g_t *g = *state;
     char path[512];
-    resp_t r;
     json_t *v;
     unsigned ev0, raw0, ev1, raw1;
     double ok0, fail0;
@@ -1703,16 +1707,11 @@ static void test_evict_and_republish(void **state)
     ok0 = scrape(g, "bitween_publishes_total", "outcome", "ok");
 
     snprintf(path, sizeof path, "/api/v1/users/%s/resources/desk%%2Ftop", g->alice);
-    http(g, "DELETE", path, g->auth, &r);
-    if (r.status != 200)
-        fprintf(stderr, "test_api: evict: %ld %s\n", r.status, r.body);
-    assert_int_equal(r.status, 200);
-    v = parse_json(&r, "evict");
+    v = call_json(g, "DELETE", path, 200);
     assert_true(json_is_true(json_object_get(v, "evicted")));
     assert_true(json_is_true(json_object_get(v, "published")));
     assert_true(json_is_string(json_object_get(v, "message")));
     json_decref(v);
-    resp_clear(&r);
     /* Done before the answer: gone from the database. */
     assert_int_equal(hx_db_seq(g->db, g->alice, "desk/top"), -1);
     assert_int_equal(hx_db_resources(g->db, g->alice), 1);
@@ -1754,15 +1753,10 @@ static void test_evict_and_republish(void **state)
     ev0 = xclient_item_events(g->watch, g->alice);
     raw0 = xclient_items(g->watch, g->alice);
     snprintf(path, sizeof path, "/api/v1/users/%s/republish", g->alice);
-    http(g, "POST", path, g->auth, &r);
-    if (r.status != 200)
-        fprintf(stderr, "test_api: republish: %ld %s\n", r.status, r.body);
-    assert_int_equal(r.status, 200);
-    v = parse_json(&r, "republish");
+    v = call_json(g, "POST", path, 200);
     assert_true(json_is_true(json_object_get(v, "republished")));
     assert_true(json_is_true(json_object_get(v, "published")));
     json_decref(v);
-    resp_clear(&r);
     wait_publishes(g, ok0, 1);
     ev1 = xclient_item_events(g->watch, g->alice);
     raw1 = xclient_items(g->watch, g->alice);
