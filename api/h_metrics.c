@@ -75,7 +75,35 @@ static void component_metrics(api_buf_t *b, component_stats_t *cs)
                         L(cs->publish_errors_permanent));
     counter(b, "bitween_removals_total",
             "Resources removed (unavailable presence, failed check, eviction).", L(cs->removals));
-    counter(b, "bitween_pings_sent_total", "Registration re-check pings sent.", L(cs->pings_sent));
+    counter(b, "bitween_pings_sent_total",
+            "Pings to registered resources (re-check after a connection, liveness sweep).",
+            L(cs->pings_sent));
+    counter(b, "bitween_liveness_sweeps_total", "Liveness sweeps started.", L(cs->sweeps));
+    api_prom_family(b, "bitween_liveness_probes_total", "counter",
+                    "Pings to a resource not known to be online before its request, by outcome.");
+    api_prom_sample_u64(b, "bitween_liveness_probes_total", "outcome=\"sent\"", L(cs->probes_sent));
+    api_prom_sample_u64(b, "bitween_liveness_probes_total", "outcome=\"failed\"",
+                        L(cs->probes_failed));
+    api_prom_family(b, "bitween_iq_replies_dropped_total", "counter",
+                    "IQ results and errors dropped: no request of ours has that id (unknown), "
+                    "or it does but the request did not go to the sender (forged).");
+    api_prom_sample_u64(b, "bitween_iq_replies_dropped_total", "reason=\"unknown\"",
+                        L(cs->replies_unknown));
+    api_prom_sample_u64(b, "bitween_iq_replies_dropped_total", "reason=\"forged\"",
+                        L(cs->replies_forged));
+    counter(b, "bitween_presences_ignored_total",
+            "Presence that cost nothing: unavailable from a resource that is not registered, "
+            "available beyond the per-user bound.",
+            L(cs->presences_ignored));
+    counter(b, "bitween_removals_coalesced_total",
+            "Removals asked for while the resource's removal was already on its way.",
+            L(cs->removals_coalesced));
+    gauge(b, "bitween_requests_held", "Agent requests waiting for their sender's liveness ping.",
+          (double)L(cs->requests_held));
+    gauge(b, "bitween_liveness_probes_in_flight", "Liveness pings waiting for an answer.",
+          (double)L(cs->probes_inflight));
+    gauge(b, "bitween_removals_pending", "Resource removals queued or waiting to retry.",
+          (double)L(cs->removals_pending));
     counter(b, "bitween_db_unavailable_total",
             "Database calls of the component that found PostgreSQL unavailable.",
             L(cs->db_unavailable));
@@ -149,7 +177,16 @@ void api_h_metrics(api_req_t *req)
 
     if (api->comp) {
         statecache_stats_t cc;
+        unsigned w, nw = component_db_workers(api->comp);
         component_metrics(&b, component_stats(api->comp));
+        api_prom_family(&b, "bitween_db_queue_jobs", "gauge",
+                        "Database jobs queued for or running in each worker.");
+        for (w = 0; w < nw; w++) {
+            char lb[32];
+            snprintf(lb, sizeof lb, "worker=\"%u\"", w);
+            api_prom_sample_u64(&b, "bitween_db_queue_jobs", lb,
+                                (uint64_t)component_db_queue(api->comp, w));
+        }
         component_cache_stats(api->comp, &cc);
         api_prom_family(&b, "bitween_state_cache_lookups_total", "counter",
                         "Look-ups of a user's merged state by agent requests (hit: no database "

@@ -41,8 +41,10 @@ const char *agent_error_type(agent_errcode_t code)
     case AGENT_ERR_FORBIDDEN:
         return "auth";
     case AGENT_ERR_UNAVAILABLE:
+    case AGENT_ERR_BUSY:
         return "wait";
     case AGENT_ERR_CONFLICT:
+    case AGENT_ERR_NOT_ALLOWED:
     case AGENT_ERR_NOT_FOUND:
     case AGENT_ERR_SERVICE_UNAVAILABLE:
     case AGENT_ERR_INTERNAL:
@@ -72,6 +74,10 @@ const char *agent_error_condition(agent_errcode_t code)
         return "internal-server-error";
     case AGENT_ERR_SERVICE_UNAVAILABLE:
         return "service-unavailable";
+    case AGENT_ERR_BUSY:
+        return "resource-constraint";
+    case AGENT_ERR_NOT_ALLOWED:
+        return "not-allowed";
     case AGENT_ERR_NONE:
         break;
     }

@@ -41,8 +41,15 @@ typedef enum {
     AGENT_ERR_NOT_FOUND,           /* cancel/item-not-found: resource not registered */
     AGENT_ERR_UNAVAILABLE,         /* wait/internal-server-error: database down */
     AGENT_ERR_SERVICE_UNAVAILABLE, /* cancel/service-unavailable: unknown namespace */
-    AGENT_ERR_INTERNAL             /* cancel/internal-server-error: out of memory, bug */
+    AGENT_ERR_INTERNAL,            /* cancel/internal-server-error: out of memory, bug */
+    AGENT_ERR_BUSY,                /* wait/resource-constraint: the user's share of the
+                                    * component's queues is used up */
+    AGENT_ERR_NOT_ALLOWED          /* cancel/not-allowed: the sender did not answer the
+                                    * liveness ping */
 } agent_errcode_t;
+
+/* Number of agent_errcode_t values. */
+#define AGENT_ERR_COUNT (AGENT_ERR_NOT_ALLOWED + 1)
 
 #define AGENT_ERROR_TEXT 256
 

@@ -14,6 +14,19 @@
  * flight per user; newer states wait as "pending" and only the newest is
  * sent (bursts coalesce), and a state whose digest equals the last one
  * published is not sent at all.
+ *
+ * The component also keeps, in memory, every registered resource (loaded
+ * from the registry at start-up, then kept current by every commit) and
+ * whether it is known to be online: its available presence was seen, or
+ * it answered a ping, on the current connection. So presence from a
+ * resource that is not registered costs nothing; the removal of one that
+ * is takes one database job, coalesced per resource. A request from a
+ * resource not known to be online waits for a XEP-0199 probe of it; a
+ * paced sweep pings every registration periodically. Each user has a
+ * budget of requests in progress, so one user cannot fill the queues.
+ *
+ * Every IQ the component sends carries 128 random bits as its id, and a
+ * reply counts only when it comes from the entity the request went to.
  */
 #include "component.h"
 
@@ -26,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <pthread.h>
@@ -50,6 +64,29 @@
 #define CHECK_MAX_INFLIGHT 64
 #define STOP_DRAIN_MS      10000
 #define STOP_CLOSE_MS      2000
+#define REGISTRY_PAGE      5000
+#define HELD_PER_RESOURCE  4  /* requests waiting for one liveness probe */
+#define IQ_ID_BYTES        16 /* random bytes in an outgoing IQ id */
+#define IQ_ID_LEN          (2 + 2 * IQ_ID_BYTES + 1)
+
+typedef struct pending_iq pending_iq_t;
+typedef struct removal removal_t;
+typedef struct req_job req_job_t;
+
+/* What the component knows of one resource of a user. An entry lives
+ * while any of its fields says something (rsrc_release()). */
+typedef struct rsrc {
+    char *name;
+    int stored;          /* registered in the database; 1 when unsure */
+    int online;          /* available presence seen, or a ping answered, on this connection */
+    unsigned jobs;       /* requests of it in the database queue */
+    unsigned reg_jobs;   /* ... of which register */
+    unsigned gen;        /* bumped by every request accepted from it */
+    removal_t *removal;  /* its removal (presence, failed ping), queued or waiting to retry */
+    pending_iq_t *probe; /* liveness probe in flight */
+    req_job_t *held_head, *held_tail; /* requests waiting for the probe */
+    unsigned n_held;
+} rsrc_t;
 
 typedef struct user {
     char *jid;
@@ -63,37 +100,44 @@ typedef struct user {
     char inflight_digest[SHARES_DIGEST_HEX];
     loop_timer_t retry_timer;
     unsigned retry_attempt;
+    rsrc_t **res; /* known resources, unordered */
+    size_t nres, cap_res;
+    unsigned jobs; /* requests accepted and not yet answered (held or queued) */
     component_t *c;
 } user_t;
 
-typedef enum { PENDING_PUBLISH, PENDING_PING } pending_kind_t;
+typedef enum { PENDING_PUBLISH, PENDING_PING, PENDING_PROBE } pending_kind_t;
 
-typedef struct pending_iq {
+/* An IQ the component sent and whose reply it waits for. */
+struct pending_iq {
     pending_kind_t kind;
-    char id[32];
+    char id[IQ_ID_LEN];
     uint64_t sent_us; /* hist_now_us() when sent */
-    user_t *user;     /* publish */
+    user_t *user;     /* publish, probe */
+    rsrc_t *res;      /* probe (valid while res->probe points here) */
     char *jid;        /* ping: user */
     char *resource;   /* ping: resource */
+    unsigned gen;     /* ping: the resource's gen when sent */
     loop_timer_t timeout;
     component_t *c;
-} pending_iq_t;
+};
 
 typedef struct domain_perm {
     char *domain;
     int state; /* 0 unknown, 1 pubsub set granted, -1 not granted */
 } domain_perm_t;
 
-/* A resource to remove (presence unavailable, failed check, retry). */
-typedef struct removal {
+/* A resource to remove (presence unavailable, failed ping, eviction). */
+struct removal {
     component_t *c;
     char *jid, *resource;
     const char *why;
     loop_timer_t retry_timer;
     unsigned attempt;
+    int linked;                 /* the resource's rsrc_t points here */
     component_cmd_done_fn done; /* an operator's eviction: report, no retry */
     void *done_arg;
-} removal_t;
+};
 
 /* An administrative command queued by another thread. */
 typedef struct command {
@@ -122,14 +166,16 @@ struct component {
     statecache_t *states; /* merged states of active users, shared by the workers */
     strmap_t *users;      /* jid -> user_t */
     strmap_t *pending;    /* outgoing iq id -> pending_iq_t */
-    uint64_t next_id;
+    size_t held_total;    /* requests waiting for probes, all users */
     unsigned rng;
     unsigned reconnect_attempt;
     loop_timer_t reconnect_timer;
     loop_timer_t privilege_timer;
-    /* registration re-check after each (re)connection */
+    /* registration re-check after each (re)connection, and the liveness
+     * sweep between them */
     struct {
         int active;
+        int republish; /* after a (re)connection: republish each user too */
         unsigned generation;
         int fetching;
         int done_listing;
@@ -139,6 +185,7 @@ struct component {
         size_t inflight;
         char *last_user;
         loop_timer_t tick;
+        loop_timer_t sweep; /* the next liveness sweep */
     } check;
     component_stats_t stats;
     /* administrative commands from other threads */
@@ -172,9 +219,33 @@ static void stat_inc(atomic_ullong *v)
     atomic_fetch_add(v, 1);
 }
 
-static void next_id(component_t *c, char *buf, size_t len, const char *prefix)
+/* A fresh id for an outgoing IQ: a kind letter, '-' and 128 random bits in
+ * hex. Nobody can guess the id of a request in flight, so nobody can
+ * answer one they did not receive. Returns 0, or -1 when the kernel's
+ * random source fails. */
+static int new_iq_id(char out[IQ_ID_LEN], char kind)
 {
-    snprintf(buf, len, "%s%" PRIu64, prefix, ++c->next_id);
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[IQ_ID_BYTES];
+    size_t got = 0, i;
+
+    while (got < sizeof b) {
+        ssize_t n = getrandom(b + got, sizeof b - got, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        got += (size_t)n;
+    }
+    out[0] = kind;
+    out[1] = '-';
+    for (i = 0; i < sizeof b; i++) {
+        out[2 + 2 * i] = hex[b[i] >> 4];
+        out[3 + 2 * i] = hex[b[i] & 15];
+    }
+    out[IQ_ID_LEN - 1] = '\0';
+    return 0;
 }
 
 /* Exponential backoff with jitter: a delay in [d/2, d], d = min(max, base * 2^attempt). */
@@ -193,6 +264,25 @@ static const char *jid_domain_part(const char *jid)
 {
     const char *at = strchr(jid, '@');
     return at ? at + 1 : jid;
+}
+
+/* Whether `to` addresses the component itself: its bare domain JID, not
+ * a user or a resource of it (compared without regard to ASCII case). A
+ * stanza without `to` comes from the server and counts as ours. */
+static int to_component(const component_t *c, const char *to)
+{
+    return !to || strcasecmp(to, c->s.jid) == 0;
+}
+
+/* Whether the full JID `from` is `bare`/`resource`: the bare parts
+ * compared without regard to ASCII case (servers case-fold node and
+ * domain), the resource exactly. */
+static int full_jid_is(const char *from, const char *bare, const char *resource)
+{
+    const char *slash = strchr(from, '/');
+    size_t blen = strlen(bare);
+    return slash && (size_t)(slash - from) == blen && strncasecmp(from, bare, blen) == 0 &&
+           strcmp(slash + 1, resource) == 0;
 }
 
 static domain_perm_t *perm_for(component_t *c, const char *domain)
@@ -224,7 +314,7 @@ static void send_stanza(component_t *c, xmpp_stanza_t *st)
     xmpp_stanza_release(st);
 }
 
-_Static_assert(AGENT_ERR_INTERNAL + 1 == COMPONENT_ERR_KINDS, "COMPONENT_ERR_KINDS");
+_Static_assert(AGENT_ERR_COUNT == COMPONENT_ERR_KINDS, "COMPONENT_ERR_KINDS");
 
 static void reply_error(component_t *c, const xmpp_stanza_t *iq, const agent_error_t *err)
 {
@@ -253,15 +343,91 @@ static user_t *user_get(component_t *c, const char *jid)
     return u;
 }
 
+static void removal_free(removal_t *r);
+
+/* At shutdown: a removal waiting to retry goes with its resource. */
+static void rsrc_free(rsrc_t *r)
+{
+    if (r->removal)
+        removal_free(r->removal);
+    free(r->name);
+    free(r);
+}
+
 static void user_free(user_t *u)
 {
+    size_t i;
     if (!u)
         return;
     loop_timer_stop(u->c->loop, &u->retry_timer);
+    for (i = 0; i < u->nres; i++)
+        rsrc_free(u->res[i]);
+    free(u->res);
     free(u->pending);
     free(u->inflight);
     free(u->jid);
     free(u);
+}
+
+/* ---- what the component knows of each resource ---------------------------- */
+
+static rsrc_t *rsrc_find(const user_t *u, const char *resource)
+{
+    size_t i;
+    if (!u)
+        return NULL;
+    for (i = 0; i < u->nres; i++)
+        if (strcmp(u->res[i]->name, resource) == 0)
+            return u->res[i];
+    return NULL;
+}
+
+/* The entry of `resource`, made (knowing nothing) when missing; NULL when
+ * out of memory. */
+static rsrc_t *rsrc_get(user_t *u, const char *resource)
+{
+    rsrc_t *r = rsrc_find(u, resource);
+    if (r)
+        return r;
+    if (u->nres == u->cap_res) {
+        size_t cap = u->cap_res ? 2 * u->cap_res : 2;
+        rsrc_t **v = realloc(u->res, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        u->res = v;
+        u->cap_res = cap;
+    }
+    r = calloc(1, sizeof *r);
+    if (!r || !(r->name = dupstr(resource))) {
+        free(r);
+        return NULL;
+    }
+    u->res[u->nres++] = r;
+    return r;
+}
+
+/* Forget the entry when nothing is known or pending about it any more. */
+static void rsrc_release(user_t *u, rsrc_t *r)
+{
+    size_t i;
+    if (!r || r->stored || r->online || r->jobs || r->removal || r->probe || r->n_held)
+        return;
+    for (i = 0; i < u->nres; i++) {
+        if (u->res[i] == r) {
+            u->res[i] = u->res[--u->nres];
+            rsrc_free(r);
+            return;
+        }
+    }
+}
+
+/* Entries a user's presence alone may create: a little more than the
+ * resources the user may register, so that a presence flood of invented
+ * resources costs bounded memory. Beyond it a resource is simply not
+ * known to be online, and is probed when it sends a request. */
+static size_t rsrc_presence_cap(const component_t *c)
+{
+    return 2 * c->s.limits.max_resources + 8;
 }
 
 static void user_kick(component_t *c, user_t *u);
@@ -363,7 +529,7 @@ static void user_publish_ended(component_t *c, user_t *u, int ok, int temporary,
     u->inflight_len = 0;
 }
 
-static void pending_timeout_cb(loop_t *loop, void *arg);
+static int pending_add(component_t *c, pending_iq_t *p);
 
 /* Send the pending state of `u` if allowed and nothing is in flight. The
  * item's canonical text is spliced into the privileged IQ and sent raw:
@@ -371,7 +537,7 @@ static void pending_timeout_cb(loop_t *loop, void *arg);
 static void user_kick(component_t *c, user_t *u)
 {
     pending_iq_t *p;
-    char inner[40], *text;
+    char inner[IQ_ID_LEN + 2], *text;
     size_t len;
 
     if (!u->pending || u->inflight || loop_timer_armed(&u->retry_timer))
@@ -390,27 +556,29 @@ static void user_kick(component_t *c, user_t *u)
         LOG_ERROR(c->log, "publish", "out of memory publishing %s", u->jid);
         return;
     }
-    next_id(c, p->id, sizeof p->id, "pub");
+    if (new_iq_id(p->id, 'p') != 0) {
+        LOG_ERROR(c->log, "publish", "no random id for the publish of %s: %s", u->jid,
+                  strerror(errno));
+        free(p);
+        return;
+    }
     snprintf(inner, sizeof inner, "%s-i", p->id);
     text = stanza_text_privileged_publish(c->ctx, c->s.jid, u->jid, p->id, inner, u->pending,
                                           u->pending_len, &len);
-    if (!text || strmap_put(c->pending, p->id, p) != 0) {
+    p->kind = PENDING_PUBLISH;
+    p->user = u;
+    if (!text || pending_add(c, p) != 0) {
         LOG_ERROR(c->log, "publish", "out of memory publishing %s", u->jid);
         free(text);
         free(p);
         return;
     }
-    p->kind = PENDING_PUBLISH;
-    p->user = u;
-    p->c = c;
-    loop_timer_start(c->loop, &p->timeout, c->s.iq_timeout_ms, pending_timeout_cb, p);
     u->inflight = u->pending;
     u->inflight_len = u->pending_len;
     memcpy(u->inflight_digest, u->pending_digest, sizeof u->inflight_digest);
     u->pending = NULL;
     u->pending_len = 0;
     LOG_DEBUG(c->log, "publish", "publishing %s (%s) as %s", u->jid, u->inflight_digest, p->id);
-    p->sent_us = hist_now_us();
     if (c->connected)
         xmpp_send_raw(c->conn, text, len);
     free(text);
@@ -449,6 +617,28 @@ static void kick_each(const char *key, void *value, void *arg)
 /* ---- outgoing IQ bookkeeping ------------------------------------------- */
 
 static void ping_ended(component_t *c, pending_iq_t *p, int alive, const char *why);
+static void probe_ended(component_t *c, pending_iq_t *p, int alive, const char *why);
+static void probe_drop(component_t *c, pending_iq_t *p);
+
+/* Whether a reply from `from` may answer `p`: a ping's reply comes from
+ * the pinged full JID; a privileged IQ's from the user's bare JID (Prosody
+ * answers for the user's account) or the user's server. Anyone else
+ * could only be forging it. */
+static int reply_from_ok(const pending_iq_t *p, const char *from)
+{
+    if (!from)
+        return 0;
+    switch (p->kind) {
+    case PENDING_PUBLISH:
+        return strcasecmp(from, p->user->jid) == 0 ||
+               strcasecmp(from, jid_domain_part(p->user->jid)) == 0;
+    case PENDING_PING:
+        return full_jid_is(from, p->jid, p->resource);
+    case PENDING_PROBE:
+        return full_jid_is(from, p->user->jid, p->res->name);
+    }
+    return 0;
+}
 
 static void pending_timeout_cb(loop_t *loop, void *arg)
 {
@@ -458,13 +648,17 @@ static void pending_timeout_cb(loop_t *loop, void *arg)
     strmap_del(c->pending, p->id);
     if (p->kind == PENDING_PUBLISH)
         user_publish_ended(c, p->user, 0, 1, "no reply from the server");
+    else if (p->kind == PENDING_PROBE)
+        probe_ended(c, p, 0, "no reply to the liveness ping");
     else
         ping_ended(c, p, 0, "no reply to ping");
     pending_free(c, p);
 }
 
 /* Connection lost: publishes go back to pending (sent again after the
- * reconnection), pings are forgotten (the re-check runs again). */
+ * reconnection), pings are forgotten (the re-check runs again), requests
+ * waiting for a probe are dropped unanswered (their sender's session is
+ * gone with the connection, or will retry). */
 static void pending_fail_each(const char *key, void *value, void *arg)
 {
     pending_iq_t *p = value;
@@ -472,6 +666,8 @@ static void pending_fail_each(const char *key, void *value, void *arg)
     (void)key;
     if (p->kind == PENDING_PUBLISH)
         user_publish_ended(c, p->user, 0, 1, NULL);
+    else if (p->kind == PENDING_PROBE)
+        probe_drop(c, p);
     pending_free(c, p);
 }
 
@@ -481,6 +677,21 @@ static void pending_fail_all(component_t *c)
     strmap_free(c->pending);
     c->pending = strmap_new();
     c->check.inflight = 0;
+    atomic_store(&c->stats.probes_inflight, 0);
+    if (!c->pending)
+        LOG_ERROR(c->log, SUB, "out of memory resetting outgoing IQs");
+}
+
+/* Register `p` (its id set) as waiting for a reply, with the IQ timeout.
+ * Returns 0, or -1 when out of memory. */
+static int pending_add(component_t *c, pending_iq_t *p)
+{
+    if (!c->pending || strmap_put(c->pending, p->id, p) != 0)
+        return -1;
+    p->c = c;
+    p->sent_us = hist_now_us();
+    loop_timer_start(c->loop, &p->timeout, c->s.iq_timeout_ms, pending_timeout_cb, p);
+    return 0;
 }
 
 /* ---- database jobs ------------------------------------------------------- */
@@ -556,18 +767,23 @@ static int load_state(component_t *c, store_t *st, const char *jid, int want_las
     return STORE_OK;
 }
 
-typedef struct req_job {
+struct req_job {
     component_t *c;
     xmpp_stanza_t *iq; /* touched in the loop thread only */
     agent_request_t req;
     int want_last;
     uint64_t received_us; /* hist_now_us() on arrival */
+    /* loop thread's bookkeeping */
+    user_t *u;
+    rsrc_t *r;
+    int queued;      /* submitted to the database (counted in r->jobs) */
+    req_job_t *next; /* in r's list of requests held for a probe */
     /* results */
     uint64_t database_us; /* time in the database job */
     int failed;
     agent_error_t aerr;
     loaded_t out;
-} req_job_t;
+};
 
 static void req_apply(store_t *st, req_job_t *j);
 
@@ -679,11 +895,62 @@ refused_unchanged: /* `current` is still the stored state: cached again
     shares_item_free(next);
 }
 
+static void remove_resource(component_t *c, user_t *u, rsrc_t *r, const char *why);
+
+/* The request is over (answered, or dropped with the connection): give
+ * back its place in the user's budget and free it. */
+static void req_finish(component_t *c, req_job_t *j)
+{
+    if (j->queued) {
+        j->r->jobs--;
+        if (j->req.op == AGENT_OP_REGISTER)
+            j->r->reg_jobs--;
+    }
+    j->u->jobs--;
+    rsrc_release(j->u, j->r);
+    xmpp_stanza_release(j->iq);
+    agent_request_clear(&j->req);
+    free(j->out.text);
+    free(j);
+    (void)c;
+}
+
+/* What the outcome tells about the resource's registration. A refusal by
+ * the registry (stale, quota, invalid) changed nothing; a failure of the
+ * database may or may not have committed, so the resource counts as
+ * registered (a later removal then costs one harmless job). */
+static void req_note_outcome(req_job_t *j)
+{
+    rsrc_t *r = j->r;
+    int definite =
+        !j->failed || (j->aerr.code != AGENT_ERR_UNAVAILABLE && j->aerr.code != AGENT_ERR_INTERNAL);
+    switch (j->req.op) {
+    case AGENT_OP_REGISTER:
+        if (!j->failed || !definite)
+            r->stored = 1;
+        break;
+    case AGENT_OP_ADD:
+    case AGENT_OP_REMOVE:
+        if (!j->failed)
+            r->stored = 1;
+        else if (j->aerr.code == AGENT_ERR_NOT_FOUND)
+            r->stored = 0;
+        break;
+    case AGENT_OP_UNREGISTER:
+        if (!j->failed)
+            r->stored = 0;
+        else if (!definite)
+            r->stored = 1;
+        break;
+    }
+}
+
 static void req_done(void *arg)
 {
     req_job_t *j = arg;
     component_t *c = j->c;
 
+    req_note_outcome(j);
     if (j->failed) {
         stat_inc(&c->stats.requests_refused);
         LOG_INFO(c->log, "agent", "%s %s/%s refused: %s", agent_op_name(j->req.op), j->req.jid,
@@ -703,10 +970,131 @@ static void req_done(void *arg)
     }
     hist_observe_us(&c->stats.database_time, j->database_us);
     hist_observe_us(&c->stats.request_time, hist_now_us() - j->received_us);
-    xmpp_stanza_release(j->iq);
-    agent_request_clear(&j->req);
-    free(j->out.text);
-    free(j);
+    req_finish(c, j);
+}
+
+/* Answer `j` with `code` and `text` and finish it. */
+static void req_refuse(component_t *c, req_job_t *j, agent_errcode_t code, const char *text)
+{
+    agent_error_t err;
+    agent_error_set(&err, code, "%s", text);
+    stat_inc(&c->stats.requests_refused);
+    LOG_INFO(c->log, "agent", "%s %s/%s refused: %s", agent_op_name(j->req.op), j->req.jid,
+             j->req.resource, err.text);
+    reply_error(c, j->iq, &err);
+    req_finish(c, j);
+}
+
+static void removal_cancel(component_t *c, rsrc_t *r);
+
+/* Queue `j` for the database. */
+static void req_submit(component_t *c, req_job_t *j)
+{
+    rsrc_t *r = j->r;
+    user_t *u = j->u;
+
+    /* The resource speaks after it went away: a removal still waiting to
+     * retry would remove what this request makes. (A removal already in
+     * the queue runs first, in order.) */
+    removal_cancel(c, r);
+    r->gen++;
+    r->jobs++;
+    if (j->req.op == AGENT_OP_REGISTER)
+        r->reg_jobs++;
+    j->queued = 1;
+    j->want_last = !u->digest_known;
+    if (dbpool_submit(c->pool, j->req.jid, req_run, req_done, j) != 0)
+        req_refuse(c, j, AGENT_ERR_UNAVAILABLE, "the component is busy; retry later");
+}
+
+/* ---- liveness probes -------------------------------------------------------- */
+
+static void ping_send(component_t *c, pending_iq_t *p, const char *to)
+{
+    xmpp_stanza_t *st = stanza_build_ping(c->ctx, c->s.jid, to, p->id);
+    send_stanza(c, st);
+}
+
+/* Ping `r` of `u` before the requests held for it go to the database. */
+static int probe_send(component_t *c, user_t *u, rsrc_t *r)
+{
+    pending_iq_t *p = calloc(1, sizeof *p);
+    char *to;
+    if (!p)
+        return -1;
+    p->kind = PENDING_PROBE;
+    p->user = u;
+    p->res = r;
+    to = malloc(strlen(u->jid) + strlen(r->name) + 2);
+    if (!to || new_iq_id(p->id, 'l') != 0 || pending_add(c, p) != 0) {
+        free(to);
+        free(p);
+        return -1;
+    }
+    sprintf(to, "%s/%s", u->jid, r->name);
+    r->probe = p;
+    stat_inc(&c->stats.probes_sent);
+    atomic_fetch_add(&c->stats.probes_inflight, 1);
+    LOG_DEBUG(c->log, "check", "probing %s before its request", to);
+    ping_send(c, p, to);
+    free(to);
+    return 0;
+}
+
+/* Take the held requests of `r` off it, in order. */
+static req_job_t *held_take(component_t *c, rsrc_t *r)
+{
+    req_job_t *list = r->held_head;
+    c->held_total -= r->n_held;
+    atomic_store(&c->stats.requests_held, c->held_total);
+    r->held_head = r->held_tail = NULL;
+    r->n_held = 0;
+    return list;
+}
+
+static void probe_ended(component_t *c, pending_iq_t *p, int alive, const char *why)
+{
+    rsrc_t *r = p->res;
+    user_t *u = p->user;
+    req_job_t *j, *next;
+
+    r->probe = NULL;
+    atomic_fetch_sub(&c->stats.probes_inflight, 1);
+    r->online = alive;
+    j = held_take(c, r);
+    r->jobs++; /* keeps `r` while its requests finish */
+    if (!alive) {
+        stat_inc(&c->stats.probes_failed);
+        LOG_INFO(c->log, "check",
+                 "%s/%s did not answer the liveness ping (%s): refusing its request", u->jid,
+                 r->name, why);
+    }
+    for (; j; j = next) {
+        next = j->next;
+        if (alive)
+            req_submit(c, j);
+        else
+            req_refuse(c, j, AGENT_ERR_NOT_ALLOWED,
+                       "this resource did not answer the component's XEP-0199 ping; an agent "
+                       "sends directed presence to the component and answers its pings");
+    }
+    r->jobs--;
+    rsrc_release(u, r);
+}
+
+/* The connection is gone: the probe's requests are dropped unanswered. */
+static void probe_drop(component_t *c, pending_iq_t *p)
+{
+    rsrc_t *r = p->res;
+    req_job_t *j, *next;
+    r->probe = NULL;
+    r->jobs++; /* keeps `r` while its requests finish */
+    for (j = held_take(c, r); j; j = next) {
+        next = j->next;
+        req_finish(c, j);
+    }
+    r->jobs--;
+    rsrc_release(p->user, r);
 }
 
 static void handle_agent_request(component_t *c, xmpp_stanza_t *iq)
@@ -715,6 +1103,7 @@ static void handle_agent_request(component_t *c, xmpp_stanza_t *iq)
     req_job_t *j;
     agent_error_t err;
     user_t *u;
+    rsrc_t *r;
 
     stat_inc(&c->stats.requests);
     j = calloc(1, sizeof *j);
@@ -732,9 +1121,9 @@ static void handle_agent_request(component_t *c, xmpp_stanza_t *iq)
         free(j);
         return;
     }
-    if (c->stopping || dbpool_pending(c->pool) >= c->s.max_pending) {
+    if (c->stopping || dbpool_pending(c->pool) + c->held_total >= c->s.max_pending) {
         stat_inc(&c->stats.requests_refused);
-        agent_error_set(&err, AGENT_ERR_UNAVAILABLE,
+        agent_error_set(&err, AGENT_ERR_UNAVAILABLE, "%s",
                         c->stopping ? "the component is shutting down; retry later"
                                     : "the component is busy; retry later");
         reply_error(c, iq, &err);
@@ -742,19 +1131,67 @@ static void handle_agent_request(component_t *c, xmpp_stanza_t *iq)
         free(j);
         return;
     }
+    u = user_get(c, j->req.jid);
+    r = u ? rsrc_get(u, j->req.resource) : NULL;
+    if (!r) {
+        agent_error_set(&err, AGENT_ERR_INTERNAL, "out of memory");
+        reply_error(c, iq, &err);
+        agent_request_clear(&j->req);
+        free(j);
+        return;
+    }
+    if (u->jobs >= c->s.max_pending_per_user) {
+        /* Each user has a fixed share of the queues: one user's burst
+         * waits for its own answers, never for everybody's. */
+        stat_inc(&c->stats.requests_refused);
+        agent_error_set(&err, AGENT_ERR_BUSY,
+                        "too many requests of this user in progress (at most %u); retry after "
+                        "the answers",
+                        c->s.max_pending_per_user);
+        reply_error(c, iq, &err);
+        agent_request_clear(&j->req);
+        free(j);
+        rsrc_release(u, r);
+        return;
+    }
     LOG_DEBUG(c->log, "agent", "%s %s/%s seq %" PRId64 " received", agent_op_name(j->req.op),
               j->req.jid, j->req.resource, j->req.seq);
     j->c = c;
+    j->u = u;
+    j->r = r;
     j->received_us = received_us;
     j->iq = xmpp_stanza_clone(iq);
-    u = strmap_get(c->users, j->req.jid);
-    j->want_last = !u || !u->digest_known;
-    if (dbpool_submit(c->pool, j->req.jid, req_run, req_done, j) != 0) {
-        agent_error_set(&err, AGENT_ERR_UNAVAILABLE, "the component is busy; retry later");
-        reply_error(c, iq, &err);
-        xmpp_stanza_release(j->iq);
-        agent_request_clear(&j->req);
-        free(j);
+    u->jobs++;
+    if (j->req.op == AGENT_OP_UNREGISTER || r->online) {
+        req_submit(c, j);
+        return;
+    }
+    /* Not known to be online (no available presence seen, no ping answered
+     * on this connection): the server would never tell us when it goes
+     * away, so it is listed only once it answers a ping. */
+    if (r->n_held >= HELD_PER_RESOURCE) {
+        req_refuse(c, j, AGENT_ERR_BUSY,
+                   "too many requests of this resource wait for its liveness ping; retry after "
+                   "the answers");
+        return;
+    }
+    if (r->held_tail)
+        r->held_tail->next = j;
+    else
+        r->held_head = j;
+    r->held_tail = j;
+    r->n_held++;
+    c->held_total++;
+    atomic_store(&c->stats.requests_held, c->held_total);
+    if (!r->probe && probe_send(c, u, r) != 0) {
+        req_job_t *list = held_take(c, r), *next;
+        r->jobs++; /* keeps `r` while its requests finish */
+        for (; list; list = next) {
+            next = list->next;
+            req_refuse(c, list, AGENT_ERR_INTERNAL, "out of memory");
+        }
+        r->jobs--;
+        rsrc_release(u, r);
     }
 }
 
@@ -792,6 +1229,37 @@ static void removal_free(removal_t *r)
     free(r->jid);
     free(r->resource);
     free(r);
+}
+
+/* The removal is over; `gone`: the resource is not in the registry any
+ * more (removed now, or already absent). */
+static void removal_end(component_t *c, removal_t *rm, int gone)
+{
+    user_t *u = strmap_get(c->users, rm->jid);
+    rsrc_t *r = rsrc_find(u, rm->resource);
+    if (rm->linked) {
+        atomic_fetch_sub(&c->stats.removals_pending, 1);
+        if (r && r->removal == rm)
+            r->removal = NULL;
+    }
+    if (r) {
+        if (gone)
+            r->stored = 0;
+        rsrc_release(u, r);
+    }
+    removal_free(rm);
+}
+
+/* A request arrived from `r`: its removal, when waiting to retry, is void. */
+static void removal_cancel(component_t *c, rsrc_t *r)
+{
+    if (!r->removal || !loop_timer_armed(&r->removal->retry_timer))
+        return;
+    LOG_INFO(c->log, "agent", "%s/%s is back: its pending removal is cancelled", r->removal->jid,
+             r->name);
+    atomic_fetch_sub(&c->stats.removals_pending, 1);
+    removal_free(r->removal);
+    r->removal = NULL;
 }
 
 static void removal_retry_cb(loop_t *loop, void *arg)
@@ -832,7 +1300,7 @@ static void removal_done(void *arg)
                          : "removed; publish deferred (not connected or no pubsub permission)");
             r->done(&res, r->done_arg);
         }
-        removal_free(r);
+        removal_end(c, r, 1);
     } else if (r->done) {
         component_cmd_result_t res = {0};
         res.status = j->rc == STORE_EUNAVAIL ? COMPONENT_CMD_UNAVAILABLE : COMPONENT_CMD_FAILED;
@@ -840,7 +1308,7 @@ static void removal_done(void *arg)
         if (j->rc == STORE_EUNAVAIL)
             stat_inc(&c->stats.db_unavailable);
         r->done(&res, r->done_arg);
-        removal_free(r);
+        removal_end(c, r, 0);
     } else if (j->rc == STORE_EUNAVAIL && !c->stopping) {
         uint64_t delay = backoff_ms(c, 500, 30000, r->attempt++);
         stat_inc(&c->stats.db_unavailable);
@@ -849,7 +1317,7 @@ static void removal_done(void *arg)
         loop_timer_start(c->loop, &r->retry_timer, delay, removal_retry_cb, r);
     } else {
         LOG_ERROR(c->log, "db", "removing %s/%s failed: %s", r->jid, r->resource, j->message);
-        removal_free(r);
+        removal_end(c, r, 0);
     }
     free(j->out.text);
     free(j);
@@ -860,7 +1328,7 @@ static void removal_submit(component_t *c, removal_t *r)
     removal_job_t *j = calloc(1, sizeof *j);
     user_t *u = strmap_get(c->users, r->jid);
     if (!j) {
-        removal_free(r);
+        removal_end(c, r, 0);
         return;
     }
     j->r = r;
@@ -873,23 +1341,34 @@ static void removal_submit(component_t *c, removal_t *r)
             snprintf(res.message, sizeof res.message, "the component is stopping");
             r->done(&res, r->done_arg);
         }
-        removal_free(r);
+        removal_end(c, r, 0);
     }
 }
 
-static void remove_resource(component_t *c, const char *jid, const char *resource, const char *why)
+/* Remove `r` of `u` from the registry (it went away), unless its removal
+ * is already on its way: one removal per resource at a time, however many
+ * times it is asked for. */
+static void remove_resource(component_t *c, user_t *u, rsrc_t *r, const char *why)
 {
-    removal_t *r = calloc(1, sizeof *r);
-    if (!r || !(r->jid = dupstr(jid)) || !(r->resource = dupstr(resource))) {
-        if (r)
-            free(r->jid);
-        free(r);
-        LOG_ERROR(c->log, SUB, "out of memory removing %s/%s", jid, resource);
+    removal_t *rm;
+    if (r->removal) {
+        stat_inc(&c->stats.removals_coalesced);
         return;
     }
-    r->c = c;
-    r->why = why;
-    removal_submit(c, r);
+    rm = calloc(1, sizeof *rm);
+    if (!rm || !(rm->jid = dupstr(u->jid)) || !(rm->resource = dupstr(r->name))) {
+        if (rm)
+            free(rm->jid);
+        free(rm);
+        LOG_ERROR(c->log, SUB, "out of memory removing %s/%s", u->jid, r->name);
+        return;
+    }
+    rm->c = c;
+    rm->why = why;
+    rm->linked = 1;
+    r->removal = rm;
+    atomic_fetch_add(&c->stats.removals_pending, 1);
+    removal_submit(c, rm);
 }
 
 /* ---- registration re-check (XEP-0199 pings) ----------------------------- */
@@ -914,6 +1393,7 @@ static void page_run(store_t *st, void *arg)
 }
 
 static void check_tick_cb(loop_t *loop, void *arg);
+static void check_sweep_cb(loop_t *loop, void *arg);
 
 static void page_done(void *arg)
 {
@@ -1036,35 +1516,65 @@ static void republish_user(component_t *c, const char *jid)
     }
 }
 
-static void check_send_ping(component_t *c, const store_resource_t *r)
+static void check_send_ping(component_t *c, const store_resource_t *sr)
 {
     pending_iq_t *p = calloc(1, sizeof *p);
-    char to[3200];
+    rsrc_t *r = rsrc_find(strmap_get(c->users, sr->jid), sr->resource);
+    char *to;
     if (!p)
         return;
-    next_id(c, p->id, sizeof p->id, "chk");
     p->kind = PENDING_PING;
-    p->c = c;
-    p->jid = dupstr(r->jid);
-    p->resource = dupstr(r->resource);
-    snprintf(to, sizeof to, "%s/%s", r->jid, r->resource);
-    if (!p->jid || !p->resource || strmap_put(c->pending, p->id, p) != 0) {
-        pending_free(c, p);
+    p->jid = dupstr(sr->jid);
+    p->resource = dupstr(sr->resource);
+    p->gen = r ? r->gen : 0;
+    to = malloc(strlen(sr->jid) + strlen(sr->resource) + 2);
+    if (!p->jid || !p->resource || !to || new_iq_id(p->id, 'c') != 0 || pending_add(c, p) != 0) {
+        free(to);
+        free(p->jid);
+        free(p->resource);
+        free(p);
         return;
     }
-    loop_timer_start(c->loop, &p->timeout, c->s.iq_timeout_ms, pending_timeout_cb, p);
+    sprintf(to, "%s/%s", sr->jid, sr->resource);
     c->check.inflight++;
     stat_inc(&c->stats.pings_sent);
-    send_stanza(c, stanza_build_ping(c->ctx, c->s.jid, to, p->id));
+    ping_send(c, p, to);
+    free(to);
 }
 
 static void ping_ended(component_t *c, pending_iq_t *p, int alive, const char *why)
 {
+    user_t *u = strmap_get(c->users, p->jid);
+    rsrc_t *r = rsrc_find(u, p->resource);
+
     if (c->check.inflight)
         c->check.inflight--;
-    if (!alive) {
+    if (alive) {
+        /* A registration the index did not know (made by hand in the
+         * database, say) is known from now on. */
+        if (!u)
+            u = user_get(c, p->jid);
+        if (!r && u && (r = rsrc_get(u, p->resource)) != NULL)
+            r->stored = 1;
+        if (r)
+            r->online = 1;
+    } else if (r && r->gen != p->gen) {
+        /* It sent a request since the ping left: its new session answers
+         * for it, whatever the old one did. */
+        LOG_DEBUG(c->log, "check", "%s/%s did not answer (%s) but spoke since: kept", p->jid,
+                  p->resource, why);
+    } else {
         LOG_INFO(c->log, "check", "%s/%s did not answer (%s): removing", p->jid, p->resource, why);
-        remove_resource(c, p->jid, p->resource, "no answer to the re-check ping");
+        if (!u)
+            u = user_get(c, p->jid);
+        if (!r && u && (r = rsrc_get(u, p->resource)) != NULL)
+            r->stored = 1; /* listed in the database: it is there */
+        if (r) {
+            r->online = 0;
+            remove_resource(c, u, r, "no answer to the liveness ping");
+        } else {
+            LOG_ERROR(c->log, SUB, "out of memory removing %s/%s", p->jid, p->resource);
+        }
     }
     check_pump(c);
 }
@@ -1081,7 +1591,8 @@ static void check_pump(component_t *c)
         if (!c->check.last_user || strcmp(c->check.last_user, r->jid) != 0) {
             free(c->check.last_user);
             c->check.last_user = dupstr(r->jid);
-            republish_user(c, r->jid);
+            if (c->check.republish)
+                republish_user(c, r->jid);
         }
         check_send_ping(c, r);
         budget--;
@@ -1100,8 +1611,11 @@ static void check_pump(component_t *c)
         return;
     }
     if (c->check.inflight == 0) {
-        LOG_INFO(c->log, "check", "registration re-check finished");
+        LOG_INFO(c->log, "check", "%s",
+                 c->check.republish ? "registration re-check finished" : "liveness sweep finished");
         c->check.active = 0;
+        loop_timer_start(c->loop, &c->check.sweep, (uint64_t)c->s.liveness_interval_s * 1000,
+                         check_sweep_cb, c);
     }
 }
 
@@ -1115,10 +1629,15 @@ static void check_tick_cb(loop_t *loop, void *arg)
         check_pump(c);
 }
 
-static void check_start(component_t *c)
+/* Start a pass over every registration: ping each (paced by check_rate)
+ * and remove those that do not answer. After a (re)connection
+ * (`republish`) each user's item is also sent again when it differs from
+ * the last one published; between them, the periodic liveness sweep. */
+static void check_start(component_t *c, int republish)
 {
     c->check.generation++;
     c->check.active = 1;
+    c->check.republish = republish;
     c->check.fetching = 0;
     c->check.done_listing = 0;
     c->check.inflight = 0;
@@ -1129,8 +1648,22 @@ static void check_start(component_t *c)
     store_resources_free(&c->check.page);
     c->check.next = 0;
     loop_timer_stop(c->loop, &c->check.tick);
-    LOG_INFO(c->log, "check", "re-checking stored registrations (%u pings/s)", c->s.check_rate);
+    loop_timer_stop(c->loop, &c->check.sweep);
+    if (republish) {
+        LOG_INFO(c->log, "check", "re-checking stored registrations (%u pings/s)", c->s.check_rate);
+    } else {
+        stat_inc(&c->stats.sweeps);
+        LOG_DEBUG(c->log, "check", "liveness sweep (%u pings/s)", c->s.check_rate);
+    }
     check_fetch(c);
+}
+
+static void check_sweep_cb(loop_t *loop, void *arg)
+{
+    component_t *c = arg;
+    (void)loop;
+    if (c->connected && !c->stopping && !c->check.active)
+        check_start(c, 0);
 }
 
 /* ---- administrative commands ------------------------------------------------ */
@@ -1277,11 +1810,48 @@ static int domain_served(component_t *c, const char *domain)
     return domain && perm_for(c, domain) != NULL;
 }
 
+/* A result or error: the reply to one of our IQs, when its id is one we
+ * wait for and it comes from whom we asked. Anything else is dropped
+ * (RFC 6120 8.2.3: never answered) and counted. */
+static void handle_reply(component_t *c, xmpp_stanza_t *st, const char *type)
+{
+    const char *id = xmpp_stanza_get_id(st), *from = xmpp_stanza_get_from(st);
+    pending_iq_t *p = id ? strmap_get(c->pending, id) : NULL;
+
+    if (!p) {
+        stat_inc(&c->stats.replies_unknown);
+        LOG_DEBUG(c->log, "xmpp", "dropped an IQ %s from %s: no request with that id", type,
+                  from ? from : "?");
+        return;
+    }
+    if (!reply_from_ok(p, from)) {
+        stat_inc(&c->stats.replies_forged);
+        LOG_DEBUG(c->log, "xmpp", "dropped an IQ %s from %s: the request did not go there", type,
+                  from ? from : "?");
+        return;
+    }
+    strmap_del(c->pending, id);
+    if (p->kind == PENDING_PUBLISH) {
+        char why[300];
+        int rc = stanza_parse_privileged_result(st, why, sizeof why);
+        user_t *u = p->user;
+        hist_observe_us(&c->stats.publish_time, hist_now_us() - p->sent_us);
+        user_publish_ended(c, u, rc == 0, rc == -2, why);
+        pending_free(c, p);
+        user_kick(c, u);
+    } else if (p->kind == PENDING_PROBE) {
+        probe_ended(c, p, strcmp(type, "result") == 0, "error reply");
+        pending_free(c, p);
+    } else {
+        ping_ended(c, p, strcmp(type, "result") == 0, "error reply");
+        pending_free(c, p);
+    }
+}
+
 static int iq_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
 {
     component_t *c = arg;
     const char *type = xmpp_stanza_get_type(st);
-    const char *id = xmpp_stanza_get_id(st);
     xmpp_stanza_t *child;
     const char *ns, *name;
     (void)conn;
@@ -1289,25 +1859,21 @@ static int iq_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
     if (!type)
         return 1;
     if (strcmp(type, "result") == 0 || strcmp(type, "error") == 0) {
-        pending_iq_t *p = id ? strmap_del(c->pending, id) : NULL;
-        if (!p)
-            return 1;
-        if (p->kind == PENDING_PUBLISH) {
-            char why[300];
-            int rc = stanza_parse_privileged_result(st, why, sizeof why);
-            hist_observe_us(&c->stats.publish_time, hist_now_us() - p->sent_us);
-            user_publish_ended(c, p->user, rc == 0, rc == -2, why);
-            user_t *u = p->user;
-            pending_free(c, p);
-            user_kick(c, u);
-        } else {
-            ping_ended(c, p, strcmp(type, "result") == 0, "error reply");
-            pending_free(c, p);
-        }
+        if (to_component(c, xmpp_stanza_get_to(st)))
+            handle_reply(c, st, type);
+        else
+            stat_inc(&c->stats.replies_unknown); /* we only ever ask as ourselves */
         return 1;
     }
     if (strcmp(type, "get") != 0 && strcmp(type, "set") != 0)
         return 1;
+    if (!to_component(c, xmpp_stanza_get_to(st))) {
+        /* x@component or component/x: no such entity here. */
+        send_stanza(c, stanza_build_iq_error(c->ctx, st, "cancel", "service-unavailable",
+                                             "no such service: requests go to the component's "
+                                             "own JID"));
+        return 1;
+    }
     child = xmpp_stanza_get_children(st);
     while (child && !xmpp_stanza_is_tag(child))
         child = xmpp_stanza_get_next(child);
@@ -1329,28 +1895,60 @@ static int iq_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
     return 1;
 }
 
+/* Presence from an agent (directed to the component). Available: the
+ * resource is online. Unavailable (or an error bounce): it went away, and
+ * when it is registered its removal is queued; for a resource that is
+ * not registered nothing happens at all. */
 static int presence_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
 {
     component_t *c = arg;
     const char *type = xmpp_stanza_get_type(st);
     const char *from = xmpp_stanza_get_from(st);
-    char *bare, *domain, *resource;
+    char *bare = NULL, *domain = NULL, *resource = NULL;
+    int gone;
     (void)conn;
 
-    if (!from || !type || (strcmp(type, "unavailable") != 0 && strcmp(type, "error") != 0))
-        return 1;
+    if (!from || !to_component(c, xmpp_stanza_get_to(st)))
+        goto out;
+    gone = type && (strcmp(type, "unavailable") == 0 || strcmp(type, "error") == 0);
+    if (type && !gone)
+        goto out; /* subscription requests, probes: not for us */
     bare = xmpp_jid_bare(c->ctx, from);
     domain = xmpp_jid_domain(c->ctx, from);
     resource = xmpp_jid_resource(c->ctx, from);
     if (bare && resource && *resource && strchr(bare, '@') && domain_served(c, domain)) {
         /* Normalize the domain as the agent protocol does. */
         char *at = strchr(bare, '@'), *p;
+        user_t *u;
+        rsrc_t *r;
         for (p = at + 1; *p; p++)
             if (*p >= 'A' && *p <= 'Z')
                 *p = (char)(*p - 'A' + 'a');
-        remove_resource(c, bare, resource,
-                        strcmp(type, "error") == 0 ? "presence error" : "unavailable");
+        u = strmap_get(c->users, bare);
+        r = rsrc_find(u, resource);
+        if (!gone) {
+            if (!r) {
+                if (!u)
+                    u = user_get(c, bare);
+                if (u && u->nres < rsrc_presence_cap(c))
+                    r = rsrc_get(u, resource);
+            }
+            if (r)
+                r->online = 1;
+            else
+                stat_inc(&c->stats.presences_ignored);
+        } else if (!r) {
+            stat_inc(&c->stats.presences_ignored); /* never registered: costs nothing */
+        } else {
+            r->online = 0;
+            if (r->stored || r->reg_jobs)
+                remove_resource(c, u, r,
+                                strcmp(type, "error") == 0 ? "presence error" : "unavailable");
+            else
+                rsrc_release(u, r);
+        }
     }
+out:
     if (bare)
         xmpp_free(c->ctx, bare);
     if (domain)
@@ -1368,8 +1966,8 @@ static int message_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
     domain_perm_t *p;
     (void)conn;
 
-    if (!from || strchr(from, '@') || strchr(from, '/'))
-        return 1; /* advertisements come from the server's domain */
+    if (!from || strchr(from, '@') || strchr(from, '/') || !to_component(c, xmpp_stanza_get_to(st)))
+        return 1; /* advertisements come from the server's domain, to us */
     if (stanza_parse_privileges(st, &priv) != 0)
         return 1;
     p = perm_for(c, from);
@@ -1444,6 +2042,18 @@ static void privilege_timeout_cb(loop_t *loop, void *arg)
     }
 }
 
+static void forget_online_each(const char *key, void *value, void *arg)
+{
+    user_t *u = value;
+    size_t i = u->nres;
+    (void)key;
+    (void)arg;
+    while (i-- > 0) { /* backwards: rsrc_release() moves the last entry here */
+        u->res[i]->online = 0;
+        rsrc_release(u, u->res[i]);
+    }
+}
+
 static void conn_handler(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
                          xmpp_stream_error_t *stream_error, void *arg)
 {
@@ -1461,7 +2071,7 @@ static void conn_handler(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
         loop_timer_start(c->loop, &c->privilege_timer, c->s.privilege_wait_ms, privilege_timeout_cb,
                          c);
         if (!c->stopping)
-            check_start(c);
+            check_start(c, 1);
         return;
     }
     if (status == XMPP_CONN_RAW_CONNECT)
@@ -1481,7 +2091,11 @@ static void conn_handler(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
         c->perms[i].state = 0;
     c->check.active = 0;
     loop_timer_stop(c->loop, &c->check.tick);
+    loop_timer_stop(c->loop, &c->check.sweep);
     pending_fail_all(c);
+    /* Sessions may be gone with the server: nobody is known to be online
+     * until they say so again (presence, or the re-check's pings). */
+    strmap_each(c->users, forget_online_each, NULL);
     if (stream_error)
         LOG_ERROR(c->log, "xmpp", "stream error from the server: %s%s%s",
                   stream_error->type == XMPP_SE_NOT_AUTHORIZED ? "not-authorized (wrong secret?)"
@@ -1542,6 +2156,8 @@ void component_settings_default(component_settings_t *s)
     s->privilege_wait_ms = 5000;
     s->check_rate = 50;
     s->max_pending = 10000;
+    s->max_pending_per_user = 32;
+    s->liveness_interval_s = 300;
     s->state_cache_mb = 64;
     s->name = "bitween";
 }
@@ -1630,8 +2246,11 @@ static void user_free_each(const char *key, void *value, void *arg)
 
 static void pending_free_each(const char *key, void *value, void *arg)
 {
+    pending_iq_t *p = value;
     (void)key;
-    pending_free(arg, value);
+    if (p->kind == PENDING_PROBE)
+        probe_drop(arg, p);
+    pending_free(arg, p);
 }
 
 void component_free(component_t *c)
@@ -1698,6 +2317,16 @@ void component_cache_stats(component_t *c, statecache_stats_t *out)
     statecache_stats(c->states, out);
 }
 
+unsigned component_db_workers(const component_t *c)
+{
+    return dbpool_workers(c->pool);
+}
+
+size_t component_db_queue(const component_t *c, unsigned i)
+{
+    return dbpool_queue_length(c->pool, i);
+}
+
 /* One loop iteration: wait, run timers and callbacks, then let libstrophe
  * read, parse and write. */
 static void iterate(component_t *c, int max_wait_ms)
@@ -1761,11 +2390,72 @@ static int migrate_at_start(component_t *c, volatile sig_atomic_t *stop)
     return rc == STORE_OK ? 0 : -1;
 }
 
+/* Read every registration into the index (blocking, before the stream
+ * opens: a presence must find what is registered). Waits for the
+ * database like the migrations. Returns 0, or -1 when stopped or out of
+ * memory. */
+static int registry_load(component_t *c, volatile sig_atomic_t *stop)
+{
+    store_t *st = store_new(c->s.database_url, NULL);
+    store_resources_t page = {0};
+    store_error_t err;
+    char *after_jid = NULL, *after_res = NULL;
+    unsigned attempt = 0;
+    size_t total = 0, i;
+    int rc = -1;
+
+    if (!st)
+        return -1;
+    while (!*stop) {
+        if (store_resources_list(st, NULL, after_jid, after_res, REGISTRY_PAGE, &page, &err) !=
+            STORE_OK) {
+            uint64_t delay = backoff_ms(c, 500, 30000, attempt++), end;
+            LOG_WARN(c->log, "db", "reading the registrations: %s; retrying in %" PRIu64 " ms",
+                     err.message, delay);
+            end = loop_now_ms(c->loop) + delay;
+            while (!*stop && loop_now_ms(c->loop) < end)
+                loop_run_once(c->loop, 100);
+            continue;
+        }
+        for (i = 0; i < page.n; i++) {
+            user_t *u = user_get(c, page.v[i].jid);
+            rsrc_t *r = u ? rsrc_get(u, page.v[i].resource) : NULL;
+            if (!r)
+                goto out;
+            r->stored = 1;
+        }
+        total += page.n;
+        if (page.n < REGISTRY_PAGE) {
+            rc = 0;
+            break;
+        }
+        free(after_jid);
+        free(after_res);
+        after_jid = dupstr(page.v[page.n - 1].jid);
+        after_res = dupstr(page.v[page.n - 1].resource);
+        store_resources_free(&page);
+        if (!after_jid || !after_res)
+            goto out;
+    }
+out:
+    if (rc == 0)
+        LOG_INFO(c->log, "db", "%zu registered resource(s) known", total);
+    else if (!*stop)
+        LOG_ERROR(c->log, "db", "out of memory reading the registrations");
+    store_resources_free(&page);
+    free(after_jid);
+    free(after_res);
+    store_free(st);
+    return rc;
+}
+
 int component_run(component_t *c, volatile sig_atomic_t *stop)
 {
     uint64_t end;
 
     if (migrate_at_start(c, stop) != 0)
+        return *stop ? 0 : -1;
+    if (registry_load(c, stop) != 0)
         return *stop ? 0 : -1;
     if (loop_fd_add(c->loop, dbpool_fd(c->pool), POLLIN, db_fd_cb, c) != 0 ||
         loop_fd_add(c->loop, c->cmd_efd, POLLIN, cmd_fd_cb, c) != 0)

@@ -39,6 +39,8 @@ typedef struct component_settings {
     unsigned privilege_wait_ms;    /* how long to wait for the advertisement */
     unsigned check_rate;           /* registration re-check pings per second */
     unsigned max_pending;          /* queued database jobs before refusing requests */
+    unsigned max_pending_per_user; /* a user's requests in progress before refusing more */
+    unsigned liveness_interval_s;  /* pause between two liveness sweeps */
     unsigned state_cache_mb;       /* merged states of active users kept in memory (0: none) */
     const char *name;              /* disco#info identity name */
 } component_settings_t;
@@ -47,7 +49,7 @@ typedef struct component_settings {
 void component_settings_default(component_settings_t *s);
 
 /* Number of agent_errcode_t values (agent_proto.h). */
-#define COMPONENT_ERR_KINDS 10
+#define COMPONENT_ERR_KINDS 12
 
 /** Counters, readable from any thread (metrics). */
 typedef struct component_stats {
@@ -66,13 +68,24 @@ typedef struct component_stats {
     atomic_ullong refused_by_kind[COMPONENT_ERR_KINDS];
     atomic_ullong publish_errors_temporary; /* server errors of type wait, timeouts */
     atomic_ullong publish_errors_permanent;
-    atomic_ullong pings_sent;   /* registration re-check */
-    hist_t request_time;        /* agent request from arrival to answer, when it reached
-                                 * the database */
-    hist_t database_time;       /* ... of which in the database job */
-    hist_t publish_time;        /* privileged publish from sending to the server's reply */
-    atomic_int xmpp_up;         /* authenticated */
-    atomic_int publish_allowed; /* pubsub iq permission on every domain */
+    atomic_ullong pings_sent;  /* registration re-check and liveness sweep */
+    atomic_ullong sweeps;      /* liveness sweeps started */
+    atomic_ullong probes_sent; /* liveness probes before a request */
+    atomic_ullong probes_failed;
+    atomic_ullong replies_unknown;    /* IQ results/errors matching no request of ours */
+    atomic_ullong replies_forged;     /* ... matching one, but not from where it went */
+    atomic_ullong presences_ignored;  /* unavailable of unknown resources, available over
+                                       * the per-user cap */
+    atomic_ullong removals_coalesced; /* removals asked for while one was on its way */
+    atomic_ullong requests_held;      /* gauge: requests waiting for a probe */
+    atomic_ullong probes_inflight;    /* gauge */
+    atomic_ullong removals_pending;   /* gauge: removals queued or waiting to retry */
+    hist_t request_time;              /* agent request from arrival to answer, when it reached
+                                       * the database */
+    hist_t database_time;             /* ... of which in the database job */
+    hist_t publish_time;              /* privileged publish from sending to the server's reply */
+    atomic_int xmpp_up;               /* authenticated */
+    atomic_int publish_allowed;       /* pubsub iq permission on every domain */
 } component_stats_t;
 
 typedef struct component component_t;
@@ -150,5 +163,11 @@ component_stats_t *component_stats(component_t *c);
 /** Counts of the cache of users' merged states (state_cache_mb): a
  * consistent snapshot; callable from any thread. */
 void component_cache_stats(component_t *c, statecache_stats_t *out);
+
+/** Number of database workers (queues). */
+unsigned component_db_workers(const component_t *c);
+
+/** Jobs queued for or running in database worker `i`; any thread. */
+size_t component_db_queue(const component_t *c, unsigned i);
 
 #endif /* BITWEEN_COMPONENT_COMPONENT_H */

@@ -28,6 +28,7 @@ typedef struct dbworker {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     dbjob_t *head, *tail;
+    atomic_size_t queued; /* jobs queued or running */
     int stop;
     store_t *store;
 } dbworker_t;
@@ -64,6 +65,7 @@ static void *dbworker_main(void *p)
             break; /* stop requested and queue empty */
         if (job->run)
             job->run(w->store, job->arg);
+        atomic_fetch_sub(&w->queued, 1);
         job->next = NULL;
         pthread_mutex_lock(&pool->done_mu);
         if (pool->done_tail)
@@ -117,6 +119,7 @@ dbpool_t *dbpool_new(const char *conninfo, const store_options_t *opts, unsigned
     for (i = 0; i < pool->n; i++) {
         dbworker_t *w = &pool->workers[i];
         w->pool = pool;
+        atomic_init(&w->queued, 0);
         pthread_mutex_init(&w->mu, NULL);
         pthread_cond_init(&w->cv, NULL);
         w->store = store_new(conninfo, opts);
@@ -146,6 +149,7 @@ int dbpool_submit(dbpool_t *pool, const char *key, dbpool_run_fn run, dbpool_don
     job->arg = arg;
     w = &pool->workers[dbpool_pick(pool, key)];
     atomic_fetch_add(&pool->pending, 1);
+    atomic_fetch_add(&w->queued, 1);
     pthread_mutex_lock(&w->mu);
     if (w->tail)
         w->tail->next = job;
@@ -165,6 +169,16 @@ int dbpool_fd(const dbpool_t *pool)
 size_t dbpool_pending(const dbpool_t *pool)
 {
     return atomic_load(&pool->pending);
+}
+
+unsigned dbpool_workers(const dbpool_t *pool)
+{
+    return pool->n;
+}
+
+size_t dbpool_queue_length(const dbpool_t *pool, unsigned i)
+{
+    return i < pool->n ? atomic_load(&pool->workers[i].queued) : 0;
 }
 
 size_t dbpool_drain(dbpool_t *pool)

@@ -48,6 +48,13 @@ size_t dbpool_drain(dbpool_t *pool);
 /** Jobs queued or running and completions not yet drained. */
 size_t dbpool_pending(const dbpool_t *pool);
 
+/** Number of workers. */
+unsigned dbpool_workers(const dbpool_t *pool);
+
+/** Jobs queued for or running in worker `i` (0 for a bad index). Any
+ * thread may call it. */
+size_t dbpool_queue_length(const dbpool_t *pool, unsigned i);
+
 /**
  * Stop: refuse new jobs, let the workers finish what is queued, join them,
  * and run the remaining completions. Then free. NULL is a no-op.

@@ -64,6 +64,14 @@ const config_option_t component_options[OPT_COUNT] = {
                                "memory for the merged states of active users, MiB; a cached "
                                "user's update needs one database round trip instead of two "
                                "(0: no cache)"),
+    [OPT_MAX_PENDING_PER_USER] =
+        INT("max_pending_per_user", "32", 1, 100000, 0,
+            "requests of one user in progress (queued, or waiting for a liveness ping) before "
+            "more are refused (wait, resource-constraint), so one user cannot fill the queues"),
+    [OPT_LIVENESS_INTERVAL] =
+        INT("liveness_interval", "300", 1, 86400, 0,
+            "seconds between two liveness sweeps, which ping every registered resource (at "
+            "check_rate) and remove those that do not answer"),
     [OPT_API_ENABLED] = {"api_enabled", CONFIG_BOOL, "true", 0, 0, NULL, 0,
                          "serve the admin REST API (health, readiness, metrics, /api/v1)"},
     [OPT_API_ADDRESS] = STR("api_address", "127.0.0.1", 0,
@@ -167,6 +175,8 @@ int options_to_settings(const config_t *cfg, component_settings_t *s, char ***do
     s->check_rate = (unsigned)config_int(cfg, OPT_CHECK_RATE);
     s->max_pending = (unsigned)config_int(cfg, OPT_MAX_PENDING);
     s->state_cache_mb = (unsigned)config_int(cfg, OPT_STATE_CACHE_MB);
+    s->max_pending_per_user = (unsigned)config_int(cfg, OPT_MAX_PENDING_PER_USER);
+    s->liveness_interval_s = (unsigned)config_int(cfg, OPT_LIVENESS_INTERVAL);
     if (s->reconnect_max_ms < s->reconnect_min_ms) {
         options_free_domains(domains);
         err->code = CONFIG_EINVAL;

@@ -741,6 +741,18 @@ static void agent_proto__error__internal_row(void **state)
     assert_int_equal(agent_error_set(NULL, AGENT_ERR_INTERNAL, "x"), -1);
 }
 
+static void agent_proto__error__busy_row(void **state)
+{
+    (void)state;
+    expect_row(AGENT_ERR_BUSY, "wait", "resource-constraint");
+}
+
+static void agent_proto__error__not_allowed_row(void **state)
+{
+    (void)state;
+    expect_row(AGENT_ERR_NOT_ALLOWED, "cancel", "not-allowed");
+}
+
 static void agent_proto__error__set_truncates_on_utf8_boundary(void **state)
 {
     agent_error_t err;
@@ -1034,6 +1046,8 @@ int main(void)
         T(agent_proto__error__item_not_found_row),
         T(agent_proto__error__database_unavailable_row),
         T(agent_proto__error__internal_row),
+        T(agent_proto__error__busy_row),
+        T(agent_proto__error__not_allowed_row),
         T(agent_proto__error__set_truncates_on_utf8_boundary),
         T(agent_proto__quote__escapes_and_truncates),
         T(agent_proto__register__keeps_hostile_name_verbatim),

@@ -479,6 +479,50 @@ static void dbpool__pending__counts_queued_running_and_undrained(void **state)
     sync_destroy(&s);
 }
 
+/* The queue length of a worker counts its queued and running jobs, not
+ * the finished ones waiting to be drained; other workers stay at zero. */
+static void dbpool__queue_length__per_worker(void **state)
+{
+    dbpool_t *pool = new_pool(state, 2);
+    job_t jobs[3];
+    sync_t s;
+    size_t done = 0, i, total;
+    unsigned w, busy = 2;
+
+    sync_init(&s);
+    memset(jobs, 0, sizeof jobs);
+    assert_int_equal(dbpool_workers(pool), 2);
+    for (i = 0; i < 3; i++) {
+        jobs[i].sync = &s;
+        jobs[i].gate = i == 0;
+        jobs[i].done_count = &done;
+        assert_int_equal(dbpool_submit(pool, "k", job_run, job_done, &jobs[i]), 0);
+    }
+    total = 0;
+    for (w = 0; w < 2; w++) {
+        size_t n = dbpool_queue_length(pool, w);
+        total += n;
+        if (n)
+            busy = w;
+    }
+    assert_int_equal(total, 3); /* one key: one worker holds all three */
+    assert_int_equal(dbpool_queue_length(pool, busy), 3);
+    assert_int_equal(dbpool_queue_length(pool, 2), 0); /* out of range */
+    sync_open_gate(&s);
+    sync_wait_runs(&s, 3);
+    {
+        int spins = 0;
+        while (dbpool_queue_length(pool, busy) != 0 && spins++ < DEADLINE_MS) {
+            struct timespec ms = {0, 1000000};
+            nanosleep(&ms, NULL); /* the worker decrements right after the run */
+        }
+    }
+    assert_int_equal(dbpool_queue_length(pool, busy), 0);
+    drain_until(pool, &done, 3);
+    dbpool_free(pool);
+    sync_destroy(&s);
+}
+
 static void dbpool__submit__null_run_completes_in_key_order(void **state)
 {
     enum { N = 20 };
@@ -587,6 +631,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(dbpool__submit__same_key_never_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(dbpool__fd__readable_when_a_completion_waits, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(dbpool__queue_length__per_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(dbpool__pending__counts_queued_running_and_undrained, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(dbpool__submit__null_run_completes_in_key_order, setup,

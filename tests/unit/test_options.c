@@ -89,6 +89,10 @@ static long long setting_of(const component_settings_t *s, size_t opt)
         return s->max_pending;
     case OPT_STATE_CACHE_MB:
         return s->state_cache_mb;
+    case OPT_MAX_PENDING_PER_USER:
+        return s->max_pending_per_user;
+    case OPT_LIVENESS_INTERVAL:
+        return s->liveness_interval_s;
     default:
         fail_msg("option %s has no integer setting", component_options[opt].name);
     }

@@ -205,6 +205,8 @@ static void stanza__agent_error__maps_every_code(void **state)
         {AGENT_ERR_UNAVAILABLE, "wait", "internal-server-error"},
         {AGENT_ERR_SERVICE_UNAVAILABLE, "cancel", "service-unavailable"},
         {AGENT_ERR_INTERNAL, "cancel", "internal-server-error"},
+        {AGENT_ERR_BUSY, "wait", "resource-constraint"},
+        {AGENT_ERR_NOT_ALLOWED, "cancel", "not-allowed"},
     };
     xmpp_stanza_t *req = sample_request(*state);
     agent_error_t err;
