@@ -4,6 +4,8 @@
  */
 #include "fixture.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -503,4 +507,98 @@ int fixture_init(const char *prog, const char *bin)
 void fixture_done(void)
 {
     stack_env_free(&main_stack);
+}
+
+/* ---- metrics --------------------------------------------------------------- */
+
+#define API_LISTEN_LINE "api: listening on 127.0.0.1:"
+
+/* GET /metrics over HTTP/1.0 on loopback; the body, or NULL. */
+static char *metrics_page(hx_proc_t *p)
+{
+    char *log = hx_file_read(hx_proc_log(p)), *at, *resp = NULL, *body;
+    struct sockaddr_in sa;
+    struct timeval tv = {5, 0};
+    static const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    size_t len = 0, cap = 0;
+    int fd, port;
+
+    at = log ? strstr(log, API_LISTEN_LINE) : NULL;
+    port = at ? atoi(at + strlen(API_LISTEN_LINE)) : 0;
+    free(log);
+    if (port <= 0)
+        return NULL;
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return NULL;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((unsigned short)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        write(fd, req, sizeof req - 1) != (ssize_t)(sizeof req - 1)) {
+        close(fd);
+        return NULL;
+    }
+    for (;;) {
+        ssize_t n;
+        if (len + 4096 + 1 > cap) {
+            char *q = realloc(resp, cap = cap ? 2 * cap : 65536);
+            if (!q)
+                break;
+            resp = q;
+        }
+        n = read(fd, resp + len, cap - len - 1);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    if (!resp)
+        return NULL;
+    resp[len] = '\0';
+    body = strstr(resp, "\r\n\r\n");
+    if (strncmp(resp, "HTTP/1.", 7) != 0 || !strstr(resp, " 200 ") || !body) {
+        free(resp);
+        return NULL;
+    }
+    memmove(resp, body + 4, strlen(body + 4) + 1);
+    return resp;
+}
+
+double metric(t_t *t, hx_proc_t *p, const char *name, const char *labels)
+{
+    char *page = metrics_page(p), *line, *save = NULL;
+    char *want = labels && *labels ? hx_strdupf("%s{%s} ", name, labels) : hx_strdupf("%s ", name);
+    double v = -1;
+    (void)t;
+    if (!page)
+        fprintf(stderr, "e2e: /metrics of component %d could not be fetched\n",
+                (int)hx_proc_pid(p));
+    assert_non_null(page);
+    for (line = strtok_r(page, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(line, want, strlen(want)) == 0) {
+            v = strtod(line + strlen(want), NULL);
+            break;
+        }
+    }
+    free(want);
+    free(page);
+    return v;
+}
+
+double wait_metric(t_t *t, hx_proc_t *p, const char *name, const char *labels, double min)
+{
+    long long end = hx_now_ms() + WAIT;
+    double v;
+    while ((v = metric(t, p, name, labels)) < min) {
+        if (hx_now_ms() >= end) {
+            fprintf(stderr, "e2e: %s{%s} is %g, expected at least %g\n", name, labels ? labels : "",
+                    v, min);
+            fail();
+        }
+        xclient_pump(t->ctx, 50);
+    }
+    return v;
 }

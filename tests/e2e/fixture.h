@@ -163,4 +163,16 @@ void wait_db_resources(t_t *t, const char *jid, int n);
 /** The database fingerprint of `jid` (hx_db_fingerprint), kept. */
 char *fingerprint(t_t *t, const char *jid);
 
+/**
+ * Value of the sample `name` with exactly the labels `labels` ("" or NULL:
+ * none; else as written, e.g. `reason="forged"`) in the /metrics page of
+ * component `p` (its admin API, on the port its log names). -1 when the
+ * sample is absent; fails the test when the page cannot be fetched.
+ */
+double metric(t_t *t, hx_proc_t *p, const char *name, const char *labels);
+
+/** Wait until metric() of that sample is at least `min`; fails the test
+ * at the deadline. Returns the value. */
+double wait_metric(t_t *t, hx_proc_t *p, const char *name, const char *labels, double min);
+
 #endif /* BITWEEN_TESTS_E2E_FIXTURE_H */

@@ -13,6 +13,7 @@
 #define SHARES_NS "https://xmpp.kwoh.de/protocol/shares"
 #define CAPS_NODE "https://bitween.test/client"
 #define MAX_FROM  16
+#define MAX_PINGS 64
 
 struct xclient {
     xmpp_ctx_t *ctx;
@@ -33,6 +34,9 @@ struct xclient {
     /* every other IQ reply */
     xclient_reply_fn on_reply;
     void *on_reply_arg;
+    /* ids of the pings received, the last MAX_PINGS */
+    char ping_ids[MAX_PINGS][128];
+    unsigned pings;
 };
 
 static long long now_ms(void)
@@ -104,6 +108,8 @@ static int iq_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
     if (strcmp(type, "get") != 0 && strcmp(type, "set") != 0)
         return 1;
     if (ns && strcmp(ns, "urn:xmpp:ping") == 0) {
+        snprintf(cl->ping_ids[cl->pings % MAX_PINGS], sizeof cl->ping_ids[0], "%s", id ? id : "");
+        cl->pings++;
         if (cl->ignore_pings)
             return 1;
         reply = xmpp_stanza_reply(st);
@@ -406,4 +412,16 @@ int xclient_wait_item(xclient_t *cl, const char *from_bare, const char *const *m
             return 0;
         xmpp_run_once(cl->ctx, 5);
     }
+}
+
+unsigned xclient_pings(const xclient_t *cl)
+{
+    return cl->pings;
+}
+
+const char *xclient_ping_id(const xclient_t *cl, unsigned i)
+{
+    if (i >= cl->pings || cl->pings - i > MAX_PINGS)
+        return NULL;
+    return cl->ping_ids[i % MAX_PINGS];
 }

@@ -92,4 +92,11 @@ const char *xclient_jid(const xclient_t *cl);
 /** Make the client ignore pings (an agent that hangs). */
 void xclient_ignore_pings(xclient_t *cl, int ignore);
 
+/** Pings received so far (answered or not). */
+unsigned xclient_pings(const xclient_t *cl);
+
+/** Id of the `i`-th ping received (0-based; the last 64 are kept), NULL
+ * when out of range. Borrowed until the next pump. */
+const char *xclient_ping_id(const xclient_t *cl, unsigned i);
+
 #endif /* BITWEEN_TESTS_XCLIENT_H */
