@@ -924,6 +924,10 @@ static void req_note_outcome(req_job_t *j)
     rsrc_t *r = j->r;
     int definite =
         !j->failed || (j->aerr.code != AGENT_ERR_UNAVAILABLE && j->aerr.code != AGENT_ERR_INTERNAL);
+    if (j->failed && j->aerr.code == AGENT_ERR_CONFLICT) {
+        r->stored = 1; /* a newer update of it is stored */
+        return;
+    }
     switch (j->req.op) {
     case AGENT_OP_REGISTER:
         if (!j->failed || !definite)
