@@ -173,6 +173,8 @@ int api_text_ok(const char *s, size_t n)
         len = utf8_seq(u + i, n - i);
         if (len <= 0)
             return 0;
+        if (len == 2 && u[i] == 0xc2 && u[i + 1] < 0xa0) /* C1 controls, U+0080..U+009F */
+            return 0;
         i += (size_t)len;
     }
     return 1;

@@ -70,7 +70,7 @@ static struct {
     int n_threads;
 } cfg = {NULL, 1000000, 10, 32, 2, 4000, 3, {2}, 1};
 
-static void die(const char *what, const char *detail)
+__attribute__((noreturn)) static void die(const char *what, const char *detail)
 {
     fprintf(stderr, "api_bench: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
     exit(1);

@@ -34,7 +34,8 @@ static void oom(void)
     abort();
 }
 
-static void buf_vprintf(hx_buf_t *b, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void buf_vprintf(hx_buf_t *b, const char *fmt,
+                                                              va_list ap)
 {
     va_list ap2;
     int n;
