@@ -854,10 +854,13 @@ db_fail:
     case STORE_ESTALE:
         agent_error_set(&j->aerr, AGENT_ERR_CONFLICT, "%s", err.message);
         break;
-    case STORE_ENOTFOUND:
+    case STORE_ENOTFOUND: {
+        char q[AGENT_QUOTE_MAX];
         agent_error_set(&j->aerr, AGENT_ERR_NOT_FOUND,
-                        "resource is not registered: send <register/> first");
+                        "resource %s is not registered; send register first",
+                        agent_quote(q, r->resource));
         break;
+    }
     case STORE_ELIMIT:
         agent_error_set(&j->aerr, AGENT_ERR_POLICY, "%s", err.message);
         break;
@@ -867,7 +870,7 @@ db_fail:
     case STORE_EUNAVAIL:
         stat_inc(&c->stats.db_unavailable);
         agent_error_set(&j->aerr, AGENT_ERR_UNAVAILABLE,
-                        "the registry is temporarily unavailable; retry later");
+                        "the database is temporarily unavailable; retry later");
         break;
     default:
         LOG_ERROR(c->log, "db", "request of %s/%s failed: %s", r->jid, r->resource, err.message);
@@ -1893,8 +1896,16 @@ static int iq_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
                strcmp(name, "ping") == 0) {
         send_stanza(c, stanza_build_iq_result(c->ctx, st));
     } else {
-        send_stanza(c, stanza_build_iq_error(c->ctx, st, "cancel", "service-unavailable",
-                                             "this request is not supported"));
+        /* Not ours: the agent protocol's parser says why (an element in a
+         * namespace this service does not support, or no child at all). */
+        agent_request_t req;
+        agent_error_t err;
+        if (agent_request_parse(st, (const char *const *)c->domains, &c->s.limits, &req, &err) ==
+            0) {
+            agent_request_clear(&req); /* cannot happen: not in AGENT_NS */
+            agent_error_set(&err, AGENT_ERR_SERVICE_UNAVAILABLE, "this request is not supported");
+        }
+        send_stanza(c, stanza_build_agent_error(c->ctx, st, &err));
     }
     return 1;
 }

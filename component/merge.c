@@ -131,9 +131,12 @@ int merge_apply(const shares_item_t *current, const agent_request_t *req,
     for (i = 0; i < n; i++)
         if (strcmp(shares_item_resource(current, i), req->resource) == 0)
             ci = (long)i;
-    if (ci < 0 && (req->op == AGENT_OP_ADD || req->op == AGENT_OP_REMOVE))
+    if (ci < 0 && (req->op == AGENT_OP_ADD || req->op == AGENT_OP_REMOVE)) {
+        char q[AGENT_QUOTE_MAX];
         return agent_error_set(err, AGENT_ERR_NOT_FOUND,
-                               "resource is not registered: send <register/> first");
+                               "resource %s is not registered; send register first",
+                               agent_quote(q, req->resource));
+    }
     if (ci < 0 && req->op == AGENT_OP_REGISTER && lim->max_resources && n + 1 > lim->max_resources)
         return agent_error_set(err, AGENT_ERR_POLICY,
                                "too many resources: %zu registered, at most %zu per user", n,

@@ -34,8 +34,8 @@ typedef struct stack_env {
     unsigned short c2s_port;
 } stack_env_t;
 
-#define MAX_CLIENTS 16
-#define MAX_PROCS   4
+#define MAX_CLIENTS 32
+#define MAX_PROCS   32
 
 typedef struct t {
     char prefix[16]; /* user names of this test start with it */

@@ -4,14 +4,17 @@
  * in.xml (an <iq/> as the server delivers it to the component) and
  * expected.xml (what the component must make of it), optionally limits.txt
  * (per-resource limits, `key=value` lines named as in shares_limits_t;
- * unnamed keys keep their defaults) and verdict.txt (`code text`: the
+ * unnamed keys keep their defaults) and verdict.txt (`code`: the
  * registry's verdict on a request that parses, one of conflict,
- * item-not-found, unavailable, internal, policy-violation). The served
- * domain is example.org.
+ * item-not-found, unavailable, internal, policy-violation; `#` lines are
+ * comments). The served domain is example.org.
  *
- * The runner parses in.xml with agent_request_parse(). A refused request,
- * or one with a verdict, becomes the error reply stanza_build_agent_error()
- * makes; an accepted one becomes a canonical summary:
+ * The runner parses in.xml with agent_request_parse(). A refused request
+ * becomes the error reply stanza_build_agent_error() makes; a request with
+ * a verdict must parse, and expected.xml must carry the verdict's
+ * condition (its text is the running component's: e2e.golden sends every
+ * case through the server to the component); an accepted one becomes a
+ * canonical summary:
  *
  *   <request op='register' jid='…' resource='…' seq='…'>
  *     <user_shares …/>            (register/add: shares_item_build())
@@ -113,7 +116,9 @@ bad:
     return -1;
 }
 
-static int parse_verdict(const char *text, agent_error_t *err)
+/* The verdict's code: the first word of the first line that is not a
+ * comment. Returns the condition it stands for, or NULL. */
+static const char *verdict_condition(const char *text)
 {
     static const struct {
         const char *name;
@@ -123,20 +128,20 @@ static int parse_verdict(const char *text, agent_error_t *err)
         {"unavailable", AGENT_ERR_UNAVAILABLE}, {"internal", AGENT_ERR_INTERNAL},
         {"policy-violation", AGENT_ERR_POLICY},
     };
-    size_t i, len = strcspn(text, " \n"), tlen;
-    const char *msg = text + len;
+    size_t i, len;
 
-    while (*msg == ' ')
-        msg++;
-    tlen = strcspn(msg, "\n");
-    for (i = 0; i < sizeof codes / sizeof codes[0]; i++) {
-        if (strlen(codes[i].name) == len && strncmp(codes[i].name, text, len) == 0) {
-            agent_error_set(err, codes[i].code, "%.*s", (int)tlen, msg);
-            return 0;
-        }
+    while (*text == '#') {
+        text = strchr(text, '\n');
+        if (!text)
+            return NULL;
+        text++;
     }
+    len = strcspn(text, " \n");
+    for (i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        if (strlen(codes[i].name) == len && strncmp(codes[i].name, text, len) == 0)
+            return agent_error_condition(codes[i].code);
     fprintf(stderr, "verdict.txt: unknown code %.*s\n", (int)len, text);
-    return -1;
+    return NULL;
 }
 
 /* New element `name` appended to `parent`; NULL on failure. */
@@ -251,11 +256,26 @@ int main(int argc, char **argv)
         goto out;
     }
     if (agent_request_parse(in, served, &lim, &req, &err) != 0) {
+        if (verdict) {
+            fprintf(stderr, "%s: the registry's case does not parse: %s\n", dir, err.text);
+            rc = 1;
+            goto out;
+        }
         actual = stanza_build_agent_error(ctx, in, &err);
     } else if (verdict) {
-        if (parse_verdict(verdict, &err) != 0)
+        /* The registry's verdict: the request must parse, and expected.xml
+         * must carry the verdict's condition; its text is what the
+         * running component sends (e2e.golden). */
+        const char *cond = verdict_condition(verdict);
+        if (print) {
+            printf("(decided by the registry: %s)\n", cond ? cond : "unknown verdict");
+            rc = cond ? 0 : 1;
             goto out;
-        actual = stanza_build_agent_error(ctx, in, &err);
+        }
+        rc = cond && strstr(expected, cond) ? 0 : 1;
+        if (rc)
+            fprintf(stderr, "%s: expected.xml does not carry the verdict's condition\n", dir);
+        goto out;
     } else {
         actual = summary(ctx, &req);
     }
