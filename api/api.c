@@ -6,7 +6,9 @@
  * the completion callback), routing, the bearer token, the body limit
  * (413 up front from Content-Length; chunked bodies are counted, and
  * discarded, and refused once over the limit), replies, latency metrics,
- * and one database connection per worker thread.
+ * one database connection per worker thread, the connection limits (in
+ * all, per client address, idle time) and libmicrohttpd's messages,
+ * rate-limited so that no client can fill the log.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,15 +26,15 @@
 
 #include "api_private.h"
 
-/* Seconds of inactivity before a connection is closed. */
-#define CONNECTION_TIMEOUT_S 30
-/* Connections at most, per worker thread. */
-#define CONNECTION_LIMIT 256
 /* A chunked body over the limit is read and discarded up to this many bytes
  * past the limit, to answer 413; beyond, the connection is closed. */
 #define BODY_DISCARD_MAX (1024 * 1024)
 /* How long api_free() lets waiting requests send their 503. */
 #define CLOSE_GRACE_MS 1000
+/* libmicrohttpd's messages: refused connections are reported at most once
+ * per interval; other warnings at most MHD_LOG_BURST per interval. */
+#define MHD_LOG_INTERVAL_MS 60000u
+#define MHD_LOG_BURST       10u
 
 const unsigned api_counted_codes[API_CODE_SLOTS - 1] = {200, 400, 401, 404, 405,
                                                         413, 500, 503, 504, 202};
@@ -53,6 +55,9 @@ void api_settings_default(api_settings_t *s)
     s->command_timeout_ms = 10000;
     s->max_body_bytes = 64 * 1024;
     s->stats_ttl_s = 10;
+    s->max_connections = 128;
+    s->max_per_client = 16;
+    s->idle_timeout_s = 10;
 }
 
 typedef union {
@@ -91,8 +96,18 @@ int api_settings_check(const api_settings_t *s, char *msg, size_t len)
         snprintf(msg, len, "api_threads: %u is not in 1..64", s->threads);
     else if (!s->database_url || !*s->database_url)
         snprintf(msg, len, "the API needs a database URL");
-    else if (!s->command_timeout_ms || !s->stats_ttl_s || !s->db_connect_timeout_s)
+    else if (!s->command_timeout_ms || !s->stats_ttl_s || !s->db_connect_timeout_s ||
+             !s->idle_timeout_s)
         snprintf(msg, len, "API timeouts must be positive");
+    else if (s->max_connections < s->threads)
+        snprintf(msg, len,
+                 "api_max_connections: %u is below api_threads (%u): each worker thread needs "
+                 "one connection at least",
+                 s->max_connections, s->threads);
+    else if (s->max_per_client < 1 || s->max_per_client > s->max_connections)
+        snprintf(msg, len,
+                 "api_max_connections_per_client: %u is not in 1..api_max_connections (%u)",
+                 s->max_per_client, s->max_connections);
     else
         return 0;
     return -1;
@@ -253,18 +268,123 @@ store_t *api_store(api_req_t *req)
 
 /* ---- libmicrohttpd callbacks ------------------------------------------------------ */
 
+/* libmicrohttpd's messages about one client's connection: a peer that
+ * went away mid-request or sent a malformed request. Any client can cause
+ * them, as often as it likes. Matched on the format string, which
+ * libmicrohttpd does not translate. */
+static const char *const mhd_client_msgs[] = {
+    "Connection was closed by remote side",      "Connection socket is closed when reading",
+    "Socket has been disconnected when reading", "Error processing request (",
+    "Too late to send an error response",        "Failed to send ",
+    "Received HTTP/1.1 request without",         "Too large value of 'Content-Length'",
+    "Failed to parse `Content-Length'",          "Not enough memory in pool to ",
+};
+
+/* libmicrohttpd's message for a connection refused at a limit (in all or
+ * per client address); it has no other way to tell us. */
+#define MHD_MSG_REFUSED "Server reached connection limit"
+
+static int mhd_msg_is(const char *fmt, const char *prefix)
+{
+    return strncmp(fmt, prefix, strlen(prefix)) == 0;
+}
+
+/* A connection refused: counted, reported at most once per interval. */
+static void mhd_log_refused(api_t *api)
+{
+    uint64_t now = api_now_ms(), before = 0;
+    int report = 0;
+
+    atomic_fetch_add(&api->connections_refused, 1);
+    pthread_mutex_lock(&api->mhd_log_mu);
+    if (!api->refused_logged_ms || now - api->refused_logged_ms >= MHD_LOG_INTERVAL_MS) {
+        report = 1;
+        before = api->refused_unlogged;
+        api->refused_logged_ms = now ? now : 1;
+        api->refused_unlogged = 0;
+    } else {
+        api->refused_unlogged++;
+    }
+    pthread_mutex_unlock(&api->mhd_log_mu);
+    if (report)
+        LOG_WARN(api->log, API_SUB,
+                 "connection refused at a limit (api_max_connections_per_client = %u, "
+                 "api_max_connections = %u); %llu more since the last such line, which comes "
+                 "at most once a minute; bitween_api_connections_refused_total counts them all",
+                 api->s.max_per_client, api->s.max_connections, (unsigned long long)before);
+}
+
+static void mhd_format(char *line, size_t len, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+/* One line of text from a libmicrohttpd message, without its line end. */
+static void mhd_format(char *line, size_t len, const char *fmt, va_list ap)
+{
+    size_t n;
+    vsnprintf(line, len, fmt, ap);
+    n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     api_t *api = cls;
     char line[512];
-    size_t n;
-    vsnprintf(line, sizeof line, fmt, ap);
-    n = strlen(line);
-    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
+    size_t i;
+    uint64_t now, dropped = 0;
+    int pass;
+
+    if (mhd_msg_is(fmt, MHD_MSG_REFUSED)) {
+        mhd_log_refused(api);
+        return;
+    }
+    for (i = 0; i < sizeof mhd_client_msgs / sizeof mhd_client_msgs[0]; i++) {
+        if (mhd_msg_is(fmt, mhd_client_msgs[i])) {
+            if (!log_enabled(api->log, LOG_LEVEL_DEBUG))
+                return;
+            mhd_format(line, sizeof line, fmt, ap);
+            LOG_DEBUG(api->log, "api/mhd", "%s", line);
+            return;
+        }
+    }
+    /* Anything else is worth a warning, but not thousands of them. */
+    now = api_now_ms();
+    pthread_mutex_lock(&api->mhd_log_mu);
+    if (!api->msg_window_ms || now - api->msg_window_ms >= MHD_LOG_INTERVAL_MS) {
+        dropped = api->msg_suppressed;
+        api->msg_window_ms = now ? now : 1;
+        api->msg_in_window = 0;
+        api->msg_suppressed = 0;
+    }
+    pass = api->msg_in_window < MHD_LOG_BURST;
+    if (pass)
+        api->msg_in_window++;
+    else
+        api->msg_suppressed++;
+    pthread_mutex_unlock(&api->mhd_log_mu);
+    if (dropped)
+        LOG_WARN(api->log, "api/mhd", "%llu more libmicrohttpd messages were not logged",
+                 (unsigned long long)dropped);
+    if (!pass)
+        return;
+    mhd_format(line, sizeof line, fmt, ap);
     LOG_WARN(api->log, "api/mhd", "%s", line);
+}
+
+/* Connections opened and closed: the gauge of open connections. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    api_t *api = cls;
+    (void)conn;
+    (void)socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        atomic_fetch_add(&api->connections, 1);
+    else if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
+        atomic_fetch_sub(&api->connections, 1);
 }
 
 /* First callback of a request: the raw URI, before any decoding. */
@@ -543,7 +663,8 @@ api_t *api_new(const api_settings_t *s, component_t *comp, log_t *log)
     }
     if (pthread_mutex_init(&api->wait_mu, NULL) != 0 || cond_init_monotonic(&api->wait_cond) ||
         pthread_mutex_init(&api->refresh_mu, NULL) != 0 ||
-        cond_init_monotonic(&api->refresh_cond) || pthread_mutex_init(&api->counts_mu, NULL) != 0) {
+        cond_init_monotonic(&api->refresh_cond) || pthread_mutex_init(&api->counts_mu, NULL) != 0 ||
+        pthread_mutex_init(&api->mhd_log_mu, NULL) != 0) {
         /* Only at start-up, and practically never: leak the primitives. */
         pthread_mutex_destroy(&api->stores_mu);
         free(api);
@@ -559,6 +680,8 @@ api_t *api_new(const api_settings_t *s, component_t *comp, log_t *log)
         api->started_wall = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
     }
     atomic_store(&api->db_up, 0);
+    atomic_store(&api->connections, 0);
+    atomic_store(&api->connections_refused, 0);
     api->own_address = dupstr(s->address);
     api->own_url = dupstr(s->database_url);
     api->s.address = api->own_address;
@@ -604,13 +727,17 @@ api_t *api_new(const api_settings_t *s, component_t *comp, log_t *log)
     flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    /* The logger first, so that errors about the other options reach it. */
+    /* The logger first, so that errors about the other options reach it.
+     * The total is split between the worker threads; the per-client limit
+     * is shared by them. */
     api->daemon = MHD_start_daemon(
         flags, (uint16_t)s->port, NULL, NULL, on_access, api, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
         api, MHD_OPTION_SOCK_ADDR, &sa.sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->threads,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, api, MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(CONNECTION_LIMIT * s->threads), MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, api, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)s->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)s->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned int)s->max_per_client, MHD_OPTION_END);
     if (!api->daemon) {
         int e = errno;
         LOG_ERROR(log, API_SUB, "cannot listen on %s port %u: %s", s->address, s->port,
@@ -625,8 +752,11 @@ api_t *api_new(const api_settings_t *s, component_t *comp, log_t *log)
         goto fail;
     }
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
-    LOG_INFO(log, API_SUB, "listening on %s (%u worker thread%s)", api->listen_text, s->threads,
-             s->threads == 1 ? "" : "s");
+    LOG_INFO(log, API_SUB,
+             "listening on %s (%u worker thread%s; at most %u connections, %u per client "
+             "address, closed after %u s idle)",
+             api->listen_text, s->threads, s->threads == 1 ? "" : "s", s->max_connections,
+             s->max_per_client, s->idle_timeout_s);
     return api;
 
 fail_oom:
@@ -691,6 +821,7 @@ void api_free(api_t *api)
     pthread_mutex_destroy(&api->refresh_mu);
     pthread_cond_destroy(&api->refresh_cond);
     pthread_mutex_destroy(&api->counts_mu);
+    pthread_mutex_destroy(&api->mhd_log_mu);
     free(api->own_address);
     free(api->own_url);
     free(api);

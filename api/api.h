@@ -30,6 +30,9 @@ typedef struct api_settings {
     unsigned command_timeout_ms;      /* wait for evict/republish before 504; default 10000 */
     size_t max_body_bytes;            /* larger request bodies get 413; default 65536 */
     unsigned stats_ttl_s;             /* registry counts refreshed this often; default 10 */
+    unsigned max_connections;         /* open connections in all (>= threads); default 128 */
+    unsigned max_per_client;          /* from one IP address; default 16 */
+    unsigned idle_timeout_s;          /* a connection idle this long is closed; default 10 */
 } api_settings_t;
 
 /** Fill `s` with the defaults above (no database URL, no token). */
@@ -38,8 +41,10 @@ void api_settings_default(api_settings_t *s);
 /**
  * Check settings without starting anything (for --check-config): an
  * address that is not an IPv4 or IPv6 literal, a port over 65535, threads
- * out of 1..64, a missing database URL or zero timeouts are refused.
- * Returns 0, or -1 with a message in `msg` (`len` bytes, NUL-terminated).
+ * out of 1..64, a missing database URL, zero timeouts or connection
+ * limits out of order (per client above the total, the total below the
+ * threads) are refused. Returns 0, or -1 with a message in `msg` (`len`
+ * bytes, NUL-terminated).
  */
 int api_settings_check(const api_settings_t *s, char *msg, size_t len);
 

@@ -221,6 +221,16 @@ struct api {
     /* metrics of the API itself */
     hist_t hist[API_MAX_ROUTES + 1]; /* last: unmatched requests */
     atomic_ullong responses[API_CODE_SLOTS];
+    atomic_uint connections;           /* open now */
+    atomic_ullong connections_refused; /* at a connection limit */
+
+    /* libmicrohttpd's messages, rate-limited (api.c, mhd_log()) */
+    pthread_mutex_t mhd_log_mu;
+    uint64_t refused_logged_ms; /* last report of refused connections; 0: none yet */
+    uint64_t refused_unlogged;  /* refused since then */
+    uint64_t msg_window_ms;     /* start of the current window of other messages */
+    unsigned msg_in_window;
+    uint64_t msg_suppressed; /* dropped in the current window */
 };
 
 /* Monotonic milliseconds / microseconds. */

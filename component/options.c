@@ -95,6 +95,15 @@ const config_option_t component_options[OPT_COUNT] = {
                        "error, warn, info or debug"},
     [OPT_LOG_TIMESTAMPS] = {"log_timestamps", CONFIG_BOOL, "true", 0, 0, NULL, 0,
                             "prefix log lines with the time (off under journald)"},
+    [OPT_API_MAX_CONNECTIONS] = INT("api_max_connections", "128", 1, 10000, 0,
+                                    "admin API connections open at once (at least api_threads); "
+                                    "further ones wait in the listen queue"),
+    [OPT_API_MAX_CONNECTIONS_PER_CLIENT] =
+        INT("api_max_connections_per_client", "16", 1, 10000, 0,
+            "admin API connections open at once from one client address; further ones are "
+            "closed at once (raise it behind a reverse proxy)"),
+    [OPT_API_IDLE_TIMEOUT] = INT("api_idle_timeout", "10", 1, 3600, 0,
+                                 "seconds before an idle admin API connection is closed"),
 };
 
 void options_free_domains(char **domains)

@@ -53,6 +53,10 @@
 #define PASSWORD    "secret-pw"
 #define TOKEN       "e2e-api-token-0123456789abcdef"
 #define N_REPORTS   5
+/* The connection flood: from another client address than the probes'. */
+#define FLOOD        600
+#define FLOOD_SOURCE "127.0.0.2"
+#define PER_CLIENT   16 /* api_max_connections_per_client, default */
 
 /* ---- fixture: one component, one data set, shared by the tests --------- */
 
@@ -78,9 +82,12 @@ typedef struct g {
     char h_report[N_REPORTS][41];
     char h_v2[65];
     unsigned next_id;
-    int pg_down; /* stopped by a test: started again when it ends */
-    int passed;  /* the running test reached its end */
-    int dumped;  /* the log was printed once already */
+    int pg_down;                /* stopped by a test: started again when it ends */
+    int fresh;                  /* each request on a new connection, closed after it */
+    struct pollfd flood[FLOOD]; /* the flood's sockets (fd -1: closed) */
+    int flooding;               /* closed when the test ends */
+    int passed;                 /* the running test reached its end */
+    int dumped;                 /* the log was printed once already */
 } g_t;
 
 static long long t0_ms;
@@ -211,6 +218,10 @@ static long http_ex(g_t *g, const char *method, const char *path, const char *au
     curl_easy_setopt(g->curl, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(g->curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(g->curl, CURLOPT_HEADERDATA, r);
+    if (g->fresh) {
+        curl_easy_setopt(g->curl, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(g->curl, CURLOPT_FORBID_REUSE, 1L);
+    }
     if (auth) {
         snprintf(hdr, sizeof hdr, "Authorization: %s", auth);
         hdrs = curl_slist_append(hdrs, hdr);
@@ -885,6 +896,7 @@ static int test_setup(void **state)
 {
     g_t *g = *state;
     g->passed = 0;
+    g->fresh = 0;
     t0_ms = hx_now_ms();
     return 0;
 }
@@ -901,6 +913,13 @@ static int test_teardown(void **state)
     }
     if (!g->passed || rc)
         dump_log_once(g);
+    if (g->flooding) {
+        int i;
+        for (i = 0; i < FLOOD; i++)
+            if (g->flood[i].fd >= 0)
+                close(g->flood[i].fd);
+        g->flooding = 0;
+    }
     return rc;
 }
 
@@ -2233,6 +2252,163 @@ static void test_readyz_database_outage(void **state)
     g->passed = 1;
 }
 
+/* ---- attacks on the HTTP layer ------------------------------------------------ */
+
+static size_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (size_t)st.st_size : 0;
+}
+
+/* Lines of the file from byte `from` on that contain `needle`; each is
+ * printed when `print` is set. */
+static int lines_since(const char *path, size_t from, const char *needle, int print)
+{
+    char *text = hx_file_read(path), *line, *eol;
+    int n = 0;
+    if (!text)
+        return 0;
+    line = from <= strlen(text) ? text + from : text + strlen(text);
+    for (; *line; line = eol ? eol + 1 : line + strlen(line)) {
+        eol = strchr(line, '\n');
+        if (eol)
+            *eol = '\0';
+        if (strstr(line, needle)) {
+            n++;
+            if (print)
+                fprintf(stderr, "test_api:   %s\n", line);
+        }
+        if (!eol)
+            break;
+    }
+    free(text);
+    return n;
+}
+
+/* A sample's value, 0 when the family is absent. */
+static double scrape0(g_t *g, const char *name)
+{
+    double v = scrape(g, name, NULL, NULL);
+    return isnan(v) ? 0 : v;
+}
+
+/*
+ * 600 connections from one client address, half of them idle, half with a
+ * request begun and never finished. The probes, from another address, are
+ * still answered; the client's connections over the per-client limit are
+ * closed at once and counted; when the client goes away, the log has
+ * gained a line or two, not one per connection.
+ */
+static void test_idle_connection_flood(void **state)
+{
+    static const char partial[] = "GET /healthz HTTP/1.1\r\nHost: t\r\n";
+    g_t *g = *state;
+    const char *log = hx_proc_log(g->comp);
+    size_t log_from = file_size(log);
+    double refused_before = scrape0(g, "bitween_api_connections_refused_total");
+    struct pollfd *pf = g->flood;
+    int i, pending, closed = 0, lines;
+    long long end;
+    resp_t r;
+
+    for (i = 0; i < FLOOD; i++)
+        pf[i].fd = -1;
+    g->flooding = 1;
+    for (i = 0; i < FLOOD; i++) {
+        struct sockaddr_in src, dst;
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), rc;
+        assert_true(fd >= 0);
+        pf[i].fd = fd;
+        memset(&src, 0, sizeof src);
+        src.sin_family = AF_INET;
+        assert_int_equal(inet_pton(AF_INET, FLOOD_SOURCE, &src.sin_addr), 1);
+        assert_int_equal(bind(fd, (struct sockaddr *)&src, sizeof src), 0);
+        memset(&dst, 0, sizeof dst);
+        dst.sin_family = AF_INET;
+        dst.sin_port = htons((uint16_t)g->port);
+        dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        rc = connect(fd, (struct sockaddr *)&dst, sizeof dst);
+        assert_true(rc == 0 || errno == EINPROGRESS);
+        pf[i].events = POLLOUT;
+        pf[i].revents = 0;
+    }
+    /* Every connection established (or already closed by the server). */
+    end = hx_now_ms() + WAIT;
+    do {
+        assert_true(hx_now_ms() < end);
+        assert_true(poll(pf, FLOOD, 100) >= 0);
+        for (i = 0, pending = 0; i < FLOOD; i++) {
+            if (pf[i].revents)
+                pf[i].events = 0; /* done: poll() ignores it now */
+            pending += pf[i].events != 0;
+        }
+    } while (pending);
+    for (i = 1; i < FLOOD; i += 2) /* may fail: the server may have closed it */
+        (void)send(pf[i].fd, partial, sizeof partial - 1, MSG_NOSIGNAL);
+    trace("%d connections from %s", FLOOD, FLOOD_SOURCE);
+
+    /* Another client is served, on new connections as probes come. */
+    g->fresh = 1;
+    http(g, "GET", "/healthz", NULL, &r);
+    assert_int_equal(r.status, 200);
+    resp_clear(&r);
+    http(g, "GET", "/readyz", NULL, &r);
+    assert_int_equal(r.status, 200);
+    resp_clear(&r);
+    http(g, "GET", "/api/v1/stats", g->auth, &r);
+    assert_int_equal(r.status, 200);
+    resp_clear(&r);
+    g->fresh = 0;
+    trace("probes answered");
+
+    /* The flooding client's excess is closed by the server, and counted. */
+    for (i = 0; i < FLOOD; i++)
+        pf[i].events = POLLIN;
+    end = hx_now_ms() + WAIT;
+    while (closed < FLOOD - PER_CLIENT) {
+        if (hx_now_ms() >= end) {
+            fprintf(stderr, "test_api: the server closed %d of %d connections, expected %d\n",
+                    closed, FLOOD, FLOOD - PER_CLIENT);
+            fail();
+        }
+        assert_true(poll(pf, FLOOD, 100) >= 0);
+        for (i = 0; i < FLOOD; i++) {
+            char c;
+            ssize_t n;
+            if (pf[i].fd < 0 || !pf[i].revents)
+                continue;
+            n = recv(pf[i].fd, &c, 1, MSG_DONTWAIT);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+                close(pf[i].fd);
+                pf[i].fd = -1; /* poll() ignores it now */
+                closed++;
+            }
+        }
+    }
+    assert_true(scrape0(g, "bitween_api_connections_refused_total") - refused_before >=
+                FLOOD - PER_CLIENT);
+    trace("%d closed by the server", closed);
+
+    /* The client goes away; the server sees every connection closed. */
+    for (i = 0; i < FLOOD; i++)
+        if (pf[i].fd >= 0)
+            close(pf[i].fd);
+    g->flooding = 0;
+    end = hx_now_ms() + WAIT;
+    while (scrape0(g, "bitween_api_connections") > 1) { /* 1: the scrape's own */
+        assert_true(hx_now_ms() < end);
+        xclient_pump(g->ctx, 50);
+    }
+    lines = lines_since(log, log_from, "api", 0);
+    if (lines > 2) {
+        fprintf(stderr, "test_api: %d log lines about the flood:\n", lines);
+        lines_since(log, log_from, "api", 1);
+        fail();
+    }
+    assert_true(hx_proc_alive(g->comp));
+    g->passed = 1;
+}
+
 /* SIGTERM: a clean exit, no sanitizer report. */
 static void test_clean_stop(void **state)
 {
@@ -2261,6 +2437,7 @@ int main(int argc, char **argv)
         T(test_bad_input),
         T(test_republish_rereads_the_database),
         T(test_readyz_database_outage),
+        T(test_idle_connection_flood),
         T(test_clean_stop),
     };
     int rc;

@@ -622,6 +622,21 @@ static void api__settings_check__refuses_bad_values(void **state)
     s.port = 0;
     s.database_url = NULL;
     assert_int_equal(api_settings_check(&s, msg, sizeof msg), -1);
+    s.database_url = "postgresql:///x";
+    s.idle_timeout_s = 0;
+    assert_int_equal(api_settings_check(&s, msg, sizeof msg), -1);
+    s.idle_timeout_s = 10;
+    s.max_connections = 1; /* below the 2 threads */
+    assert_int_equal(api_settings_check(&s, msg, sizeof msg), -1);
+    assert_non_null(strstr(msg, "api_max_connections"));
+    s.max_connections = 8;
+    s.max_per_client = 9;
+    assert_int_equal(api_settings_check(&s, msg, sizeof msg), -1);
+    assert_non_null(strstr(msg, "api_max_connections_per_client"));
+    s.max_per_client = 0;
+    assert_int_equal(api_settings_check(&s, msg, sizeof msg), -1);
+    s.max_per_client = 8;
+    assert_int_equal(api_settings_check(&s, msg, sizeof msg), 0);
 }
 
 int main(void)
