@@ -84,6 +84,25 @@ static int parse_address(const char *text, unsigned port, api_sockaddr_t *out)
     return -1;
 }
 
+int api_address_is_loopback(const char *address)
+{
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    api_sockaddr_t sa;
+    const unsigned char *b;
+
+    switch (parse_address(address, 0, &sa)) {
+    case AF_INET:
+        return (ntohl(sa.v4.sin_addr.s_addr) >> 24) == 127;
+    case AF_INET6:
+        b = sa.v6.sin6_addr.s6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(&sa.v6.sin6_addr))
+            return 1;
+        return memcmp(b, mapped, sizeof mapped) == 0 && b[12] == 127;
+    default:
+        return 0;
+    }
+}
+
 int api_settings_check(const api_settings_t *s, char *msg, size_t len)
 {
     api_sockaddr_t sa;
@@ -108,6 +127,11 @@ int api_settings_check(const api_settings_t *s, char *msg, size_t len)
         snprintf(msg, len,
                  "api_max_connections_per_client: %u is not in 1..api_max_connections (%u)",
                  s->max_per_client, s->max_connections);
+    else if ((!s->token || !*s->token) && !api_address_is_loopback(s->address))
+        snprintf(msg, len,
+                 "api_address: %s is not loopback and no api_token is set: set api_token "
+                 "(BITWEEN_API_TOKEN), listen on loopback, or set api_enabled = false",
+                 s->address);
     else
         return 0;
     return -1;

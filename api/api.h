@@ -22,7 +22,8 @@
 typedef struct api_settings {
     const char *address;              /* IPv4 or IPv6 literal to bind; default "127.0.0.1" */
     unsigned port;                    /* TCP port; 0 picks a free one (see api_port()) */
-    const char *token;                /* bearer token; NULL or "": /api/v1 answers 401 */
+    const char *token;                /* bearer token; NULL or "": /api/v1 answers 401, and
+                                         only a loopback address is accepted */
     unsigned threads;                 /* HTTP worker threads (1..64); default 2 */
     const char *database_url;         /* libpq URL; required */
     unsigned db_connect_timeout_s;    /* default 5 */
@@ -41,10 +42,11 @@ void api_settings_default(api_settings_t *s);
 /**
  * Check settings without starting anything (for --check-config): an
  * address that is not an IPv4 or IPv6 literal, a port over 65535, threads
- * out of 1..64, a missing database URL, zero timeouts or connection
- * limits out of order (per client above the total, the total below the
- * threads) are refused. Returns 0, or -1 with a message in `msg` (`len`
- * bytes, NUL-terminated).
+ * out of 1..64, a missing database URL, zero timeouts, connection limits
+ * out of order (per client above the total, the total below the threads)
+ * and an address other than loopback without a token are refused.
+ * Returns 0, or -1 with a message in `msg` (`len` bytes, NUL-terminated)
+ * that names the option to change.
  */
 int api_settings_check(const api_settings_t *s, char *msg, size_t len);
 

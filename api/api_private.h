@@ -89,6 +89,13 @@ int api_token_digest(const char *s, size_t n, unsigned char out[API_TOKEN_DIGEST
  */
 int api_bearer_ok(const char *header, const unsigned char want[API_TOKEN_DIGEST]);
 
+/**
+ * Whether `address` (an IPv4 or IPv6 literal) is a loopback address:
+ * 127.0.0.0/8, ::1, or 127.0.0.0/8 mapped into IPv6 (::ffff:127.0.0.1).
+ * Returns 1 or 0 (also for text that is not an address).
+ */
+int api_address_is_loopback(const char *address);
+
 /** base64url without padding: a new string (caller frees) or NULL. */
 char *api_b64url_encode(const unsigned char *in, size_t n) __attribute__((warn_unused_result));
 /**

@@ -75,13 +75,14 @@ const config_option_t component_options[OPT_COUNT] = {
     [OPT_API_ENABLED] = {"api_enabled", CONFIG_BOOL, "true", 0, 0, NULL, 0,
                          "serve the admin REST API (health, readiness, metrics, /api/v1)"},
     [OPT_API_ADDRESS] = STR("api_address", "127.0.0.1", 0,
-                            "address the admin API listens on (IPv4 or IPv6 literal); keep it "
-                            "on loopback or an internal network"),
+                            "address the admin API listens on (IPv4 or IPv6 literal); any but a "
+                            "loopback address needs api_token"),
     [OPT_API_PORT] = INT("api_port", "8080", 0, 65535, 0,
                          "admin API TCP port (0: any free port, logged at start-up)"),
     [OPT_API_TOKEN] = {"api_token", CONFIG_SECRET, NULL, 0, 0, NULL, 0,
-                       "bearer token for /api/v1 (unset: /api/v1 answers 401); /healthz, "
-                       "/readyz and /metrics need none"},
+                       "bearer token for /api/v1 (unset: /api/v1 answers 401, and "
+                       "api_address must be loopback); /healthz, /readyz and /metrics need "
+                       "none"},
     [OPT_API_THREADS] = INT("api_threads", "2", 1, 64, 0,
                             "admin API worker threads (each has its own database connection)"),
     [OPT_API_TIMEOUT_MS] = INT("api_timeout_ms", "10000", 100, 600000, 0,

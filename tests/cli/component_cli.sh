@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Command-line behaviour of bitween-component: --help, --version, config
 # check with missing and bad options (exit 2 with a clear message), the
-# precedence of file, environment and flags, and secrets never printed: not on
+# precedence of file, environment and flags, the admin API refused on a
+# non-loopback address without a token, and secrets never printed: not on
 # stdout nor stderr, not by --print-config (which must succeed), not by a
 # failed check, not in the log of a running component at debug level.
 set -uo pipefail
@@ -73,6 +74,28 @@ check "a secret from a file is never printed" 'no_secret "$WORK/out" "$WORK/err"
 base=(BITWEEN_COMPONENT_JID=shares.example.org BITWEEN_COMPONENT_SECRET=s3cr3t-value
       BITWEEN_DOMAINS=example.org BITWEEN_DATABASE_URL=postgresql://u:dbpass@127.0.0.1:1/db
       BITWEEN_XMPP_HOST=127.0.0.1 BITWEEN_XMPP_PORT=1 BITWEEN_API_PORT=0)
+
+# The admin API off loopback needs a token: refused by the check and at
+# start-up (exit 2 before anything starts), with the option named.
+for addr in 0.0.0.0 :: 192.0.2.1; do
+    env "${base[@]}" BITWEEN_API_ADDRESS=$addr "$BIN" --check-config >"$WORK/out" 2>"$WORK/err"; rc=$?
+    check "api_address $addr without a token fails the check" \
+        '[ $rc -eq 2 ] && grep -q "api_token (BITWEEN_API_TOKEN)" "$WORK/err" && grep -q "api_enabled = false" "$WORK/err"'
+done
+env "${base[@]}" BITWEEN_API_ADDRESS=0.0.0.0 timeout 20 "$BIN" >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "api_address 0.0.0.0 without a token refuses to start (exit 2)" \
+    '[ $rc -eq 2 ] && grep -q "api_address: 0.0.0.0 is not loopback" "$WORK/err"'
+check "the refusal prints no secret" 'no_secret "$WORK/out" "$WORK/err"'
+env "${base[@]}" BITWEEN_API_ADDRESS=:: BITWEEN_API_TOKEN=api-t0ken-value "$BIN" --check-config \
+    >/dev/null 2>&1; rc=$?
+check "api_address :: with a token passes the check" '[ $rc -eq 0 ]'
+env "${base[@]}" BITWEEN_API_ADDRESS=0.0.0.0 BITWEEN_API_ENABLED=false "$BIN" --check-config \
+    >/dev/null 2>&1; rc=$?
+check "api_address 0.0.0.0 with the API off passes the check" '[ $rc -eq 0 ]'
+for addr in 127.0.0.1 ::1; do
+    env "${base[@]}" BITWEEN_API_ADDRESS=$addr "$BIN" --check-config >/dev/null 2>&1; rc=$?
+    check "api_address $addr without a token passes the check" '[ $rc -eq 0 ]'
+done
 
 # A running component at debug level (XMPP and PostgreSQL unreachable, so
 # it retries both) logs no secret. Wait for both retries to be logged.

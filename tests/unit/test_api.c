@@ -639,6 +639,44 @@ static void api__settings_check__refuses_bad_values(void **state)
     assert_int_equal(api_settings_check(&s, msg, sizeof msg), 0);
 }
 
+/* Without a token only loopback is accepted, and the message names the
+ * way out. */
+static void api__settings_check__wants_a_token_off_loopback(void **state)
+{
+    static const char *const open_addrs[] = {"0.0.0.0", "::", "192.0.2.1", "2001:db8::1",
+                                             "::ffff:192.0.2.1"};
+    static const char *const loopback[] = {"127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"};
+    api_settings_t s;
+    char msg[256];
+    size_t i;
+    (void)state;
+    api_settings_default(&s);
+    s.database_url = "postgresql:///x";
+    for (i = 0; i < sizeof open_addrs / sizeof open_addrs[0]; i++) {
+        s.address = open_addrs[i];
+        s.token = NULL;
+        assert_int_equal(api_settings_check(&s, msg, sizeof msg), -1);
+        assert_non_null(strstr(msg, "api_token"));
+        assert_non_null(strstr(msg, "BITWEEN_API_TOKEN"));
+        assert_non_null(strstr(msg, "api_enabled"));
+        assert_non_null(strstr(msg, open_addrs[i]));
+        s.token = "";
+        assert_int_equal(api_settings_check(&s, msg, sizeof msg), -1);
+        s.token = TOKEN;
+        assert_int_equal(api_settings_check(&s, msg, sizeof msg), 0);
+        assert_false(api_address_is_loopback(open_addrs[i]));
+    }
+    for (i = 0; i < sizeof loopback / sizeof loopback[0]; i++) {
+        s.address = loopback[i];
+        s.token = NULL;
+        assert_int_equal(api_settings_check(&s, msg, sizeof msg), 0);
+        assert_true(api_address_is_loopback(loopback[i]));
+    }
+    assert_false(api_address_is_loopback("localhost"));
+    assert_false(api_address_is_loopback(""));
+    assert_false(api_address_is_loopback(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -658,6 +696,7 @@ int main(void)
         cmocka_unit_test(api__prom_histogram__writes_cumulative_buckets),
         cmocka_unit_test(api__prom_sample__escapes_labels_and_formats_numbers),
         cmocka_unit_test(api__settings_check__refuses_bad_values),
+        cmocka_unit_test(api__settings_check__wants_a_token_off_loopback),
         cmocka_unit_test_setup_teardown(api__http__answers_without_database_or_xmpp, http_setup,
                                         http_teardown),
         cmocka_unit_test_setup_teardown(api__http__chunked_body_over_the_limit_is_413, http_setup,
