@@ -82,12 +82,13 @@ int api_ct_equal(const void *a, const void *b, size_t n);
 int api_token_digest(const char *s, size_t n, unsigned char out[API_TOKEN_DIGEST]);
 
 /**
- * Whether `header` (an Authorization header value, may be NULL) carries
- * "Bearer <token>" whose SHA-256 equals `want` (compared in constant time,
- * so neither the contents nor the length of the token leak). The scheme is
- * case-insensitive. Returns 1 or 0.
+ * Whether `header` (an Authorization header value of `len` bytes, may be
+ * NULL) carries "Bearer <token>" whose SHA-256 equals `want` (compared in
+ * constant time, so neither the contents nor the length of the token
+ * leak). The scheme is case-insensitive; a NUL byte anywhere in the `len`
+ * bytes refuses the header. Returns 1 or 0.
  */
-int api_bearer_ok(const char *header, const unsigned char want[API_TOKEN_DIGEST]);
+int api_bearer_ok(const char *header, size_t len, const unsigned char want[API_TOKEN_DIGEST]);
 
 /**
  * Whether `address` (an IPv4 or IPv6 literal) is a loopback address:
@@ -188,6 +189,7 @@ struct api {
     char *own_address, *own_url;
     int have_token;
     unsigned char token_digest[API_TOKEN_DIGEST];
+    int mhd_cuts_at_nul; /* libmicrohttpd cuts header values at a NUL (before 1.0) */
     component_t *comp;
     log_t *log;
     struct MHD_Daemon *daemon;

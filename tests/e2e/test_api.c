@@ -1928,15 +1928,15 @@ static int response_complete(const char *text)
     return strlen(eoh + 4) >= (size_t)strtoul(cl + 17, NULL, 10);
 }
 
-/* Raw HTTP: send `req` and read the answer until the server closes or
- * `ms` pass; returns what was read (caller frees). */
-static char *raw_exchange(g_t *g, const char *req, int ms)
+/* Raw HTTP: send `len` bytes of `req` and read the answer until the
+ * server closes or `ms` pass; returns what was read (caller frees). */
+static char *raw_exchange_n(g_t *g, const char *req, size_t len, int ms)
 {
     struct sockaddr_in sa;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     long long end = hx_now_ms() + ms;
     hx_buf_t b = {0};
-    size_t off = 0, len = strlen(req);
+    size_t off = 0;
 
     assert_true(fd >= 0);
     memset(&sa, 0, sizeof sa);
@@ -1967,6 +1967,11 @@ static char *raw_exchange(g_t *g, const char *req, int ms)
     }
     close(fd);
     return b.s ? b.s : strdup("");
+}
+
+static char *raw_exchange(g_t *g, const char *req, int ms)
+{
+    return raw_exchange_n(g, req, strlen(req), ms);
 }
 
 /* Every class of bad input gets its status and the error shape; the
@@ -2409,6 +2414,45 @@ static void test_idle_connection_flood(void **state)
     g->passed = 1;
 }
 
+/* A right token followed by a NUL byte and more is refused; sent over a
+ * raw socket, since no HTTP client sends such a header. */
+static void test_token_with_a_nul_byte(void **state)
+{
+    static const char nul_mid[] = "GET /api/v1/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                  "Authorization: Bearer " TOKEN "\0junk\r\n"
+                                  "Connection: close\r\n\r\n";
+    static const char nul_last[] = "GET /api/v1/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                   "Connection: close\r\n"
+                                   "Authorization: Bearer " TOKEN "\0\r\n\r\n";
+    static const char good[] = "GET /api/v1/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                               "Authorization: Bearer " TOKEN "\r\n"
+                               "Connection: close\r\n\r\n";
+    const struct {
+        const char *req;
+        size_t len;
+        const char *status, *body;
+    } cases[] = {
+        {nul_mid, sizeof nul_mid - 1, "HTTP/1.1 401", "\"unauthorized\""},
+        {nul_last, sizeof nul_last - 1, "HTTP/1.1 401", "\"unauthorized\""},
+        {good, sizeof good - 1, "HTTP/1.1 200", "\"registry\""},
+    };
+    g_t *g = *state;
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *raw = raw_exchange_n(g, cases[i].req, cases[i].len, WAIT);
+        if (strncmp(raw, cases[i].status, strlen(cases[i].status)) != 0 ||
+            !strstr(raw, cases[i].body)) {
+            fprintf(stderr, "test_api: case %zu: expected %s with %s, got \"%s\"\n", i,
+                    cases[i].status, cases[i].body, raw);
+            free(raw);
+            fail();
+        }
+        free(raw);
+    }
+    g->passed = 1;
+}
+
 /* SIGTERM: a clean exit, no sanitizer report. */
 static void test_clean_stop(void **state)
 {
@@ -2438,6 +2482,7 @@ int main(int argc, char **argv)
         T(test_republish_rereads_the_database),
         T(test_readyz_database_outage),
         T(test_idle_connection_flood),
+        T(test_token_with_a_nul_byte),
         T(test_clean_stop),
     };
     int rc;
