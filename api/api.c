@@ -849,8 +849,10 @@ api_t *api_new(const api_settings_t *s, component_t *comp, log_t *log)
     family = parse_address(s->address, s->port, &sa);
     errno = 0;
     flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    /* An IPv6 socket takes IPv4 too (IPV6_V6ONLY off): "::" serves every
+     * address of the host, as operators expect of a wildcard. */
     if (family == AF_INET6)
-        flags |= MHD_USE_IPv6;
+        flags |= MHD_USE_DUAL_STACK;
     /* The logger first, so that errors about the other options reach it.
      * The total is split between the worker threads; the per-client limit
      * is shared by them. */
@@ -877,10 +879,13 @@ api_t *api_new(const api_settings_t *s, component_t *comp, log_t *log)
     }
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     LOG_INFO(log, API_SUB,
-             "listening on %s (%u worker thread%s; at most %u connections, %u per client "
+             "listening on %s%s (%u worker thread%s; at most %u connections, %u per client "
              "address, closed after %u s idle)",
-             api->listen_text, s->threads, s->threads == 1 ? "" : "s", s->max_connections,
-             s->max_per_client, s->idle_timeout_s);
+             api->listen_text,
+             family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&sa.v6.sin6_addr) ? ", IPv6 and IPv4"
+                                                                             : "",
+             s->threads, s->threads == 1 ? "" : "s", s->max_connections, s->max_per_client,
+             s->idle_timeout_s);
     return api;
 
 fail_oom:

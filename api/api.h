@@ -20,7 +20,8 @@
 
 /** What the API needs; strings are copied by api_new(). */
 typedef struct api_settings {
-    const char *address;              /* IPv4 or IPv6 literal to bind; default "127.0.0.1" */
+    const char *address;              /* IPv4 or IPv6 literal to bind; default "127.0.0.1";
+                                         "::" takes IPv6 and IPv4 (one dual-stack socket) */
     unsigned port;                    /* TCP port; 0 picks a free one (see api_port()) */
     const char *token;                /* bearer token; NULL or "": /api/v1 answers 401, and
                                          only a loopback address is accepted */

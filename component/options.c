@@ -75,8 +75,8 @@ const config_option_t component_options[OPT_COUNT] = {
     [OPT_API_ENABLED] = {"api_enabled", CONFIG_BOOL, "true", 0, 0, NULL, 0,
                          "serve the admin REST API (health, readiness, metrics, /api/v1)"},
     [OPT_API_ADDRESS] = STR("api_address", "127.0.0.1", 0,
-                            "address the admin API listens on (IPv4 or IPv6 literal); any but a "
-                            "loopback address needs api_token"),
+                            "address the admin API listens on (IPv4 or IPv6 literal; \"::\" "
+                            "takes IPv6 and IPv4); any but a loopback address needs api_token"),
     [OPT_API_PORT] = INT("api_port", "8080", 0, 65535, 0,
                          "admin API TCP port (0: any free port, logged at start-up)"),
     [OPT_API_TOKEN] = {"api_token", CONFIG_SECRET, NULL, 0, 0, NULL, 0,

@@ -68,6 +68,7 @@ typedef struct g {
     char dir[256]; /* logs */
     /* processes and connections */
     hx_proc_t *comp;
+    hx_proc_t *side; /* a second component a test starts; killed when it ends */
     xmpp_ctx_t *ctx;
     PGconn *db;
     CURL *curl;
@@ -195,12 +196,13 @@ enum { BODY_PLAIN = 0, BODY_CHUNKED = 1, BODY_EXPECT = 2 };
 
 /*
  * One request on the shared handle (connections are kept alive between
- * requests). `auth`: the Authorization value, NULL for none. `body`: NULL
- * for none, else `body_len` bytes; with BODY_CHUNKED `body_len` bytes are
- * sent chunked (content ignored). Fills `r`; returns the status.
+ * requests) to `base` ("http://127.0.0.1:PORT"). `auth`: the Authorization
+ * value, NULL for none. `body`: NULL for none, else `body_len` bytes; with
+ * BODY_CHUNKED `body_len` bytes are sent chunked (content ignored). Fills
+ * `r`; returns the status.
  */
-static long http_ex(g_t *g, const char *method, const char *path, const char *auth,
-                    const char *body, size_t body_len, int mode, resp_t *r)
+static long http_at(g_t *g, const char *base, const char *method, const char *path,
+                    const char *auth, const char *body, size_t body_len, int mode, resp_t *r)
 {
     char url[8192], hdr[256];
     struct curl_slist *hdrs = NULL;
@@ -208,7 +210,7 @@ static long http_ex(g_t *g, const char *method, const char *path, const char *au
     CURLcode rc;
 
     memset(r, 0, sizeof *r);
-    snprintf(url, sizeof url, "%s%s", g->base, path);
+    snprintf(url, sizeof url, "%s%s", base, path);
     curl_easy_reset(g->curl);
     curl_easy_setopt(g->curl, CURLOPT_URL, url);
     curl_easy_setopt(g->curl, CURLOPT_PATH_AS_IS, 1L);
@@ -253,7 +255,7 @@ static long http_ex(g_t *g, const char *method, const char *path, const char *au
     rc = curl_easy_perform(g->curl);
     curl_slist_free_all(hdrs);
     if (rc != CURLE_OK) {
-        fprintf(stderr, "test_api: %s %s: %s\n", method, path, curl_easy_strerror(rc));
+        fprintf(stderr, "test_api: %s %s%s: %s\n", method, base, path, curl_easy_strerror(rc));
         fail();
     }
     curl_easy_getinfo(g->curl, CURLINFO_RESPONSE_CODE, &r->status);
@@ -263,6 +265,12 @@ static long http_ex(g_t *g, const char *method, const char *path, const char *au
     }
     trace("%s %s -> %ld", method, path, r->status);
     return r->status;
+}
+
+static long http_ex(g_t *g, const char *method, const char *path, const char *auth,
+                    const char *body, size_t body_len, int mode, resp_t *r)
+{
+    return http_at(g, g->base, method, path, auth, body, body_len, mode, r);
 }
 
 static long http(g_t *g, const char *method, const char *path, const char *auth, resp_t *r)
@@ -686,12 +694,13 @@ static void wait_view(g_t *g, const char *jid, const char *const *must, const ch
 
 /* ---- the component --------------------------------------------------------- */
 
-static int read_port(const char *log)
+/* The port after `prefix` ("api: listening on 127.0.0.1:") in the log. */
+static int read_port(const char *log, const char *prefix)
 {
     char *text = hx_file_read(log), *p;
     int port = -1;
-    if (text && (p = strstr(text, LISTEN_LINE)) != NULL)
-        port = atoi(p + strlen(LISTEN_LINE));
+    if (text && (p = strstr(text, prefix)) != NULL)
+        port = atoi(p + strlen(prefix));
     free(text);
     return port;
 }
@@ -702,6 +711,45 @@ static void dump_log_once(g_t *g)
         hx_file_dump(hx_proc_log(g->comp), "component log");
         g->dumped = 1;
     }
+}
+
+/*
+ * Start the component on the test stack with the API on an ephemeral
+ * loopback port and the token, plus `extra` ("NAME=VALUE" overriding
+ * those, NULL-terminated, may be NULL); its output goes to NAME.log in the
+ * group's directory. NULL when fork failed.
+ */
+static hx_proc_t *spawn_component(g_t *g, const char *name, const char *const *extra)
+{
+    char *env[5], *log;
+    const char *full[32];
+    size_t n = 0, i;
+    hx_proc_t *p;
+
+    env[0] = hx_strdupf("BITWEEN_XMPP_PORT=%s", env_required("BITWEEN_XMPP_PORT"));
+    env[1] = hx_strdupf("BITWEEN_COMPONENT_JID=%s", g->component_jid);
+    env[2] = hx_strdupf("BITWEEN_COMPONENT_SECRET=%s", env_required("BITWEEN_COMPONENT_SECRET"));
+    env[3] = hx_strdupf("BITWEEN_DOMAINS=%s", g->domain);
+    env[4] = hx_strdupf("BITWEEN_DATABASE_URL=%s", g->db_url);
+    full[n++] = "BITWEEN_CONFIG"; /* no file */
+    full[n++] = "BITWEEN_XMPP_HOST=127.0.0.1";
+    for (i = 0; i < 5; i++)
+        full[n++] = env[i];
+    full[n++] = "BITWEEN_API_ADDRESS=127.0.0.1";
+    full[n++] = "BITWEEN_API_PORT=0";
+    full[n++] = "BITWEEN_API_TOKEN=" TOKEN;
+    full[n++] = "BITWEEN_API_STATS_TTL=1";
+    for (i = 0; extra && extra[i]; i++) {
+        assert_true(n < sizeof full / sizeof full[0] - 1);
+        full[n++] = extra[i];
+    }
+    full[n] = NULL;
+    log = hx_strdupf("%s/%s.log", g->dir, name);
+    p = hx_proc_start(g->bin, log, full);
+    free(log);
+    for (i = 0; i < 5; i++)
+        free(env[i]);
+    return p;
 }
 
 /* ---- group setup: the component and the data agents registered ------------ */
@@ -743,7 +791,7 @@ static int group_setup(void **state)
     static g_t gs;
     g_t *g = &gs;
     const char *tmp = getenv("TMPDIR");
-    char *env[6], *log, node[16];
+    char node[16];
     int i, rc = -1;
 
     *state = g;
@@ -764,30 +812,7 @@ static int group_setup(void **state)
         return -1;
     snprintf(g->auth, sizeof g->auth, "Bearer %s", TOKEN);
 
-    env[0] = hx_strdupf("BITWEEN_XMPP_PORT=%s", env_required("BITWEEN_XMPP_PORT"));
-    env[1] = hx_strdupf("BITWEEN_COMPONENT_JID=%s", g->component_jid);
-    env[2] = hx_strdupf("BITWEEN_COMPONENT_SECRET=%s", env_required("BITWEEN_COMPONENT_SECRET"));
-    env[3] = hx_strdupf("BITWEEN_DOMAINS=%s", g->domain);
-    env[4] = hx_strdupf("BITWEEN_DATABASE_URL=%s", g->db_url);
-    {
-        const char *full[] = {"BITWEEN_CONFIG", /* no file */
-                              "BITWEEN_XMPP_HOST=127.0.0.1",
-                              env[0],
-                              env[1],
-                              env[2],
-                              env[3],
-                              env[4],
-                              "BITWEEN_API_ADDRESS=127.0.0.1",
-                              "BITWEEN_API_PORT=0",
-                              "BITWEEN_API_TOKEN=" TOKEN,
-                              "BITWEEN_API_STATS_TTL=1",
-                              NULL};
-        log = hx_strdupf("%s/component.log", g->dir);
-        g->comp = hx_proc_start(g->bin, log, full);
-        free(log);
-    }
-    for (i = 0; i < 5; i++)
-        free(env[i]);
+    g->comp = spawn_component(g, "component", NULL);
     if (!g->comp)
         return -1;
     trace("component spawned");
@@ -811,7 +836,7 @@ static int group_setup(void **state)
     if (!hx_proc_wait_log(g->comp, READY_LINE, 1, WAIT, NULL) ||
         !hx_proc_wait_log(g->comp, LISTEN_LINE, 1, WAIT, NULL))
         goto out;
-    g->port = read_port(hx_proc_log(g->comp));
+    g->port = read_port(hx_proc_log(g->comp), LISTEN_LINE);
     if (g->port <= 0 || g->port > 65535)
         goto out;
     snprintf(g->base, sizeof g->base, "http://127.0.0.1:%d", g->port);
@@ -919,6 +944,17 @@ static int test_teardown(void **state)
             if (g->flood[i].fd >= 0)
                 close(g->flood[i].fd);
         g->flooding = 0;
+    }
+    if (g->side) {
+        hx_proc_kill(g->side); /* stopped by the test when it passed */
+        if (hx_file_has_sanitizer_report(hx_proc_log(g->side))) {
+            fprintf(stderr, "test_api: sanitizer report in the second component's log\n");
+            rc = -1;
+        }
+        if (!g->passed || rc)
+            hx_file_dump(hx_proc_log(g->side), "second component log");
+        hx_proc_free(g->side);
+        g->side = NULL;
     }
     return rc;
 }
@@ -2453,6 +2489,70 @@ static void test_token_with_a_nul_byte(void **state)
     g->passed = 1;
 }
 
+/* Start a second component (`name`.log) with `extra` and wait until its
+ * API logs `listen_prefix` ("api: listening on [::]:"); returns the port.
+ * It has a wrong XMPP secret, so it cannot disturb the group's component:
+ * the server refuses it once, and it waits long before trying again, so
+ * that it is stopped while disconnected. */
+static int start_side(g_t *g, const char *name, const char *const *extra, const char *listen_prefix)
+{
+    const char *env[8];
+    size_t n = 0;
+    int port;
+    env[n++] = "BITWEEN_COMPONENT_SECRET=not-the-secret";
+    env[n++] = "BITWEEN_RECONNECT_MIN_MS=600000";
+    env[n++] = "BITWEEN_RECONNECT_MAX_MS=600000";
+    while (extra && *extra && n < sizeof env / sizeof env[0] - 1)
+        env[n++] = *extra++;
+    env[n] = NULL;
+    g->side = spawn_component(g, name, env);
+    assert_non_null(g->side);
+    if (!hx_proc_wait_log(g->side, listen_prefix, 1, WAIT, g->ctx)) {
+        fprintf(stderr, "test_api: %s never logged \"%s\"\n", name, listen_prefix);
+        fail();
+    }
+    port = read_port(hx_proc_log(g->side), listen_prefix);
+    assert_true(port > 0 && port < 65536);
+    if (!hx_proc_wait_log(g->side, "not-authorized", 1, WAIT, g->ctx)) {
+        fprintf(stderr, "test_api: %s was never refused by the XMPP server\n", name);
+        fail();
+    }
+    return port;
+}
+
+static void stop_side(g_t *g)
+{
+    assert_int_equal(hx_proc_stop(g->side, WAIT, g->ctx), 0);
+    assert_false(hx_file_has_sanitizer_report(hx_proc_log(g->side)));
+    hx_proc_free(g->side);
+    g->side = NULL;
+}
+
+/* api_address = "::" serves IPv6 and IPv4 clients on one port. */
+static void test_wildcard_ipv6_serves_ipv4(void **state)
+{
+    const char *extra[] = {"BITWEEN_API_ADDRESS=::", NULL};
+    g_t *g = *state;
+    char base[64];
+    const char *hosts[] = {"127.0.0.1", "[::1]"};
+    int port = start_side(g, "dual-stack", extra, "api: listening on [::]:");
+    size_t i;
+    resp_t r;
+
+    for (i = 0; i < 2; i++) {
+        snprintf(base, sizeof base, "http://%s:%d", hosts[i], port);
+        http_at(g, base, "GET", "/healthz", NULL, NULL, 0, BODY_PLAIN, &r);
+        assert_int_equal(r.status, 200);
+        resp_clear(&r);
+        http_at(g, base, "GET", "/api/v1/stats", g->auth, NULL, 0, BODY_PLAIN, &r);
+        assert_int_equal(r.status, 200);
+        resp_clear(&r);
+    }
+    assert_int_equal(hx_file_count(hx_proc_log(g->side), "IPv6 and IPv4"), 1);
+    stop_side(g);
+    g->passed = 1;
+}
+
 /* SIGTERM: a clean exit, no sanitizer report. */
 static void test_clean_stop(void **state)
 {
@@ -2483,6 +2583,7 @@ int main(int argc, char **argv)
         T(test_readyz_database_outage),
         T(test_idle_connection_flood),
         T(test_token_with_a_nul_byte),
+        T(test_wildcard_ipv6_serves_ipv4),
         T(test_clean_stop),
     };
     int rc;
