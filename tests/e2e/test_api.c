@@ -2553,6 +2553,53 @@ static void test_wildcard_ipv6_serves_ipv4(void **state)
     g->passed = 1;
 }
 
+/* A component without api_token: /api/v1 answers 401 token_not_configured
+ * whatever the request carries. It has the wrong XMPP secret: /readyz says
+ * not ready, and why, while the database answers and /healthz is fine. */
+static void test_no_token_and_xmpp_not_authenticated(void **state)
+{
+    const char *extra[] = {"BITWEEN_API_TOKEN", NULL}; /* unset */
+    g_t *g = *state;
+    char base[64], path[512];
+    const char *auths[] = {NULL, g->auth, "Bearer "};
+    int port = start_side(g, "no-token", extra, LISTEN_LINE);
+    size_t i;
+    resp_t r;
+    json_t *v;
+
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    snprintf(path, sizeof path, "/api/v1/users/%s", g->alice);
+    for (i = 0; i < sizeof auths / sizeof auths[0]; i++) {
+        http_at(g, base, "GET", "/api/v1/stats", auths[i], NULL, 0, BODY_PLAIN, &r);
+        check_error(&r, 401, "token_not_configured", "/api/v1/stats without api_token");
+        assert_non_null(strstr(r.body, "api_token"));
+        assert_true(r.have_www && strncmp(r.www, "Bearer", 6) == 0);
+        resp_clear(&r);
+        http_at(g, base, "GET", path, auths[i], NULL, 0, BODY_PLAIN, &r);
+        check_error(&r, 401, "token_not_configured", "/api/v1/users/{jid} without api_token");
+        resp_clear(&r);
+    }
+    assert_true(hx_file_count(hx_proc_log(g->side), "no api_token configured") == 1);
+
+    /* Never authenticated: not ready, with the reason; alive all the same. */
+    http_at(g, base, "GET", "/readyz", NULL, NULL, 0, BODY_PLAIN, &r);
+    check_error(&r, 503, "not_ready", "/readyz with the wrong XMPP secret");
+    v = parse_json(&r, "/readyz");
+    assert_non_null(strstr(js(json_object_get(v, "error"), "message"), "XMPP"));
+    json_decref(v);
+    resp_clear(&r);
+    http_at(g, base, "GET", "/healthz", NULL, NULL, 0, BODY_PLAIN, &r);
+    assert_int_equal(r.status, 200);
+    resp_clear(&r);
+    http_at(g, base, "GET", "/metrics", NULL, NULL, 0, BODY_PLAIN, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\nbitween_xmpp_up 0\n"));
+    assert_non_null(strstr(r.body, "\nbitween_database_up 1\n"));
+    resp_clear(&r);
+    stop_side(g);
+    g->passed = 1;
+}
+
 /* SIGTERM: a clean exit, no sanitizer report. */
 static void test_clean_stop(void **state)
 {
@@ -2584,6 +2631,7 @@ int main(int argc, char **argv)
         T(test_idle_connection_flood),
         T(test_token_with_a_nul_byte),
         T(test_wildcard_ipv6_serves_ipv4),
+        T(test_no_token_and_xmpp_not_authenticated),
         T(test_clean_stop),
     };
     int rc;
