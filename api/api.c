@@ -3,10 +3,13 @@
  * The admin API's HTTP side on libmicrohttpd: daemon start and stop, the
  * per-request context (allocated in the first callback, the URI logger,
  * which also sees the raw path before libmicrohttpd decodes it; freed in
- * the completion callback), routing, the bearer token, the body limit
- * (413 up front from Content-Length; chunked bodies are counted, and
- * discarded, and refused once over the limit), replies, latency metrics,
- * and one database connection per worker thread.
+ * the completion callback), routing, the bearer token (the whole
+ * Authorization header, NUL bytes included), the body limit (413 up front
+ * from Content-Length; chunked bodies are counted, and discarded, and
+ * refused once over the limit), replies, latency metrics, one database
+ * connection per worker thread, the connection limits (in all, per client
+ * address, idle time) and libmicrohttpd's messages, rate-limited so that
+ * no client can fill the log.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,15 +27,15 @@
 
 #include "api_private.h"
 
-/* Seconds of inactivity before a connection is closed. */
-#define CONNECTION_TIMEOUT_S 30
-/* Connections at most, per worker thread. */
-#define CONNECTION_LIMIT 256
 /* A chunked body over the limit is read and discarded up to this many bytes
  * past the limit, to answer 413; beyond, the connection is closed. */
 #define BODY_DISCARD_MAX (1024 * 1024)
 /* How long api_free() lets waiting requests send their 503. */
 #define CLOSE_GRACE_MS 1000
+/* libmicrohttpd's messages: refused connections are reported at most once
+ * per interval; other warnings at most MHD_LOG_BURST per interval. */
+#define MHD_LOG_INTERVAL_MS 60000u
+#define MHD_LOG_BURST       10u
 
 const unsigned api_counted_codes[API_CODE_SLOTS - 1] = {200, 400, 401, 404, 405,
                                                         413, 500, 503, 504, 202};
@@ -53,6 +56,9 @@ void api_settings_default(api_settings_t *s)
     s->command_timeout_ms = 10000;
     s->max_body_bytes = 64 * 1024;
     s->stats_ttl_s = 10;
+    s->max_connections = 128;
+    s->max_per_client = 16;
+    s->idle_timeout_s = 10;
 }
 
 typedef union {
@@ -79,6 +85,25 @@ static int parse_address(const char *text, unsigned port, api_sockaddr_t *out)
     return -1;
 }
 
+int api_address_is_loopback(const char *address)
+{
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    api_sockaddr_t sa;
+    const unsigned char *b;
+
+    switch (parse_address(address, 0, &sa)) {
+    case AF_INET:
+        return (ntohl(sa.v4.sin_addr.s_addr) >> 24) == 127;
+    case AF_INET6:
+        b = sa.v6.sin6_addr.s6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(&sa.v6.sin6_addr))
+            return 1;
+        return memcmp(b, mapped, sizeof mapped) == 0 && b[12] == 127;
+    default:
+        return 0;
+    }
+}
+
 int api_settings_check(const api_settings_t *s, char *msg, size_t len)
 {
     api_sockaddr_t sa;
@@ -91,8 +116,23 @@ int api_settings_check(const api_settings_t *s, char *msg, size_t len)
         snprintf(msg, len, "api_threads: %u is not in 1..64", s->threads);
     else if (!s->database_url || !*s->database_url)
         snprintf(msg, len, "the API needs a database URL");
-    else if (!s->command_timeout_ms || !s->stats_ttl_s || !s->db_connect_timeout_s)
+    else if (!s->command_timeout_ms || !s->stats_ttl_s || !s->db_connect_timeout_s ||
+             !s->idle_timeout_s)
         snprintf(msg, len, "API timeouts must be positive");
+    else if (s->max_connections < s->threads)
+        snprintf(msg, len,
+                 "api_max_connections: %u is below api_threads (%u): each worker thread needs "
+                 "one connection at least",
+                 s->max_connections, s->threads);
+    else if (s->max_per_client < 1 || s->max_per_client > s->max_connections)
+        snprintf(msg, len,
+                 "api_max_connections_per_client: %u is not in 1..api_max_connections (%u)",
+                 s->max_per_client, s->max_connections);
+    else if ((!s->token || !*s->token) && !api_address_is_loopback(s->address))
+        snprintf(msg, len,
+                 "api_address: %s is not loopback and no api_token is set: set api_token "
+                 "(BITWEEN_API_TOKEN), listen on loopback, or set api_enabled = false",
+                 s->address);
     else
         return 0;
     return -1;
@@ -253,18 +293,123 @@ store_t *api_store(api_req_t *req)
 
 /* ---- libmicrohttpd callbacks ------------------------------------------------------ */
 
+/* libmicrohttpd's messages about one client's connection: a peer that
+ * went away mid-request or sent a malformed request. Any client can cause
+ * them, as often as it likes. Matched on the format string, which
+ * libmicrohttpd does not translate. */
+static const char *const mhd_client_msgs[] = {
+    "Connection was closed by remote side",      "Connection socket is closed when reading",
+    "Socket has been disconnected when reading", "Error processing request (",
+    "Too late to send an error response",        "Failed to send ",
+    "Received HTTP/1.1 request without",         "Too large value of 'Content-Length'",
+    "Failed to parse `Content-Length'",          "Not enough memory in pool to ",
+};
+
+/* libmicrohttpd's message for a connection refused at a limit (in all or
+ * per client address); it has no other way to tell us. */
+#define MHD_MSG_REFUSED "Server reached connection limit"
+
+static int mhd_msg_is(const char *fmt, const char *prefix)
+{
+    return strncmp(fmt, prefix, strlen(prefix)) == 0;
+}
+
+/* A connection refused: counted, reported at most once per interval. */
+static void mhd_log_refused(api_t *api)
+{
+    uint64_t now = api_now_ms(), before = 0;
+    int report = 0;
+
+    atomic_fetch_add(&api->connections_refused, 1);
+    pthread_mutex_lock(&api->mhd_log_mu);
+    if (!api->refused_logged_ms || now - api->refused_logged_ms >= MHD_LOG_INTERVAL_MS) {
+        report = 1;
+        before = api->refused_unlogged;
+        api->refused_logged_ms = now ? now : 1;
+        api->refused_unlogged = 0;
+    } else {
+        api->refused_unlogged++;
+    }
+    pthread_mutex_unlock(&api->mhd_log_mu);
+    if (report)
+        LOG_WARN(api->log, API_SUB,
+                 "connection refused at a limit (api_max_connections_per_client = %u, "
+                 "api_max_connections = %u); %llu more since the last such line, which comes "
+                 "at most once a minute; bitween_api_connections_refused_total counts them all",
+                 api->s.max_per_client, api->s.max_connections, (unsigned long long)before);
+}
+
+static void mhd_format(char *line, size_t len, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+/* One line of text from a libmicrohttpd message, without its line end. */
+static void mhd_format(char *line, size_t len, const char *fmt, va_list ap)
+{
+    size_t n;
+    vsnprintf(line, len, fmt, ap);
+    n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     api_t *api = cls;
     char line[512];
-    size_t n;
-    vsnprintf(line, sizeof line, fmt, ap);
-    n = strlen(line);
-    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
+    size_t i;
+    uint64_t now, dropped = 0;
+    int pass;
+
+    if (mhd_msg_is(fmt, MHD_MSG_REFUSED)) {
+        mhd_log_refused(api);
+        return;
+    }
+    for (i = 0; i < sizeof mhd_client_msgs / sizeof mhd_client_msgs[0]; i++) {
+        if (mhd_msg_is(fmt, mhd_client_msgs[i])) {
+            if (!log_enabled(api->log, LOG_LEVEL_DEBUG))
+                return;
+            mhd_format(line, sizeof line, fmt, ap);
+            LOG_DEBUG(api->log, "api/mhd", "%s", line);
+            return;
+        }
+    }
+    /* Anything else is worth a warning, but not thousands of them. */
+    now = api_now_ms();
+    pthread_mutex_lock(&api->mhd_log_mu);
+    if (!api->msg_window_ms || now - api->msg_window_ms >= MHD_LOG_INTERVAL_MS) {
+        dropped = api->msg_suppressed;
+        api->msg_window_ms = now ? now : 1;
+        api->msg_in_window = 0;
+        api->msg_suppressed = 0;
+    }
+    pass = api->msg_in_window < MHD_LOG_BURST;
+    if (pass)
+        api->msg_in_window++;
+    else
+        api->msg_suppressed++;
+    pthread_mutex_unlock(&api->mhd_log_mu);
+    if (dropped)
+        LOG_WARN(api->log, "api/mhd", "%llu more libmicrohttpd messages were not logged",
+                 (unsigned long long)dropped);
+    if (!pass)
+        return;
+    mhd_format(line, sizeof line, fmt, ap);
     LOG_WARN(api->log, "api/mhd", "%s", line);
+}
+
+/* Connections opened and closed: the gauge of open connections. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    api_t *api = cls;
+    (void)conn;
+    (void)socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        atomic_fetch_add(&api->connections, 1);
+    else if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
+        atomic_fetch_sub(&api->connections, 1);
 }
 
 /* First callback of a request: the raw URI, before any decoding. */
@@ -374,6 +519,105 @@ static int request_body(api_req_t *req, long long *declared)
     return te != NULL;
 }
 
+/* ---- the Authorization header, whole ------------------------------------------ */
+
+typedef struct auth_scan {
+    const char *value; /* the first Authorization header's value */
+    size_t len;
+    unsigned count;      /* Authorization headers */
+    uintptr_t after;     /* end of `value` */
+    uintptr_t next_line; /* lowest header name after it, or the end of the head */
+} auth_scan_t;
+
+static enum MHD_Result scan_auth(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 size_t key_size, const char *value, size_t value_size)
+{
+    auth_scan_t *a = cls;
+    (void)kind;
+    if (key && key_size == 13 && strncasecmp(key, "Authorization", 13) == 0 && a->count++ == 0) {
+        a->value = value ? value : "";
+        a->len = value ? value_size : 0;
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result scan_next_line(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      size_t key_size, const char *value, size_t value_size)
+{
+    auth_scan_t *a = cls;
+    uintptr_t k = (uintptr_t)key;
+    (void)kind;
+    (void)key_size;
+    (void)value;
+    (void)value_size;
+    if (k > a->after && k < a->next_line)
+        a->next_line = k;
+    return MHD_YES;
+}
+
+/*
+ * Whether the Authorization value `a` is the whole line the client sent.
+ * libmicrohttpd before 1.0 keeps a header value as the C string it finds
+ * in its read buffer, so "Bearer <token>\0junk" arrives here as "Bearer
+ * <token>" with its length (1.0 answers a NUL in a header with 400
+ * itself). The request head is still in that buffer, in place: `method`
+ * starts it, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE is its length, and
+ * each line end (CR LF, or a bare LF) has been overwritten with NULs.
+ * Between the end of the value and the next line (the next header's name,
+ * or the end of the head, which holds the blank line too) there may only
+ * be that line end: one or two NULs, up to four before the end of the
+ * head. Anything else, or a value outside the head, means the line did
+ * not end where the value does: refused. That also refuses obsolete line
+ * folding (RFC 9112 lets a server reject it) of the Authorization header
+ * or of the header after it, which libmicrohttpd 0.9 moves out of place.
+ * A single NUL just before a bare LF looks like a CR and passes; nothing
+ * can hide behind it.
+ */
+static int auth_value_whole(api_t *api, struct MHD_Connection *conn, const char *method,
+                            auth_scan_t *a)
+{
+    const union MHD_ConnectionInfo *info;
+    uintptr_t head, head_end, v, p;
+
+    if (!api->mhd_cuts_at_nul)
+        return 1;
+    info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (!info || !method)
+        return 0;
+    head = (uintptr_t)method;
+    head_end = head + info->header_size;
+    v = (uintptr_t)a->value;
+    if (v <= head || v + a->len >= head_end)
+        return 0;
+    a->after = v + a->len;
+    a->next_line = head_end;
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, scan_next_line, a);
+    if (a->next_line - a->after > (a->next_line == head_end ? 4u : 2u))
+        return 0;
+    for (p = a->after; p < a->next_line; p++)
+        if (method[p - head] != '\0')
+            return 0;
+    return 1;
+}
+
+/* NULL when the request carries the right bearer token; else why not. */
+static const char *auth_refusal(api_req_t *req, const char *method)
+{
+    auth_scan_t a;
+
+    memset(&a, 0, sizeof a);
+    MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, scan_auth, &a);
+    if (a.count == 0)
+        return "missing bearer token (Authorization: Bearer <token>)";
+    if (a.count > 1)
+        return "more than one Authorization header";
+    if (memchr(a.value, '\0', a.len) || !auth_value_whole(req->api, req->conn, method, &a))
+        return "malformed Authorization header (a NUL byte, or folded over lines)";
+    if (!api_bearer_ok(a.value, a.len, req->api->token_digest))
+        return "wrong bearer token";
+    return NULL;
+}
+
 /* Route, decode the path, check the body size and the token. Sets a reply
  * on refusal. */
 static void request_start(api_req_t *req, const char *method)
@@ -416,18 +660,14 @@ static void request_start(api_req_t *req, const char *method)
         return;
     }
     if (routes[index].flags & API_ROUTE_AUTH) {
-        const char *auth =
-            MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        const char *why;
         if (!api->have_token) {
             req->www_authenticate = 1;
             api_reply_error(req, 401, "token_not_configured",
                             "no API token is configured: set api_token (BITWEEN_API_TOKEN)");
-        } else if (!api_bearer_ok(auth, api->token_digest)) {
+        } else if ((why = auth_refusal(req, method)) != NULL) {
             req->www_authenticate = 1;
-            api_reply_error(req, 401, "unauthorized",
-                            auth ? "wrong bearer token"
-                                 : "missing bearer token (Authorization: "
-                                   "Bearer <token>)");
+            api_reply_error(req, 401, "unauthorized", "%s", why);
         }
     }
 }
@@ -543,7 +783,8 @@ api_t *api_new(const api_settings_t *s, component_t *comp, log_t *log)
     }
     if (pthread_mutex_init(&api->wait_mu, NULL) != 0 || cond_init_monotonic(&api->wait_cond) ||
         pthread_mutex_init(&api->refresh_mu, NULL) != 0 ||
-        cond_init_monotonic(&api->refresh_cond) || pthread_mutex_init(&api->counts_mu, NULL) != 0) {
+        cond_init_monotonic(&api->refresh_cond) || pthread_mutex_init(&api->counts_mu, NULL) != 0 ||
+        pthread_mutex_init(&api->mhd_log_mu, NULL) != 0) {
         /* Only at start-up, and practically never: leak the primitives. */
         pthread_mutex_destroy(&api->stores_mu);
         free(api);
@@ -559,6 +800,12 @@ api_t *api_new(const api_settings_t *s, component_t *comp, log_t *log)
         api->started_wall = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
     }
     atomic_store(&api->db_up, 0);
+    atomic_store(&api->connections, 0);
+    atomic_store(&api->connections_refused, 0);
+    {
+        const char *v = MHD_get_version();
+        api->mhd_cuts_at_nul = !v || strncmp(v, "0.", 2) == 0;
+    }
     api->own_address = dupstr(s->address);
     api->own_url = dupstr(s->database_url);
     api->s.address = api->own_address;
@@ -602,15 +849,21 @@ api_t *api_new(const api_settings_t *s, component_t *comp, log_t *log)
     family = parse_address(s->address, s->port, &sa);
     errno = 0;
     flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    /* An IPv6 socket takes IPv4 too (IPV6_V6ONLY off): "::" serves every
+     * address of the host, as operators expect of a wildcard. */
     if (family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    /* The logger first, so that errors about the other options reach it. */
+        flags |= MHD_USE_DUAL_STACK;
+    /* The logger first, so that errors about the other options reach it.
+     * The total is split between the worker threads; the per-client limit
+     * is shared by them. */
     api->daemon = MHD_start_daemon(
         flags, (uint16_t)s->port, NULL, NULL, on_access, api, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
         api, MHD_OPTION_SOCK_ADDR, &sa.sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->threads,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, api, MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(CONNECTION_LIMIT * s->threads), MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, api, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)s->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)s->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned int)s->max_per_client, MHD_OPTION_END);
     if (!api->daemon) {
         int e = errno;
         LOG_ERROR(log, API_SUB, "cannot listen on %s port %u: %s", s->address, s->port,
@@ -625,8 +878,14 @@ api_t *api_new(const api_settings_t *s, component_t *comp, log_t *log)
         goto fail;
     }
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
-    LOG_INFO(log, API_SUB, "listening on %s (%u worker thread%s)", api->listen_text, s->threads,
-             s->threads == 1 ? "" : "s");
+    LOG_INFO(log, API_SUB,
+             "listening on %s%s (%u worker thread%s; at most %u connections, %u per client "
+             "address, closed after %u s idle)",
+             api->listen_text,
+             family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&sa.v6.sin6_addr) ? ", IPv6 and IPv4"
+                                                                             : "",
+             s->threads, s->threads == 1 ? "" : "s", s->max_connections, s->max_per_client,
+             s->idle_timeout_s);
     return api;
 
 fail_oom:
@@ -691,6 +950,7 @@ void api_free(api_t *api)
     pthread_mutex_destroy(&api->refresh_mu);
     pthread_cond_destroy(&api->refresh_cond);
     pthread_mutex_destroy(&api->counts_mu);
+    pthread_mutex_destroy(&api->mhd_log_mu);
     free(api->own_address);
     free(api->own_url);
     free(api);

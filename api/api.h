@@ -20,9 +20,11 @@
 
 /** What the API needs; strings are copied by api_new(). */
 typedef struct api_settings {
-    const char *address;              /* IPv4 or IPv6 literal to bind; default "127.0.0.1" */
+    const char *address;              /* IPv4 or IPv6 literal to bind; default "127.0.0.1";
+                                         "::" takes IPv6 and IPv4 (one dual-stack socket) */
     unsigned port;                    /* TCP port; 0 picks a free one (see api_port()) */
-    const char *token;                /* bearer token; NULL or "": /api/v1 answers 401 */
+    const char *token;                /* bearer token; NULL or "": /api/v1 answers 401, and
+                                         only a loopback address is accepted */
     unsigned threads;                 /* HTTP worker threads (1..64); default 2 */
     const char *database_url;         /* libpq URL; required */
     unsigned db_connect_timeout_s;    /* default 5 */
@@ -30,6 +32,9 @@ typedef struct api_settings {
     unsigned command_timeout_ms;      /* wait for evict/republish before 504; default 10000 */
     size_t max_body_bytes;            /* larger request bodies get 413; default 65536 */
     unsigned stats_ttl_s;             /* registry counts refreshed this often; default 10 */
+    unsigned max_connections;         /* open connections in all (>= threads); default 128 */
+    unsigned max_per_client;          /* from one IP address; default 16 */
+    unsigned idle_timeout_s;          /* a connection idle this long is closed; default 10 */
 } api_settings_t;
 
 /** Fill `s` with the defaults above (no database URL, no token). */
@@ -38,8 +43,11 @@ void api_settings_default(api_settings_t *s);
 /**
  * Check settings without starting anything (for --check-config): an
  * address that is not an IPv4 or IPv6 literal, a port over 65535, threads
- * out of 1..64, a missing database URL or zero timeouts are refused.
- * Returns 0, or -1 with a message in `msg` (`len` bytes, NUL-terminated).
+ * out of 1..64, a missing database URL, zero timeouts, connection limits
+ * out of order (per client above the total, the total below the threads)
+ * and an address other than loopback without a token are refused.
+ * Returns 0, or -1 with a message in `msg` (`len` bytes, NUL-terminated)
+ * that names the option to change.
  */
 int api_settings_check(const api_settings_t *s, char *msg, size_t len);
 

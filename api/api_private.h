@@ -82,12 +82,20 @@ int api_ct_equal(const void *a, const void *b, size_t n);
 int api_token_digest(const char *s, size_t n, unsigned char out[API_TOKEN_DIGEST]);
 
 /**
- * Whether `header` (an Authorization header value, may be NULL) carries
- * "Bearer <token>" whose SHA-256 equals `want` (compared in constant time,
- * so neither the contents nor the length of the token leak). The scheme is
- * case-insensitive. Returns 1 or 0.
+ * Whether `header` (an Authorization header value of `len` bytes, may be
+ * NULL) carries "Bearer <token>" whose SHA-256 equals `want` (compared in
+ * constant time, so neither the contents nor the length of the token
+ * leak). The scheme is case-insensitive; a NUL byte anywhere in the `len`
+ * bytes refuses the header. Returns 1 or 0.
  */
-int api_bearer_ok(const char *header, const unsigned char want[API_TOKEN_DIGEST]);
+int api_bearer_ok(const char *header, size_t len, const unsigned char want[API_TOKEN_DIGEST]);
+
+/**
+ * Whether `address` (an IPv4 or IPv6 literal) is a loopback address:
+ * 127.0.0.0/8, ::1, or 127.0.0.0/8 mapped into IPv6 (::ffff:127.0.0.1).
+ * Returns 1 or 0 (also for text that is not an address).
+ */
+int api_address_is_loopback(const char *address);
 
 /** base64url without padding: a new string (caller frees) or NULL. */
 char *api_b64url_encode(const unsigned char *in, size_t n) __attribute__((warn_unused_result));
@@ -181,6 +189,7 @@ struct api {
     char *own_address, *own_url;
     int have_token;
     unsigned char token_digest[API_TOKEN_DIGEST];
+    int mhd_cuts_at_nul; /* libmicrohttpd cuts header values at a NUL (before 1.0) */
     component_t *comp;
     log_t *log;
     struct MHD_Daemon *daemon;
@@ -221,6 +230,16 @@ struct api {
     /* metrics of the API itself */
     hist_t hist[API_MAX_ROUTES + 1]; /* last: unmatched requests */
     atomic_ullong responses[API_CODE_SLOTS];
+    atomic_uint connections;           /* open now */
+    atomic_ullong connections_refused; /* at a connection limit */
+
+    /* libmicrohttpd's messages, rate-limited (api.c, mhd_log()) */
+    pthread_mutex_t mhd_log_mu;
+    uint64_t refused_logged_ms; /* last report of refused connections; 0: none yet */
+    uint64_t refused_unlogged;  /* refused since then */
+    uint64_t msg_window_ms;     /* start of the current window of other messages */
+    unsigned msg_in_window;
+    uint64_t msg_suppressed; /* dropped in the current window */
 };
 
 /* Monotonic milliseconds / microseconds. */

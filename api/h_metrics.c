@@ -164,6 +164,12 @@ static void api_metrics(api_buf_t *b, api_t *api)
             snprintf(labels, sizeof labels, "code=\"other\"");
         api_prom_sample_u64(b, "bitween_api_responses_total", labels, L(api->responses[k]));
     }
+    gauge(b, "bitween_api_connections", "Admin API connections open now.",
+          (double)atomic_load(&api->connections));
+    counter(b, "bitween_api_connections_refused_total",
+            "Admin API connections refused at api_max_connections_per_client or "
+            "api_max_connections.",
+            L(api->connections_refused));
 }
 
 void api_h_metrics(api_req_t *req)

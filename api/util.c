@@ -263,18 +263,22 @@ int api_token_digest(const char *s, size_t n, unsigned char out[API_TOKEN_DIGEST
     return 0;
 }
 
-int api_bearer_ok(const char *header, const unsigned char want[API_TOKEN_DIGEST])
+int api_bearer_ok(const char *header, size_t len, const unsigned char want[API_TOKEN_DIGEST])
 {
     unsigned char got[API_TOKEN_DIGEST];
-    const char *t;
+    const char *t, *end;
     size_t n;
 
-    if (!header || strncasecmp(header, "Bearer", 6) != 0 || (header[6] != ' ' && header[6] != '\t'))
+    /* A NUL would end the token for anything that reads the header as a
+     * C string (a proxy, a log): refuse it rather than guess. */
+    if (!header || memchr(header, '\0', len) || len < 7 || strncasecmp(header, "Bearer", 6) != 0 ||
+        (header[6] != ' ' && header[6] != '\t'))
         return 0;
     t = header + 6;
-    while (*t == ' ' || *t == '\t')
+    end = header + len;
+    while (t < end && (*t == ' ' || *t == '\t'))
         t++;
-    n = strlen(t);
+    n = (size_t)(end - t);
     while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
         n--;
     if (n == 0 || api_token_digest(t, n, got) != 0)

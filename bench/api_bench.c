@@ -54,9 +54,11 @@
 #include "store.h"
 
 #define TOKEN "api-bench-token-0123456789abcdef"
-/* The API's daemon settings (api/api.c). */
-#define CONNECTION_TIMEOUT_S 30
-#define CONNECTION_LIMIT     256
+/* The API's daemon settings (api/api.c, api_settings_default()); the
+ * connection limits are raised on both sides to let wrk's connections in,
+ * since they all come from one address. */
+#define CONNECTION_TIMEOUT_S 10
+#define CONNECTION_LIMIT     128
 #define LISTEN_LINE          "api: listening on 127.0.0.1:"
 
 #define MAX_THREAD_COUNTS 8
@@ -195,6 +197,12 @@ static enum MHD_Result bl_access(void *cls, struct MHD_Connection *conn, const c
     return ret;
 }
 
+/* Connections each side accepts, in all and from one address. */
+static int connection_limit(void)
+{
+    return cfg.connections > CONNECTION_LIMIT ? cfg.connections : CONNECTION_LIMIT;
+}
+
 static struct MHD_Daemon *baseline_start(int threads, int *port)
 {
     struct sockaddr_in sa;
@@ -211,7 +219,8 @@ static struct MHD_Daemon *baseline_start(int threads, int *port)
         (unsigned int)threads, MHD_OPTION_URI_LOG_CALLBACK, bl_uri, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, bl_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)(CONNECTION_LIMIT * threads), MHD_OPTION_END);
+        (unsigned int)connection_limit(), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned int)connection_limit(), MHD_OPTION_END);
     if (!d)
         die("baseline", "libmicrohttpd did not start");
     info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
@@ -225,9 +234,11 @@ static struct MHD_Daemon *baseline_start(int threads, int *port)
 
 static hx_proc_t *component_start(const char *log, const char *db_url, int n_threads)
 {
-    char threads[64], url[4096];
+    char threads[64], url[4096], total[64], per_client[64];
     const char *env[] = {url,
                          threads,
+                         total,
+                         per_client,
                          "BITWEEN_CONFIG", /* no file */
                          "BITWEEN_XMPP_HOST=127.0.0.1",
                          "BITWEEN_XMPP_PORT=9", /* discard: nobody listens */
@@ -242,6 +253,9 @@ static hx_proc_t *component_start(const char *log, const char *db_url, int n_thr
                          NULL};
     hx_proc_t *p;
     snprintf(threads, sizeof threads, "BITWEEN_API_THREADS=%d", n_threads);
+    snprintf(total, sizeof total, "BITWEEN_API_MAX_CONNECTIONS=%d", connection_limit());
+    snprintf(per_client, sizeof per_client, "BITWEEN_API_MAX_CONNECTIONS_PER_CLIENT=%d",
+             connection_limit());
     snprintf(url, sizeof url, "BITWEEN_DATABASE_URL=%s", db_url);
     p = hx_proc_start(cfg.component_bin, log, env);
     if (!p)

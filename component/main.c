@@ -117,6 +117,9 @@ static void api_settings_from(const config_t *cfg, const component_settings_t *c
     as->command_timeout_ms = (unsigned)config_int(cfg, OPT_API_TIMEOUT_MS);
     as->max_body_bytes = (size_t)config_int(cfg, OPT_API_MAX_BODY_BYTES);
     as->stats_ttl_s = (unsigned)config_int(cfg, OPT_API_STATS_TTL);
+    as->max_connections = (unsigned)config_int(cfg, OPT_API_MAX_CONNECTIONS);
+    as->max_per_client = (unsigned)config_int(cfg, OPT_API_MAX_CONNECTIONS_PER_CLIENT);
+    as->idle_timeout_s = (unsigned)config_int(cfg, OPT_API_IDLE_TIMEOUT);
 }
 
 int main(int argc, char **argv)

@@ -75,13 +75,14 @@ const config_option_t component_options[OPT_COUNT] = {
     [OPT_API_ENABLED] = {"api_enabled", CONFIG_BOOL, "true", 0, 0, NULL, 0,
                          "serve the admin REST API (health, readiness, metrics, /api/v1)"},
     [OPT_API_ADDRESS] = STR("api_address", "127.0.0.1", 0,
-                            "address the admin API listens on (IPv4 or IPv6 literal); keep it "
-                            "on loopback or an internal network"),
+                            "address the admin API listens on (IPv4 or IPv6 literal; \"::\" "
+                            "takes IPv6 and IPv4); any but a loopback address needs api_token"),
     [OPT_API_PORT] = INT("api_port", "8080", 0, 65535, 0,
                          "admin API TCP port (0: any free port, logged at start-up)"),
     [OPT_API_TOKEN] = {"api_token", CONFIG_SECRET, NULL, 0, 0, NULL, 0,
-                       "bearer token for /api/v1 (unset: /api/v1 answers 401); /healthz, "
-                       "/readyz and /metrics need none"},
+                       "bearer token for /api/v1 (unset: /api/v1 answers 401, and "
+                       "api_address must be loopback); /healthz, /readyz and /metrics need "
+                       "none"},
     [OPT_API_THREADS] = INT("api_threads", "2", 1, 64, 0,
                             "admin API worker threads (each has its own database connection)"),
     [OPT_API_TIMEOUT_MS] = INT("api_timeout_ms", "10000", 100, 600000, 0,
@@ -95,6 +96,15 @@ const config_option_t component_options[OPT_COUNT] = {
                        "error, warn, info or debug"},
     [OPT_LOG_TIMESTAMPS] = {"log_timestamps", CONFIG_BOOL, "true", 0, 0, NULL, 0,
                             "prefix log lines with the time (off under journald)"},
+    [OPT_API_MAX_CONNECTIONS] = INT("api_max_connections", "128", 1, 10000, 0,
+                                    "admin API connections open at once (at least api_threads); "
+                                    "further ones wait in the listen queue"),
+    [OPT_API_MAX_CONNECTIONS_PER_CLIENT] =
+        INT("api_max_connections_per_client", "16", 1, 10000, 0,
+            "admin API connections open at once from one client address; further ones are "
+            "closed at once (raise it behind a reverse proxy)"),
+    [OPT_API_IDLE_TIMEOUT] = INT("api_idle_timeout", "10", 1, 3600, 0,
+                                 "seconds before an idle admin API connection is closed"),
 };
 
 void options_free_domains(char **domains)

@@ -53,6 +53,10 @@
 #define PASSWORD    "secret-pw"
 #define TOKEN       "e2e-api-token-0123456789abcdef"
 #define N_REPORTS   5
+/* The connection flood: from another client address than the probes'. */
+#define FLOOD        600
+#define FLOOD_SOURCE "127.0.0.2"
+#define PER_CLIENT   16 /* api_max_connections_per_client, default */
 
 /* ---- fixture: one component, one data set, shared by the tests --------- */
 
@@ -64,6 +68,7 @@ typedef struct g {
     char dir[256]; /* logs */
     /* processes and connections */
     hx_proc_t *comp;
+    hx_proc_t *side; /* a second component a test starts; killed when it ends */
     xmpp_ctx_t *ctx;
     PGconn *db;
     CURL *curl;
@@ -78,9 +83,12 @@ typedef struct g {
     char h_report[N_REPORTS][41];
     char h_v2[65];
     unsigned next_id;
-    int pg_down; /* stopped by a test: started again when it ends */
-    int passed;  /* the running test reached its end */
-    int dumped;  /* the log was printed once already */
+    int pg_down;                /* stopped by a test: started again when it ends */
+    int fresh;                  /* each request on a new connection, closed after it */
+    struct pollfd flood[FLOOD]; /* the flood's sockets (fd -1: closed) */
+    int flooding;               /* closed when the test ends */
+    int passed;                 /* the running test reached its end */
+    int dumped;                 /* the log was printed once already */
 } g_t;
 
 static long long t0_ms;
@@ -188,12 +196,13 @@ enum { BODY_PLAIN = 0, BODY_CHUNKED = 1, BODY_EXPECT = 2 };
 
 /*
  * One request on the shared handle (connections are kept alive between
- * requests). `auth`: the Authorization value, NULL for none. `body`: NULL
- * for none, else `body_len` bytes; with BODY_CHUNKED `body_len` bytes are
- * sent chunked (content ignored). Fills `r`; returns the status.
+ * requests) to `base` ("http://127.0.0.1:PORT"). `auth`: the Authorization
+ * value, NULL for none. `body`: NULL for none, else `body_len` bytes; with
+ * BODY_CHUNKED `body_len` bytes are sent chunked (content ignored). Fills
+ * `r`; returns the status.
  */
-static long http_ex(g_t *g, const char *method, const char *path, const char *auth,
-                    const char *body, size_t body_len, int mode, resp_t *r)
+static long http_at(g_t *g, const char *base, const char *method, const char *path,
+                    const char *auth, const char *body, size_t body_len, int mode, resp_t *r)
 {
     char url[8192], hdr[256];
     struct curl_slist *hdrs = NULL;
@@ -201,7 +210,7 @@ static long http_ex(g_t *g, const char *method, const char *path, const char *au
     CURLcode rc;
 
     memset(r, 0, sizeof *r);
-    snprintf(url, sizeof url, "%s%s", g->base, path);
+    snprintf(url, sizeof url, "%s%s", base, path);
     curl_easy_reset(g->curl);
     curl_easy_setopt(g->curl, CURLOPT_URL, url);
     curl_easy_setopt(g->curl, CURLOPT_PATH_AS_IS, 1L);
@@ -211,6 +220,10 @@ static long http_ex(g_t *g, const char *method, const char *path, const char *au
     curl_easy_setopt(g->curl, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(g->curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(g->curl, CURLOPT_HEADERDATA, r);
+    if (g->fresh) {
+        curl_easy_setopt(g->curl, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(g->curl, CURLOPT_FORBID_REUSE, 1L);
+    }
     if (auth) {
         snprintf(hdr, sizeof hdr, "Authorization: %s", auth);
         hdrs = curl_slist_append(hdrs, hdr);
@@ -242,7 +255,7 @@ static long http_ex(g_t *g, const char *method, const char *path, const char *au
     rc = curl_easy_perform(g->curl);
     curl_slist_free_all(hdrs);
     if (rc != CURLE_OK) {
-        fprintf(stderr, "test_api: %s %s: %s\n", method, path, curl_easy_strerror(rc));
+        fprintf(stderr, "test_api: %s %s%s: %s\n", method, base, path, curl_easy_strerror(rc));
         fail();
     }
     curl_easy_getinfo(g->curl, CURLINFO_RESPONSE_CODE, &r->status);
@@ -252,6 +265,12 @@ static long http_ex(g_t *g, const char *method, const char *path, const char *au
     }
     trace("%s %s -> %ld", method, path, r->status);
     return r->status;
+}
+
+static long http_ex(g_t *g, const char *method, const char *path, const char *auth,
+                    const char *body, size_t body_len, int mode, resp_t *r)
+{
+    return http_at(g, g->base, method, path, auth, body, body_len, mode, r);
 }
 
 static long http(g_t *g, const char *method, const char *path, const char *auth, resp_t *r)
@@ -675,12 +694,13 @@ static void wait_view(g_t *g, const char *jid, const char *const *must, const ch
 
 /* ---- the component --------------------------------------------------------- */
 
-static int read_port(const char *log)
+/* The port after `prefix` ("api: listening on 127.0.0.1:") in the log. */
+static int read_port(const char *log, const char *prefix)
 {
     char *text = hx_file_read(log), *p;
     int port = -1;
-    if (text && (p = strstr(text, LISTEN_LINE)) != NULL)
-        port = atoi(p + strlen(LISTEN_LINE));
+    if (text && (p = strstr(text, prefix)) != NULL)
+        port = atoi(p + strlen(prefix));
     free(text);
     return port;
 }
@@ -691,6 +711,45 @@ static void dump_log_once(g_t *g)
         hx_file_dump(hx_proc_log(g->comp), "component log");
         g->dumped = 1;
     }
+}
+
+/*
+ * Start the component on the test stack with the API on an ephemeral
+ * loopback port and the token, plus `extra` ("NAME=VALUE" overriding
+ * those, NULL-terminated, may be NULL); its output goes to NAME.log in the
+ * group's directory. NULL when fork failed.
+ */
+static hx_proc_t *spawn_component(g_t *g, const char *name, const char *const *extra)
+{
+    char *env[5], *log;
+    const char *full[32];
+    size_t n = 0, i;
+    hx_proc_t *p;
+
+    env[0] = hx_strdupf("BITWEEN_XMPP_PORT=%s", env_required("BITWEEN_XMPP_PORT"));
+    env[1] = hx_strdupf("BITWEEN_COMPONENT_JID=%s", g->component_jid);
+    env[2] = hx_strdupf("BITWEEN_COMPONENT_SECRET=%s", env_required("BITWEEN_COMPONENT_SECRET"));
+    env[3] = hx_strdupf("BITWEEN_DOMAINS=%s", g->domain);
+    env[4] = hx_strdupf("BITWEEN_DATABASE_URL=%s", g->db_url);
+    full[n++] = "BITWEEN_CONFIG"; /* no file */
+    full[n++] = "BITWEEN_XMPP_HOST=127.0.0.1";
+    for (i = 0; i < 5; i++)
+        full[n++] = env[i];
+    full[n++] = "BITWEEN_API_ADDRESS=127.0.0.1";
+    full[n++] = "BITWEEN_API_PORT=0";
+    full[n++] = "BITWEEN_API_TOKEN=" TOKEN;
+    full[n++] = "BITWEEN_API_STATS_TTL=1";
+    for (i = 0; extra && extra[i]; i++) {
+        assert_true(n < sizeof full / sizeof full[0] - 1);
+        full[n++] = extra[i];
+    }
+    full[n] = NULL;
+    log = hx_strdupf("%s/%s.log", g->dir, name);
+    p = hx_proc_start(g->bin, log, full);
+    free(log);
+    for (i = 0; i < 5; i++)
+        free(env[i]);
+    return p;
 }
 
 /* ---- group setup: the component and the data agents registered ------------ */
@@ -732,7 +791,7 @@ static int group_setup(void **state)
     static g_t gs;
     g_t *g = &gs;
     const char *tmp = getenv("TMPDIR");
-    char *env[6], *log, node[16];
+    char node[16];
     int i, rc = -1;
 
     *state = g;
@@ -753,30 +812,7 @@ static int group_setup(void **state)
         return -1;
     snprintf(g->auth, sizeof g->auth, "Bearer %s", TOKEN);
 
-    env[0] = hx_strdupf("BITWEEN_XMPP_PORT=%s", env_required("BITWEEN_XMPP_PORT"));
-    env[1] = hx_strdupf("BITWEEN_COMPONENT_JID=%s", g->component_jid);
-    env[2] = hx_strdupf("BITWEEN_COMPONENT_SECRET=%s", env_required("BITWEEN_COMPONENT_SECRET"));
-    env[3] = hx_strdupf("BITWEEN_DOMAINS=%s", g->domain);
-    env[4] = hx_strdupf("BITWEEN_DATABASE_URL=%s", g->db_url);
-    {
-        const char *full[] = {"BITWEEN_CONFIG", /* no file */
-                              "BITWEEN_XMPP_HOST=127.0.0.1",
-                              env[0],
-                              env[1],
-                              env[2],
-                              env[3],
-                              env[4],
-                              "BITWEEN_API_ADDRESS=127.0.0.1",
-                              "BITWEEN_API_PORT=0",
-                              "BITWEEN_API_TOKEN=" TOKEN,
-                              "BITWEEN_API_STATS_TTL=1",
-                              NULL};
-        log = hx_strdupf("%s/component.log", g->dir);
-        g->comp = hx_proc_start(g->bin, log, full);
-        free(log);
-    }
-    for (i = 0; i < 5; i++)
-        free(env[i]);
+    g->comp = spawn_component(g, "component", NULL);
     if (!g->comp)
         return -1;
     trace("component spawned");
@@ -800,7 +836,7 @@ static int group_setup(void **state)
     if (!hx_proc_wait_log(g->comp, READY_LINE, 1, WAIT, NULL) ||
         !hx_proc_wait_log(g->comp, LISTEN_LINE, 1, WAIT, NULL))
         goto out;
-    g->port = read_port(hx_proc_log(g->comp));
+    g->port = read_port(hx_proc_log(g->comp), LISTEN_LINE);
     if (g->port <= 0 || g->port > 65535)
         goto out;
     snprintf(g->base, sizeof g->base, "http://127.0.0.1:%d", g->port);
@@ -885,6 +921,7 @@ static int test_setup(void **state)
 {
     g_t *g = *state;
     g->passed = 0;
+    g->fresh = 0;
     t0_ms = hx_now_ms();
     return 0;
 }
@@ -901,6 +938,24 @@ static int test_teardown(void **state)
     }
     if (!g->passed || rc)
         dump_log_once(g);
+    if (g->flooding) {
+        int i;
+        for (i = 0; i < FLOOD; i++)
+            if (g->flood[i].fd >= 0)
+                close(g->flood[i].fd);
+        g->flooding = 0;
+    }
+    if (g->side) {
+        hx_proc_kill(g->side); /* stopped by the test when it passed */
+        if (hx_file_has_sanitizer_report(hx_proc_log(g->side))) {
+            fprintf(stderr, "test_api: sanitizer report in the second component's log\n");
+            rc = -1;
+        }
+        if (!g->passed || rc)
+            hx_file_dump(hx_proc_log(g->side), "second component log");
+        hx_proc_free(g->side);
+        g->side = NULL;
+    }
     return rc;
 }
 
@@ -1909,15 +1964,15 @@ static int response_complete(const char *text)
     return strlen(eoh + 4) >= (size_t)strtoul(cl + 17, NULL, 10);
 }
 
-/* Raw HTTP: send `req` and read the answer until the server closes or
- * `ms` pass; returns what was read (caller frees). */
-static char *raw_exchange(g_t *g, const char *req, int ms)
+/* Raw HTTP: send `len` bytes of `req` and read the answer until the
+ * server closes or `ms` pass; returns what was read (caller frees). */
+static char *raw_exchange_n(g_t *g, const char *req, size_t len, int ms)
 {
     struct sockaddr_in sa;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     long long end = hx_now_ms() + ms;
     hx_buf_t b = {0};
-    size_t off = 0, len = strlen(req);
+    size_t off = 0;
 
     assert_true(fd >= 0);
     memset(&sa, 0, sizeof sa);
@@ -1948,6 +2003,11 @@ static char *raw_exchange(g_t *g, const char *req, int ms)
     }
     close(fd);
     return b.s ? b.s : strdup("");
+}
+
+static char *raw_exchange(g_t *g, const char *req, int ms)
+{
+    return raw_exchange_n(g, req, strlen(req), ms);
 }
 
 /* Every class of bad input gets its status and the error shape; the
@@ -2233,6 +2293,313 @@ static void test_readyz_database_outage(void **state)
     g->passed = 1;
 }
 
+/* ---- attacks on the HTTP layer ------------------------------------------------ */
+
+static size_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (size_t)st.st_size : 0;
+}
+
+/* Lines of the file from byte `from` on that contain `needle`; each is
+ * printed when `print` is set. */
+static int lines_since(const char *path, size_t from, const char *needle, int print)
+{
+    char *text = hx_file_read(path), *line, *eol;
+    int n = 0;
+    if (!text)
+        return 0;
+    line = from <= strlen(text) ? text + from : text + strlen(text);
+    for (; *line; line = eol ? eol + 1 : line + strlen(line)) {
+        eol = strchr(line, '\n');
+        if (eol)
+            *eol = '\0';
+        if (strstr(line, needle)) {
+            n++;
+            if (print)
+                fprintf(stderr, "test_api:   %s\n", line);
+        }
+        if (!eol)
+            break;
+    }
+    free(text);
+    return n;
+}
+
+/* A sample's value, 0 when the family is absent. */
+static double scrape0(g_t *g, const char *name)
+{
+    double v = scrape(g, name, NULL, NULL);
+    return isnan(v) ? 0 : v;
+}
+
+/*
+ * 600 connections from one client address, half of them idle, half with a
+ * request begun and never finished. The probes, from another address, are
+ * still answered; the client's connections over the per-client limit are
+ * closed at once and counted; when the client goes away, the log has
+ * gained a line or two, not one per connection.
+ */
+static void test_idle_connection_flood(void **state)
+{
+    static const char partial[] = "GET /healthz HTTP/1.1\r\nHost: t\r\n";
+    g_t *g = *state;
+    const char *log = hx_proc_log(g->comp);
+    size_t log_from = file_size(log);
+    double refused_before = scrape0(g, "bitween_api_connections_refused_total");
+    struct pollfd *pf = g->flood;
+    int i, pending, closed = 0, lines;
+    long long end;
+    resp_t r;
+
+    for (i = 0; i < FLOOD; i++)
+        pf[i].fd = -1;
+    g->flooding = 1;
+    for (i = 0; i < FLOOD; i++) {
+        struct sockaddr_in src, dst;
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), rc;
+        assert_true(fd >= 0);
+        pf[i].fd = fd;
+        memset(&src, 0, sizeof src);
+        src.sin_family = AF_INET;
+        assert_int_equal(inet_pton(AF_INET, FLOOD_SOURCE, &src.sin_addr), 1);
+        assert_int_equal(bind(fd, (struct sockaddr *)&src, sizeof src), 0);
+        memset(&dst, 0, sizeof dst);
+        dst.sin_family = AF_INET;
+        dst.sin_port = htons((uint16_t)g->port);
+        dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        rc = connect(fd, (struct sockaddr *)&dst, sizeof dst);
+        assert_true(rc == 0 || errno == EINPROGRESS);
+        pf[i].events = POLLOUT;
+        pf[i].revents = 0;
+    }
+    /* Every connection established (or already closed by the server). */
+    end = hx_now_ms() + WAIT;
+    do {
+        assert_true(hx_now_ms() < end);
+        assert_true(poll(pf, FLOOD, 100) >= 0);
+        for (i = 0, pending = 0; i < FLOOD; i++) {
+            if (pf[i].revents)
+                pf[i].events = 0; /* done: poll() ignores it now */
+            pending += pf[i].events != 0;
+        }
+    } while (pending);
+    for (i = 1; i < FLOOD; i += 2) /* may fail: the server may have closed it */
+        (void)send(pf[i].fd, partial, sizeof partial - 1, MSG_NOSIGNAL);
+    trace("%d connections from %s", FLOOD, FLOOD_SOURCE);
+
+    /* Another client is served, on new connections as probes come. */
+    g->fresh = 1;
+    http(g, "GET", "/healthz", NULL, &r);
+    assert_int_equal(r.status, 200);
+    resp_clear(&r);
+    http(g, "GET", "/readyz", NULL, &r);
+    assert_int_equal(r.status, 200);
+    resp_clear(&r);
+    http(g, "GET", "/api/v1/stats", g->auth, &r);
+    assert_int_equal(r.status, 200);
+    resp_clear(&r);
+    g->fresh = 0;
+    trace("probes answered");
+
+    /* The flooding client's excess is closed by the server, and counted. */
+    for (i = 0; i < FLOOD; i++)
+        pf[i].events = POLLIN;
+    end = hx_now_ms() + WAIT;
+    while (closed < FLOOD - PER_CLIENT) {
+        if (hx_now_ms() >= end) {
+            fprintf(stderr, "test_api: the server closed %d of %d connections, expected %d\n",
+                    closed, FLOOD, FLOOD - PER_CLIENT);
+            fail();
+        }
+        assert_true(poll(pf, FLOOD, 100) >= 0);
+        for (i = 0; i < FLOOD; i++) {
+            char c;
+            ssize_t n;
+            if (pf[i].fd < 0 || !pf[i].revents)
+                continue;
+            n = recv(pf[i].fd, &c, 1, MSG_DONTWAIT);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+                close(pf[i].fd);
+                pf[i].fd = -1; /* poll() ignores it now */
+                closed++;
+            }
+        }
+    }
+    assert_true(scrape0(g, "bitween_api_connections_refused_total") - refused_before >=
+                FLOOD - PER_CLIENT);
+    trace("%d closed by the server", closed);
+
+    /* The client goes away; the server sees every connection closed. */
+    for (i = 0; i < FLOOD; i++)
+        if (pf[i].fd >= 0)
+            close(pf[i].fd);
+    g->flooding = 0;
+    end = hx_now_ms() + WAIT;
+    while (scrape0(g, "bitween_api_connections") > 1) { /* 1: the scrape's own */
+        assert_true(hx_now_ms() < end);
+        xclient_pump(g->ctx, 50);
+    }
+    lines = lines_since(log, log_from, "api", 0);
+    if (lines > 2) {
+        fprintf(stderr, "test_api: %d log lines about the flood:\n", lines);
+        lines_since(log, log_from, "api", 1);
+        fail();
+    }
+    assert_true(hx_proc_alive(g->comp));
+    g->passed = 1;
+}
+
+/* A right token followed by a NUL byte and more is refused; sent over a
+ * raw socket, since no HTTP client sends such a header. */
+static void test_token_with_a_nul_byte(void **state)
+{
+    static const char nul_mid[] = "GET /api/v1/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                  "Authorization: Bearer " TOKEN "\0junk\r\n"
+                                  "Connection: close\r\n\r\n";
+    static const char nul_last[] = "GET /api/v1/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                   "Connection: close\r\n"
+                                   "Authorization: Bearer " TOKEN "\0\r\n\r\n";
+    static const char good[] = "GET /api/v1/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                               "Authorization: Bearer " TOKEN "\r\n"
+                               "Connection: close\r\n\r\n";
+    const struct {
+        const char *req;
+        size_t len;
+        const char *status, *body;
+    } cases[] = {
+        {nul_mid, sizeof nul_mid - 1, "HTTP/1.1 401", "\"unauthorized\""},
+        {nul_last, sizeof nul_last - 1, "HTTP/1.1 401", "\"unauthorized\""},
+        {good, sizeof good - 1, "HTTP/1.1 200", "\"registry\""},
+    };
+    g_t *g = *state;
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *raw = raw_exchange_n(g, cases[i].req, cases[i].len, WAIT);
+        if (strncmp(raw, cases[i].status, strlen(cases[i].status)) != 0 ||
+            !strstr(raw, cases[i].body)) {
+            fprintf(stderr, "test_api: case %zu: expected %s with %s, got \"%s\"\n", i,
+                    cases[i].status, cases[i].body, raw);
+            free(raw);
+            fail();
+        }
+        free(raw);
+    }
+    g->passed = 1;
+}
+
+/* Start a second component (`name`.log) with `extra` and wait until its
+ * API logs `listen_prefix` ("api: listening on [::]:"); returns the port.
+ * It has a wrong XMPP secret, so it cannot disturb the group's component:
+ * the server refuses it once, and it waits long before trying again, so
+ * that it is stopped while disconnected. */
+static int start_side(g_t *g, const char *name, const char *const *extra, const char *listen_prefix)
+{
+    const char *env[8];
+    size_t n = 0;
+    int port;
+    env[n++] = "BITWEEN_COMPONENT_SECRET=not-the-secret";
+    env[n++] = "BITWEEN_RECONNECT_MIN_MS=600000";
+    env[n++] = "BITWEEN_RECONNECT_MAX_MS=600000";
+    while (extra && *extra && n < sizeof env / sizeof env[0] - 1)
+        env[n++] = *extra++;
+    env[n] = NULL;
+    g->side = spawn_component(g, name, env);
+    assert_non_null(g->side);
+    if (!hx_proc_wait_log(g->side, listen_prefix, 1, WAIT, g->ctx)) {
+        fprintf(stderr, "test_api: %s never logged \"%s\"\n", name, listen_prefix);
+        fail();
+    }
+    port = read_port(hx_proc_log(g->side), listen_prefix);
+    assert_true(port > 0 && port < 65536);
+    if (!hx_proc_wait_log(g->side, "not-authorized", 1, WAIT, g->ctx)) {
+        fprintf(stderr, "test_api: %s was never refused by the XMPP server\n", name);
+        fail();
+    }
+    return port;
+}
+
+static void stop_side(g_t *g)
+{
+    assert_int_equal(hx_proc_stop(g->side, WAIT, g->ctx), 0);
+    assert_false(hx_file_has_sanitizer_report(hx_proc_log(g->side)));
+    hx_proc_free(g->side);
+    g->side = NULL;
+}
+
+/* api_address = "::" serves IPv6 and IPv4 clients on one port. */
+static void test_wildcard_ipv6_serves_ipv4(void **state)
+{
+    const char *extra[] = {"BITWEEN_API_ADDRESS=::", NULL};
+    g_t *g = *state;
+    char base[64];
+    const char *hosts[] = {"127.0.0.1", "[::1]"};
+    int port = start_side(g, "dual-stack", extra, "api: listening on [::]:");
+    size_t i;
+    resp_t r;
+
+    for (i = 0; i < 2; i++) {
+        snprintf(base, sizeof base, "http://%s:%d", hosts[i], port);
+        http_at(g, base, "GET", "/healthz", NULL, NULL, 0, BODY_PLAIN, &r);
+        assert_int_equal(r.status, 200);
+        resp_clear(&r);
+        http_at(g, base, "GET", "/api/v1/stats", g->auth, NULL, 0, BODY_PLAIN, &r);
+        assert_int_equal(r.status, 200);
+        resp_clear(&r);
+    }
+    assert_int_equal(hx_file_count(hx_proc_log(g->side), "IPv6 and IPv4"), 1);
+    stop_side(g);
+    g->passed = 1;
+}
+
+/* A component without api_token: /api/v1 answers 401 token_not_configured
+ * whatever the request carries. It has the wrong XMPP secret: /readyz says
+ * not ready, and why, while the database answers and /healthz is fine. */
+static void test_no_token_and_xmpp_not_authenticated(void **state)
+{
+    const char *extra[] = {"BITWEEN_API_TOKEN", NULL}; /* unset */
+    g_t *g = *state;
+    char base[64], path[512];
+    const char *auths[] = {NULL, g->auth, "Bearer "};
+    int port = start_side(g, "no-token", extra, LISTEN_LINE);
+    size_t i;
+    resp_t r;
+    json_t *v;
+
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    snprintf(path, sizeof path, "/api/v1/users/%s", g->alice);
+    for (i = 0; i < sizeof auths / sizeof auths[0]; i++) {
+        http_at(g, base, "GET", "/api/v1/stats", auths[i], NULL, 0, BODY_PLAIN, &r);
+        check_error(&r, 401, "token_not_configured", "/api/v1/stats without api_token");
+        assert_non_null(strstr(r.body, "api_token"));
+        assert_true(r.have_www && strncmp(r.www, "Bearer", 6) == 0);
+        resp_clear(&r);
+        http_at(g, base, "GET", path, auths[i], NULL, 0, BODY_PLAIN, &r);
+        check_error(&r, 401, "token_not_configured", "/api/v1/users/{jid} without api_token");
+        resp_clear(&r);
+    }
+    assert_true(hx_file_count(hx_proc_log(g->side), "no api_token configured") == 1);
+
+    /* Never authenticated: not ready, with the reason; alive all the same. */
+    http_at(g, base, "GET", "/readyz", NULL, NULL, 0, BODY_PLAIN, &r);
+    check_error(&r, 503, "not_ready", "/readyz with the wrong XMPP secret");
+    v = parse_json(&r, "/readyz");
+    assert_non_null(strstr(js(json_object_get(v, "error"), "message"), "XMPP"));
+    json_decref(v);
+    resp_clear(&r);
+    http_at(g, base, "GET", "/healthz", NULL, NULL, 0, BODY_PLAIN, &r);
+    assert_int_equal(r.status, 200);
+    resp_clear(&r);
+    http_at(g, base, "GET", "/metrics", NULL, NULL, 0, BODY_PLAIN, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\nbitween_xmpp_up 0\n"));
+    assert_non_null(strstr(r.body, "\nbitween_database_up 1\n"));
+    resp_clear(&r);
+    stop_side(g);
+    g->passed = 1;
+}
+
 /* SIGTERM: a clean exit, no sanitizer report. */
 static void test_clean_stop(void **state)
 {
@@ -2261,6 +2628,10 @@ int main(int argc, char **argv)
         T(test_bad_input),
         T(test_republish_rereads_the_database),
         T(test_readyz_database_outage),
+        T(test_idle_connection_flood),
+        T(test_token_with_a_nul_byte),
+        T(test_wildcard_ipv6_serves_ipv4),
+        T(test_no_token_and_xmpp_not_authenticated),
         T(test_clean_stop),
     };
     int rc;

@@ -247,7 +247,7 @@ static void authorization(const char *header)
     size_t n;
 
     FUZZ_CHECK(api_token_digest(TOKEN, strlen(TOKEN), want) == 0);
-    if (!api_bearer_ok(header, want))
+    if (!api_bearer_ok(header, strlen(header), want))
         return;
     /* accepted: "Bearer", blanks, the token, blanks; nothing else */
     FUZZ_CHECK(strncasecmp(header, "bearer", 6) == 0);

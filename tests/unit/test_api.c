@@ -280,25 +280,42 @@ static void api__text_ok__checks_utf8_and_controls(void **state)
 
 /* ---- token ------------------------------------------------------------------------- */
 
+/* The header as given: every byte counts, NULs included. */
+#define BEARER_OK(text) api_bearer_ok((text), sizeof(text) - 1, want)
+
 static void api__bearer_ok__compares_the_whole_token(void **state)
 {
     unsigned char want[API_TOKEN_DIGEST];
     (void)state;
     assert_int_equal(api_token_digest("s3cret-token", 12, want), 0);
-    assert_true(api_bearer_ok("Bearer s3cret-token", want));
-    assert_true(api_bearer_ok("bearer   s3cret-token ", want)); /* scheme any case */
-    assert_false(api_bearer_ok("Bearer s3cret-tokeN", want));
-    assert_false(api_bearer_ok("Bearer s3cret-toke", want));   /* prefix */
-    assert_false(api_bearer_ok("Bearer s3cret-token2", want)); /* longer */
-    assert_false(api_bearer_ok("Bearer ", want));
-    assert_false(api_bearer_ok("Bearer", want));
-    assert_false(api_bearer_ok("Basic s3cret-token", want));
-    assert_false(api_bearer_ok("Bearers3cret-token", want));
-    assert_false(api_bearer_ok("", want));
-    assert_false(api_bearer_ok(NULL, want));
+    assert_true(BEARER_OK("Bearer s3cret-token"));
+    assert_true(BEARER_OK("bearer   s3cret-token ")); /* scheme any case */
+    assert_false(BEARER_OK("Bearer s3cret-tokeN"));
+    assert_false(BEARER_OK("Bearer s3cret-toke"));   /* prefix */
+    assert_false(BEARER_OK("Bearer s3cret-token2")); /* longer */
+    assert_false(BEARER_OK("Bearer "));
+    assert_false(BEARER_OK("Bearer"));
+    assert_false(BEARER_OK("Basic s3cret-token"));
+    assert_false(BEARER_OK("Bearers3cret-token"));
+    assert_false(BEARER_OK(""));
+    assert_false(api_bearer_ok(NULL, 0, want));
     assert_true(api_ct_equal("abc", "abc", 3));
     assert_false(api_ct_equal("abc", "abd", 3));
     assert_true(api_ct_equal("", "x", 0));
+}
+
+static void api__bearer_ok__refuses_a_nul_anywhere(void **state)
+{
+    unsigned char want[API_TOKEN_DIGEST];
+    (void)state;
+    assert_int_equal(api_token_digest("s3cret-token", 12, want), 0);
+    assert_false(BEARER_OK("Bearer s3cret-token\0"));
+    assert_false(BEARER_OK("Bearer s3cret-token\0junk"));
+    assert_false(BEARER_OK("Bearer s3cret-token \0"));
+    assert_false(BEARER_OK("Bearer \0s3cret-token"));
+    assert_false(BEARER_OK("Bearer\0s3cret-token"));
+    /* the same bytes up to the NUL pass when the NUL is not counted */
+    assert_true(api_bearer_ok("Bearer s3cret-token\0junk", 19, want));
 }
 
 /* ---- routes ------------------------------------------------------------------------ */
@@ -462,8 +479,9 @@ static int http_teardown(void **state)
     return 0;
 }
 
-/* Send `request` raw to the API; return the whole response (caller frees). */
-static char *http(fixture_t *f, const char *request)
+/* Send `n` bytes of `request` raw to the API; return the whole response
+ * (caller frees). */
+static char *http_n(fixture_t *f, const char *request, size_t n_req)
 {
     struct sockaddr_in sa;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -478,8 +496,8 @@ static char *http(fixture_t *f, const char *request)
     sa.sin_port = htons((uint16_t)api_port(f->api));
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    while (off < strlen(request)) {
-        n = write(fd, request + off, strlen(request) - off);
+    while (off < n_req) {
+        n = write(fd, request + off, n_req - off);
         assert_true(n > 0);
         off += (size_t)n;
     }
@@ -495,6 +513,11 @@ static char *http(fixture_t *f, const char *request)
     buf[len] = '\0';
     close(fd);
     return buf;
+}
+
+static char *http(fixture_t *f, const char *request)
+{
+    return http_n(f, request, strlen(request));
 }
 
 static void expect(fixture_t *f, const char *request, const char *status_line,
@@ -585,6 +608,75 @@ static void api__http__chunked_body_over_the_limit_is_413(void **state)
     free(req);
 }
 
+/* The status line of the answer to `n` bytes of `request`, "HTTP/1.1 NNN". */
+static void expect_status_n(fixture_t *f, const char *request, size_t n, const char *status_line)
+{
+    char *r = http_n(f, request, n);
+    if (strncmp(r, status_line, strlen(status_line)) != 0)
+        fail_msg("request of %zu bytes starting \"%.60s\"\n-> %s\nexpected %s", n, request, r,
+                 status_line);
+    free(r);
+}
+
+/* A request string literal, NULs and all. */
+#define EXPECT_N(f, literal, status) expect_status_n((f), (literal), sizeof(literal) - 1, (status))
+
+#define LINE "GET /api/v1/users?limit=0 HTTP/1.1"
+
+/* The token passes (400 bad_limit from the handler) however the lines
+ * end and wherever the header is; a NUL anywhere in the Authorization
+ * line, a folded line or a second header refuses it (401). */
+static void api__http__token_is_the_whole_header(void **state)
+{
+    fixture_t *f = *state;
+
+    EXPECT_N(f, LINE "\r\nHost: t\r\nAuthorization: Bearer " TOKEN "\r\nConnection: close\r\n\r\n",
+             "HTTP/1.1 400");
+    EXPECT_N(f, LINE "\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer " TOKEN "\r\n\r\n",
+             "HTTP/1.1 400");
+    EXPECT_N(f, LINE "\r\nAuthorization: Bearer " TOKEN "\r\nHost: t\r\nConnection: close\r\n\r\n",
+             "HTTP/1.1 400");
+    EXPECT_N(f, LINE "\nHost: t\nAuthorization: Bearer " TOKEN "\nConnection: close\n\n",
+             "HTTP/1.1 400");
+    EXPECT_N(f, LINE "\nHost: t\nConnection: close\nAuthorization: Bearer " TOKEN "\n\n",
+             "HTTP/1.1 400");
+    EXPECT_N(f, LINE "\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer " TOKEN "\n\r\n",
+             "HTTP/1.1 400");
+    EXPECT_N(f,
+             LINE "\r\nHost: t\r\nauthorization:   bearer " TOKEN "  \r\nConnection: close\r\n\r\n",
+             "HTTP/1.1 400");
+
+    EXPECT_N(
+        f, LINE "\r\nHost: t\r\nAuthorization: Bearer " TOKEN "\0junk\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 401");
+    EXPECT_N(
+        f, LINE "\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer " TOKEN "\0junk\r\n\r\n",
+        "HTTP/1.1 401");
+    EXPECT_N(f,
+             LINE "\r\nHost: t\r\nAuthorization: Bearer " TOKEN "\0\r\nConnection: close\r\n\r\n",
+             "HTTP/1.1 401");
+    EXPECT_N(f,
+             LINE "\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer " TOKEN "\0\r\n\r\n",
+             "HTTP/1.1 401");
+    EXPECT_N(f, LINE "\nHost: t\nAuthorization: Bearer " TOKEN "\0\0\nConnection: close\n\n",
+             "HTTP/1.1 401");
+    EXPECT_N(f, LINE "\nHost: t\nConnection: close\nAuthorization: Bearer " TOKEN "\0\0\0\n\n",
+             "HTTP/1.1 401");
+    EXPECT_N(
+        f, LINE "\r\nHost: t\r\nAuthorization: Bearer " TOKEN "\r\n x\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 401");
+    EXPECT_N(f,
+             LINE "\r\nHost: t\r\nAuthorization: Bearer " TOKEN "\r\nAuthorization: Bearer " TOKEN
+                  "\r\nConnection: close\r\n\r\n",
+             "HTTP/1.1 401");
+    EXPECT_N(f,
+             LINE "\r\nHost: t\r\nAuthorization: Bearer \0" TOKEN "\r\nConnection: close\r\n\r\n",
+             "HTTP/1.1 401");
+    /* and the right one still passes afterwards */
+    EXPECT_N(f, LINE "\r\nHost: t\r\nAuthorization: Bearer " TOKEN "\r\nConnection: close\r\n\r\n",
+             "HTTP/1.1 400");
+}
+
 static void api__new__fails_when_the_port_is_taken(void **state)
 {
     fixture_t *f = *state;
@@ -622,6 +714,59 @@ static void api__settings_check__refuses_bad_values(void **state)
     s.port = 0;
     s.database_url = NULL;
     assert_int_equal(api_settings_check(&s, msg, sizeof msg), -1);
+    s.database_url = "postgresql:///x";
+    s.idle_timeout_s = 0;
+    assert_int_equal(api_settings_check(&s, msg, sizeof msg), -1);
+    s.idle_timeout_s = 10;
+    s.max_connections = 1; /* below the 2 threads */
+    assert_int_equal(api_settings_check(&s, msg, sizeof msg), -1);
+    assert_non_null(strstr(msg, "api_max_connections"));
+    s.max_connections = 8;
+    s.max_per_client = 9;
+    assert_int_equal(api_settings_check(&s, msg, sizeof msg), -1);
+    assert_non_null(strstr(msg, "api_max_connections_per_client"));
+    s.max_per_client = 0;
+    assert_int_equal(api_settings_check(&s, msg, sizeof msg), -1);
+    s.max_per_client = 8;
+    assert_int_equal(api_settings_check(&s, msg, sizeof msg), 0);
+}
+
+/* Without a token only loopback is accepted, and the message names the
+ * way out. */
+static void api__settings_check__wants_a_token_off_loopback(void **state)
+{
+    static const char *const open_addrs[] = {"0.0.0.0", "::", "192.0.2.1", "2001:db8::1",
+                                             "::ffff:192.0.2.1"};
+    static const char *const loopback[] = {"127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"};
+    api_settings_t s;
+    char msg[256];
+    size_t i;
+    (void)state;
+    api_settings_default(&s);
+    s.database_url = "postgresql:///x";
+    for (i = 0; i < sizeof open_addrs / sizeof open_addrs[0]; i++) {
+        s.address = open_addrs[i];
+        s.token = NULL;
+        assert_int_equal(api_settings_check(&s, msg, sizeof msg), -1);
+        assert_non_null(strstr(msg, "api_token"));
+        assert_non_null(strstr(msg, "BITWEEN_API_TOKEN"));
+        assert_non_null(strstr(msg, "api_enabled"));
+        assert_non_null(strstr(msg, open_addrs[i]));
+        s.token = "";
+        assert_int_equal(api_settings_check(&s, msg, sizeof msg), -1);
+        s.token = TOKEN;
+        assert_int_equal(api_settings_check(&s, msg, sizeof msg), 0);
+        assert_false(api_address_is_loopback(open_addrs[i]));
+    }
+    for (i = 0; i < sizeof loopback / sizeof loopback[0]; i++) {
+        s.address = loopback[i];
+        s.token = NULL;
+        assert_int_equal(api_settings_check(&s, msg, sizeof msg), 0);
+        assert_true(api_address_is_loopback(loopback[i]));
+    }
+    assert_false(api_address_is_loopback("localhost"));
+    assert_false(api_address_is_loopback(""));
+    assert_false(api_address_is_loopback(NULL));
 }
 
 int main(void)
@@ -638,14 +783,18 @@ int main(void)
         cmocka_unit_test(api__parse_uint__checks_range_and_digits),
         cmocka_unit_test(api__text_ok__checks_utf8_and_controls),
         cmocka_unit_test(api__bearer_ok__compares_the_whole_token),
+        cmocka_unit_test(api__bearer_ok__refuses_a_nul_anywhere),
         cmocka_unit_test(api__route_match__finds_routes_and_params),
         cmocka_unit_test(api__route_match__404_and_405),
         cmocka_unit_test(api__prom_histogram__writes_cumulative_buckets),
         cmocka_unit_test(api__prom_sample__escapes_labels_and_formats_numbers),
         cmocka_unit_test(api__settings_check__refuses_bad_values),
+        cmocka_unit_test(api__settings_check__wants_a_token_off_loopback),
         cmocka_unit_test_setup_teardown(api__http__answers_without_database_or_xmpp, http_setup,
                                         http_teardown),
         cmocka_unit_test_setup_teardown(api__http__chunked_body_over_the_limit_is_413, http_setup,
+                                        http_teardown),
+        cmocka_unit_test_setup_teardown(api__http__token_is_the_whole_header, http_setup,
                                         http_teardown),
         cmocka_unit_test_setup_teardown(api__new__fails_when_the_port_is_taken, http_setup,
                                         http_teardown),

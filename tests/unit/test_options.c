@@ -103,7 +103,7 @@ static long long setting_of(const component_settings_t *s, size_t opt)
  * not into the component's settings. */
 static int api_option(size_t opt)
 {
-    return opt >= OPT_API_ENABLED && opt <= OPT_API_STATS_TTL;
+    return strncmp(component_options[opt].name, "api_", 4) == 0;
 }
 
 static size_t count_domains(char **d)
