@@ -2278,6 +2278,14 @@ void component_free(component_t *c)
     pthread_mutex_unlock(&c->cmd_mu);
     if (c->cmd_efd >= 0)
         commands_drain(c, 1);
+    /* Releasing an open or opening stream runs the disconnect handler,
+     * which needs everything below: release it first. */
+    c->stopping = 1;
+    if (c->conn) {
+        xmpp_compat_unwatch_socket(c->conn);
+        xmpp_conn_release(c->conn);
+        c->conn = NULL;
+    }
     dbpool_free(c->pool); /* runs remaining completions: needs the rest alive */
     statecache_free(c->states);
     if (c->pending) {
@@ -2292,10 +2300,6 @@ void component_free(component_t *c)
     free(c->check.after_jid);
     free(c->check.after_resource);
     free(c->check.last_user);
-    if (c->conn) {
-        xmpp_compat_unwatch_socket(c->conn);
-        xmpp_conn_release(c->conn);
-    }
     if (c->ctx)
         xmpp_ctx_free(c->ctx);
     loop_free(c->loop);

@@ -18,6 +18,9 @@
  * BITWEEN_XMPP_HOST/PORT, BITWEEN_COMPONENT_JID/SECRET,
  * BITWEEN_STACK_DOMAIN, BITWEEN_STACK_C2S_PORT).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -26,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1168,6 +1172,45 @@ static void test_stop_while_servers_away(void **state)
     t->passed = 1;
 }
 
+/* An XMPP server that accepts the connection and never answers: the
+ * component is stopped while its stream is still being opened, and it
+ * exits cleanly (the stream is released before what its handlers use). */
+static void test_stop_while_stream_opening(void **state)
+{
+    t_t *t = *state;
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), cfd = -1;
+    struct pollfd pfd;
+    char *port_env;
+    const char *extra[2];
+    hx_proc_t *c;
+    long long end;
+
+    assert_true(lfd >= 0);
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+    port_env = keep(t, hx_strdupf("BITWEEN_XMPP_PORT=%u", (unsigned)ntohs(sa.sin_port)));
+    extra[0] = port_env;
+    extra[1] = NULL;
+    c = component_spawn(t, extra);
+    pfd.fd = lfd;
+    pfd.events = POLLIN;
+    end = hx_now_ms() + WAIT;
+    while (poll(&pfd, 1, 50) == 0)
+        assert_true(hx_now_ms() < end);
+    cfd = accept(lfd, NULL, NULL);
+    assert_true(cfd >= 0);
+    component_stop(t, c);
+    close(cfd);
+    close(lfd);
+    t->passed = 1;
+}
+
 /* ===== privilege ========================================================= */
 
 /* Parse the `export NAME='value'` lines of `stack up`. */
@@ -1323,6 +1366,7 @@ int main(int argc, char **argv)
         T(test_prosody_restart),
         T(test_postgres_outage),
         T(test_stop_while_servers_away),
+        T(test_stop_while_stream_opening),
     };
     const struct CMUnitTest privilege[] = {
         T(test_missing_pubsub_permission),
