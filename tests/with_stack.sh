@@ -5,14 +5,14 @@
 # fresh temporary directory on free loopback ports, export its settings, run
 # the command, print the servers' logs when it fails, and stop the stack.
 #
-# usage: with_stack.sh [--pg-only] COMMAND [ARGS...]
+# usage: with_stack.sh [--pg-only | --fault-injection] COMMAND [ARGS...]
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STACK="$ROOT/scripts/stack"
 UP_ARGS=()
-if [ "${1:-}" = "--pg-only" ]; then UP_ARGS+=(--pg-only); shift; fi
-[ $# -ge 1 ] || { echo "usage: $0 [--pg-only] COMMAND [ARGS...]" >&2; exit 2; }
+case "${1:-}" in --pg-only | --fault-injection) UP_ARGS+=("$1"); shift ;; esac
+[ $# -ge 1 ] || { echo "usage: $0 [--pg-only | --fault-injection] COMMAND [ARGS...]" >&2; exit 2; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bitween-test.XXXXXX")
 chmod 711 "$WORK"

@@ -11,7 +11,8 @@
  *   test_component BIN [GROUP]
  *
  * BIN is the bitween-component binary; GROUP one of basic, errors, crash,
- * outage, privilege (default: all; tests/e2e/CMakeLists.txt runs one
+ * outage, publish (needs a stack started with --fault-injection),
+ * privilege (default: all; tests/e2e/CMakeLists.txt runs one
  * ctest per group, each on a stack of its own). Set BITWEEN_TEST_TRACE to
  * see the steps of each test with their times. Needs the variables with_stack.sh
  * exports (BITWEEN_STACK_DIR, BITWEEN_STACK_SCRIPT, BITWEEN_DATABASE_URL,
@@ -1211,6 +1212,118 @@ static void test_stop_while_stream_opening(void **state)
     t->passed = 1;
 }
 
+/* ===== publish (the stack's Prosody injects faults) ======================= */
+
+/* The publish record of `jid` (status and error), waited for until its
+ * status is `status` and its error contains `needle` (may be NULL). */
+static void wait_publish_status(t_t *t, const char *jid, const char *status, const char *needle)
+{
+    const char *params[1] = {jid};
+    long long end = hx_now_ms() + WAIT;
+    for (;;) {
+        PGresult *r = PQexecParams(t->db,
+                                   "SELECT p.status, coalesce(p.error, '') FROM publishes p "
+                                   "JOIN users u ON u.id = p.user_id WHERE u.jid = $1",
+                                   1, NULL, params, NULL, NULL, 0);
+        int ok;
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        ok = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), status) == 0 &&
+             (!needle || strstr(PQgetvalue(r, 0, 1), needle));
+        if (!ok && hx_now_ms() >= end)
+            fprintf(stderr, "test_component: publish record of %s: %s %s, expected %s %s\n", jid,
+                    PQntuples(r) ? PQgetvalue(r, 0, 0) : "(none)",
+                    PQntuples(r) ? PQgetvalue(r, 0, 1) : "", status, needle ? needle : "");
+        PQclear(r);
+        if (ok)
+            return;
+        assert_true(hx_now_ms() < end);
+        xclient_pump(t->ctx, 20);
+    }
+}
+
+/* The server refuses a publish twice with a temporary error: the
+ * component retries with backoff until it goes through, counts the
+ * errors and records the publish as done. */
+static void test_publish_wait_error_retried(void **state)
+{
+    t_t *t = *state;
+    static const char *const extra[] = {"BITWEEN_PUBLISH_RETRY_MAX_MS=1000", NULL};
+    const char *u = user(t, "pw"), *f = user(t, "pwf");
+    char *s = keep(t, shares_xml("pw", 0, 1, "fault-wait-2"));
+    const char *must[] = {"fault-wait-2", NULL};
+    hx_proc_t *c;
+    xclient_t *a, *w;
+
+    subscribe(t, u, f);
+    c = component(t, extra);
+    w = watcher(t, f);
+    a = agent(t, u, "pc");
+    expect_result(t, a, "register", 1, s);
+    wait_item(t, w, u, must, NULL);
+    wait_view_is_db(t, w, u);
+    wait_publish_status(t, u, "ok", NULL);
+    assert_true(metric(t, c, "bitween_publish_errors_total", "kind=\"temporary\"") >= 2);
+    assert_true(metric(t, c, "bitween_publishes_total", "outcome=\"retried\"") >= 2);
+    assert_true(hx_file_count(hx_proc_log(c), "failed temporarily") >= 2);
+    component_stop(t, c);
+    t->passed = 1;
+}
+
+/* The server refuses a publish for good: the component records the error
+ * with the server's words, counts it, and does not retry; the user's next
+ * update is published. */
+static void test_publish_permanent_error_recorded(void **state)
+{
+    t_t *t = *state;
+    const char *u = user(t, "pc"), *f = user(t, "pcf");
+    char *bad = keep(t, shares_xml("pc", 0, 1, "fault-cancel-1"));
+    char *good = keep(t, shares_xml("pc", 1, 2, "fine"));
+    const char *must[] = {"fine-1", NULL}, *must_not[] = {"fault-cancel", NULL};
+    hx_proc_t *c;
+    xclient_t *a, *w;
+
+    subscribe(t, u, f);
+    c = component(t, NULL);
+    w = watcher(t, f);
+    a = agent(t, u, "pc");
+    expect_result(t, a, "register", 1, bad);
+    wait_publish_status(t, u, "error", "not-allowed");
+    assert_true(metric(t, c, "bitween_publish_errors_total", "kind=\"permanent\"") >= 1);
+    assert_true(metric(t, c, "bitween_publishes_total", "outcome=\"failed\"") >= 1);
+    assert_int_equal((int)metric(t, c, "bitween_publish_errors_total", "kind=\"temporary\""), 0);
+    assert_true(hx_file_count(hx_proc_log(c), "refused by the server") >= 1);
+    expect_result(t, a, "register", 2, good);
+    wait_item(t, w, u, must, must_not);
+    wait_publish_status(t, u, "ok", NULL);
+    component_stop(t, c);
+    t->passed = 1;
+}
+
+/* The server never answers a publish: after the IQ timeout the component
+ * counts a temporary error and sends it again. */
+static void test_publish_timeout_retried(void **state)
+{
+    t_t *t = *state;
+    static const char *const extra[] = {"BITWEEN_IQ_TIMEOUT_MS=1000", NULL};
+    const char *u = user(t, "pt"), *f = user(t, "ptf");
+    char *s = keep(t, shares_xml("pt", 0, 1, "fault-drop-1"));
+    const char *must[] = {"fault-drop-1", NULL};
+    hx_proc_t *c;
+    xclient_t *a, *w;
+
+    subscribe(t, u, f);
+    c = component(t, extra);
+    w = watcher(t, f);
+    a = agent(t, u, "pc");
+    expect_result(t, a, "register", 1, s);
+    wait_item(t, w, u, must, NULL);
+    wait_publish_status(t, u, "ok", NULL);
+    assert_true(metric(t, c, "bitween_publish_errors_total", "kind=\"temporary\"") >= 1);
+    assert_true(hx_file_count(hx_proc_log(c), "no reply from the server") >= 1);
+    component_stop(t, c);
+    t->passed = 1;
+}
+
 /* ===== privilege ========================================================= */
 
 /* Parse the `export NAME='value'` lines of `stack up`. */
@@ -1368,6 +1481,11 @@ int main(int argc, char **argv)
         T(test_stop_while_servers_away),
         T(test_stop_while_stream_opening),
     };
+    const struct CMUnitTest publish[] = {
+        T(test_publish_wait_error_retried),
+        T(test_publish_permanent_error_recorded),
+        T(test_publish_timeout_retried),
+    };
     const struct CMUnitTest privilege[] = {
         T(test_missing_pubsub_permission),
     };
@@ -1390,6 +1508,7 @@ int main(int argc, char **argv)
     GROUP(errors)
     GROUP(crash)
     GROUP(outage)
+    GROUP(publish)
     GROUP(privilege)
 #undef GROUP
     xmpp_shutdown();
