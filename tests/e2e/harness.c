@@ -19,6 +19,10 @@
 
 extern char **environ;
 
+
+/* Items are rebuilt and read without quotas: the component's are its own. */
+static const shares_limits_t no_limits;
+
 /* ---- time and strings ---------------------------------------------------- */
 
 long long hx_now_ms(void)
@@ -642,7 +646,7 @@ int hx_db_digest(PGconn *db, const char *jid, char hex[SHARES_DIGEST_HEX])
 
     if (!r)
         return -1;
-    item = shares_item_new(NULL);
+    item = shares_item_new(&no_limits); /* the component's quotas are its own */
     if (!item)
         oom();
     /* Rows of one resource: the resource (kind 0), its shares (1), its
@@ -692,7 +696,7 @@ int hx_text_digest(xmpp_ctx_t *ctx, const char *xml, char hex[SHARES_DIGEST_HEX]
     int rc;
     if (!xml)
         return -1;
-    rc = shares_item_parse_text(ctx, xml, NULL, &item, &err);
+    rc = shares_item_parse_text(ctx, xml, &no_limits, &item, &err);
     if (rc == 0)
         rc = shares_item_digest(item, hex, &err);
     if (rc != 0)

@@ -11,7 +11,7 @@
  *   test_component BIN [GROUP]
  *
  * BIN is the bitween-component binary; GROUP one of basic, errors, crash,
- * outage, publish (needs a stack started with --fault-injection),
+ * outage, cache, publish (needs a stack started with --fault-injection),
  * privilege (default: all; tests/e2e/CMakeLists.txt runs one
  * ctest per group, each on a stack of its own). Set BITWEEN_TEST_TRACE to
  * see the steps of each test with their times. Needs the variables with_stack.sh
@@ -1212,6 +1212,84 @@ static void test_stop_while_stream_opening(void **state)
     t->passed = 1;
 }
 
+/* ===== cache ============================================================= */
+
+/* Users whose merged items are big, updated in turns, with a state cache
+ * too small for all of them (evictions) or none at all: what each contact
+ * sees after every round is what the database holds. */
+static void cache_rounds(t_t *t, hx_proc_t *c, int users, int shares, int rounds)
+{
+    const char *u[16], *f = user(t, "cw");
+    xclient_t *a[16], *w;
+    char name[300];
+    int i, r;
+
+    assert_true(users <= 16);
+    memset(name, 'n', 200);
+    name[200] = '\0';
+    for (i = 0; i < users; i++) {
+        char n[16];
+        snprintf(n, sizeof n, "cu%d", i);
+        u[i] = user(t, n);
+        subscribe(t, u[i], f);
+    }
+    w = watcher(t, f);
+    for (i = 0; i < users; i++) {
+        char seed[32];
+        snprintf(seed, sizeof seed, "cache-%d", i);
+        a[i] = agent(t, u[i], "pc");
+        expect_result(t, a[i], "register", 1, keep(t, shares_xml(seed, 0, shares, name)));
+    }
+    for (r = 0; r < rounds; r++) {
+        for (i = 0; i < users; i++) {
+            char seed[32];
+            hx_buf_t b = {0};
+            snprintf(seed, sizeof seed, "cache-%d", i);
+            /* add one share, remove an old one */
+            expect_result(t, a[i], "add", 2 + 2 * r,
+                          keep(t, shares_xml(seed, shares + r, shares + r + 1, "new")));
+            {
+                char s2[48], h[41];
+                snprintf(s2, sizeof s2, "%s-%d", seed, r);
+                hx_hash(h, s2);
+                hx_hash_el(&b, h);
+            }
+            expect_result(t, a[i], "remove", 3 + 2 * r, keep(t, b.s));
+        }
+        for (i = 0; i < users; i++)
+            wait_view_is_db(t, w, u[i]);
+    }
+    (void)c;
+}
+
+static void test_cache_evicts_and_stays_exact(void **state)
+{
+    t_t *t = *state;
+    /* about 2 x 90 KB counted per user: a few fit in 1 MiB, not all */
+    static const char *const extra[] = {"BITWEEN_STATE_CACHE_MB=1", "BITWEEN_MAX_ITEM_BYTES=240000",
+                                        NULL};
+    hx_proc_t *c = component(t, extra);
+    cache_rounds(t, c, 10, 400, 3);
+    assert_true(metric(t, c, "bitween_state_cache_evictions_total", NULL) > 0);
+    assert_true(metric(t, c, "bitween_state_cache_lookups_total", "result=\"hit\"") > 0);
+    assert_true(metric(t, c, "bitween_state_cache_lookups_total", "result=\"miss\"") > 0);
+    assert_true(metric(t, c, "bitween_state_cache_bytes", NULL) <= 1024.0 * 1024.0);
+    component_stop(t, c);
+    t->passed = 1;
+}
+
+static void test_cache_off_stays_exact(void **state)
+{
+    t_t *t = *state;
+    static const char *const extra[] = {"BITWEEN_STATE_CACHE_MB=0", NULL};
+    hx_proc_t *c = component(t, extra);
+    cache_rounds(t, c, 3, 20, 2);
+    assert_int_equal((int)metric(t, c, "bitween_state_cache_lookups_total", "result=\"hit\""), 0);
+    assert_int_equal((int)metric(t, c, "bitween_state_cache_users", NULL), 0);
+    component_stop(t, c);
+    t->passed = 1;
+}
+
 /* ===== publish (the stack's Prosody injects faults) ======================= */
 
 /* The publish record of `jid` (status and error), waited for until its
@@ -1481,6 +1559,10 @@ int main(int argc, char **argv)
         T(test_stop_while_servers_away),
         T(test_stop_while_stream_opening),
     };
+    const struct CMUnitTest cache[] = {
+        T(test_cache_evicts_and_stays_exact),
+        T(test_cache_off_stays_exact),
+    };
     const struct CMUnitTest publish[] = {
         T(test_publish_wait_error_retried),
         T(test_publish_permanent_error_recorded),
@@ -1508,6 +1590,7 @@ int main(int argc, char **argv)
     GROUP(errors)
     GROUP(crash)
     GROUP(outage)
+    GROUP(cache)
     GROUP(publish)
     GROUP(privilege)
 #undef GROUP

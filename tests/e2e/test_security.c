@@ -425,6 +425,104 @@ static void test_one_user_cannot_fill_the_queue(void **state)
     t->passed = 1;
 }
 
+/* Lock the rows of `jid`'s resources on a connection of the test's own,
+ * in a transaction: its requests wait in the database until unlock(). */
+static PGconn *lock_user(t_t *t, const char *jid)
+{
+    const char *params[1] = {jid};
+    PGconn *lock = hx_db_connect(t->stack->db_url);
+    PGresult *r = PQexec(lock, "BEGIN");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    r = PQexecParams(lock,
+                     "SELECT 1 FROM resources r JOIN users u ON u.id = r.user_id "
+                     "WHERE u.jid = $1 FOR UPDATE OF r",
+                     1, NULL, params, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_true(PQntuples(r) >= 1);
+    PQclear(r);
+    return lock;
+}
+
+static void unlock(PGconn *lock)
+{
+    PGresult *r = PQexec(lock, "COMMIT");
+    PQclear(r);
+    PQfinish(lock);
+}
+
+typedef struct busy_count {
+    int results, busy, other;
+} busy_count_t;
+
+static void busy_reply(xclient_t *cl, xmpp_stanza_t *reply, void *arg)
+{
+    busy_count_t *bc = arg;
+    char text[256];
+    (void)cl;
+    if (strcmp(hx_iq_type(reply), "result") == 0)
+        bc->results++;
+    else if (hx_iq_error_is(reply, "wait", "internal-server-error", text, sizeof text) &&
+             strstr(text, "busy"))
+        bc->busy++;
+    else
+        bc->other++;
+}
+
+/* Two users' requests are stuck in the database and together exceed
+ * max_pending: the requests beyond the bound are refused at once as busy
+ * (wait), the others are answered once the database moves again. */
+static void test_max_pending_back_pressure(void **state)
+{
+    t_t *t = *state;
+    static const char *const extra[] = {"BITWEEN_MAX_PENDING=10", NULL};
+    const char *ua = user(t, "a"), *ub = user(t, "b");
+    const char *s = keep(t, shares_xml("bp", 0, 2, "bp"));
+    hx_proc_t *c = component(t, extra);
+    xclient_t *a = agent(t, ua, "pc"), *b = agent(t, ub, "pc");
+    busy_count_t ca = {0}, cb = {0};
+    PGconn *la, *lb;
+    int i;
+
+    expect_result(t, a, "register", 1, s);
+    expect_result(t, b, "register", 1, s);
+    settle(t, c);
+    la = lock_user(t, ua);
+    lb = lock_user(t, ub);
+    xclient_on_reply(a, busy_reply, &ca);
+    xclient_on_reply(b, busy_reply, &cb);
+    for (i = 0; i < 6; i++) {
+        char id[32], *req;
+        snprintf(id, sizeof id, "%s-a%d", t->prefix, i);
+        req = hx_agent_iq(t->stack->component_jid, id, "register", 2 + i, s);
+        assert_int_equal(xclient_send_xml(a, req), 0);
+        free(req);
+    }
+    sync_with_component(t, a);
+    for (i = 0; i < 6; i++) {
+        char id[32], *req;
+        snprintf(id, sizeof id, "%s-b%d", t->prefix, i);
+        req = hx_agent_iq(t->stack->component_jid, id, "register", 2 + i, s);
+        assert_int_equal(xclient_send_xml(b, req), 0);
+        free(req);
+    }
+    sync_with_component(t, b);
+    /* refused at once, while the accepted ones still wait */
+    wait_count(t, &cb.busy, 2);
+    assert_int_equal(ca.results + cb.results, 0);
+    assert_int_equal(ca.busy, 0);
+    unlock(la);
+    unlock(lb);
+    wait_count(t, &ca.results, 6);
+    wait_count(t, &cb.results, 6 - cb.busy);
+    assert_int_equal(ca.other + cb.other, 0);
+    assert_true(hx_db_seq(t->db, ua, "pc") == 7);
+    xclient_on_reply(a, NULL, NULL);
+    xclient_on_reply(b, NULL, NULL);
+    component_stop(t, c);
+    t->passed = 1;
+}
+
 /* ===== liveness =========================================================== */
 
 /* An agent that registers without ever sending presence to the component:
@@ -595,6 +693,7 @@ int main(int argc, char **argv)
         T(test_presence_flood_of_unregistered),
         T(test_presence_flood_of_registered),
         T(test_one_user_cannot_fill_the_queue),
+        T(test_max_pending_back_pressure),
     };
     const struct CMUnitTest liveness[] = {
         T(test_unwatched_registrations),
