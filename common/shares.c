@@ -6,8 +6,9 @@
  * parsing back from stanzas or text, and a SHA-256 digest of the canonical
  * bytes. Each resource keeps its shares and addresses in insertion order
  * plus a sorted index (4 bytes per entry), so duplicate checks are binary
- * searches and serialization never sorts. The serialized length is tracked
- * while adding, so max_item_bytes is refused by the add that would cross
+ * searches and serialization never sorts. The item's size is tracked while
+ * adding, in the canonical text and in the measures the servers apply (see
+ * "sizes" below), so max_item_bytes is refused by the add that would cross
  * it, not later at publish time. Every mutation is whole or nothing.
  */
 #include "shares.h"
@@ -37,16 +38,78 @@ struct address {
     char text[SHARES_ADDR_MAX];
 };
 
+/* ---- sizes -------------------------------------------------------------
+ *
+ * A part of the item is measured three ways:
+ *
+ * - canon: its canonical text, as xmpp_stanza_to_text() and
+ *   shares_item_write() write it (the bytes the component publishes, and
+ *   the digest's input);
+ *
+ * - xml: an upper bound of its length once a server has parsed and
+ *   re-serialized it, which is what contacts receive. Read for this:
+ *   Prosody's util/stanza.lua (_dostring, xml_escape) and ejabberd's
+ *   fast_xml (c_src/fxml.c make_element, make_attrs, attr_encode; and
+ *   c_src/fxml_stream.c encode_name and the start-element handler, which
+ *   decide where an xmlns attribute appears after parsing). Both quote
+ *   attributes with ' instead of ", the same length. Prosody escapes
+ *   ' " < > & into &apos; &quot; &lt; &gt; &amp;; fast_xml the same except
+ *   > (kept as is), plus tab, LF and CR (&#x9;...), which no value of ours
+ *   holds (controls are refused). So each byte of a value costs at most 6
+ *   for ' and ", 5 for &, 4 for < and >, 1 otherwise: the canonical text
+ *   already pays that for all but ', which costs 1 there, hence xml =
+ *   canon + 5 per apostrophe. Neither writes whitespace, and both write an
+ *   element without children as <name .../>, as we do. Neither adds a
+ *   namespace declaration to our children: Prosody omits an xmlns equal to
+ *   the parent's, and fast_xml's parser drops (normalized) or never makes
+ *   (not normalized) an xmlns attribute on an element in its parent's
+ *   namespace, which ours are (they declare none). The root's own
+ *   declaration is counted once, as both write it once. Prefixed
+ *   attributes (xmlns:ns1) appear only for namespaced attributes, which the
+ *   item has none of.
+ *
+ * - term: ejabberd does not limit a PEP payload by its XML length but by
+ *   byte_size(term_to_binary(Payload)) - 2 (src/mod_pubsub.erl
+ *   publish_item, max_payload_size, 250,000 by default), Payload being
+ *   [#xmlel{}]. In the external term format an element {xmlel, Name,
+ *   Attrs, Children} is a 2-byte tuple header, the atom xmlel (7 bytes
+ *   since OTP 26, 8 before: 8 counted), Name as a binary (5 + length), and
+ *   Attrs and Children as lists (1 byte when empty, else 5 + elements + 1);
+ *   an attribute {Name, Value} is 2 + (5 + name) + (5 + value), with the
+ *   value unescaped; the list around the payload adds 5 after the "- 2".
+ *   Short plain names make this measure larger than the XML (about 40 bytes
+ *   more per share_item), so it is bounded on its own.
+ */
+typedef struct size3 {
+    size_t canon, xml, term;
+} size3_t;
+
+static size3_t size3_add(size3_t a, size3_t b)
+{
+    a.canon += b.canon;
+    a.xml += b.xml;
+    a.term += b.term;
+    return a;
+}
+
+static size3_t size3_sub(size3_t a, size3_t b)
+{
+    a.canon -= b.canon;
+    a.xml -= b.xml;
+    a.term -= b.term;
+    return a;
+}
+
 struct resource {
     char *name;
-    size_t name_xml; /* escaped length of the name */
+    size3_t name_size; /* of the name as an attribute value */
     struct share *shares;
     uint32_t *share_order; /* indices into shares, canonical order */
     size_t nshares, cap_shares, cap_share_order;
     struct address *addrs;
     uint32_t *addr_order;
     size_t naddrs, cap_addrs, cap_addr_order;
-    size_t body_bytes; /* serialized length of all children */
+    size3_t body; /* all children */
 };
 
 struct shares_item {
@@ -54,11 +117,12 @@ struct shares_item {
     struct resource *res;
     uint32_t *res_order;
     size_t nres, cap_res, cap_res_order;
-    size_t body_bytes; /* serialized length of all <resource/> elements */
+    size3_t body; /* all <resource/> elements */
 };
 
-/* Serialized lengths of the fixed parts, as xmpp_stanza_to_text() writes
- * them: double-quoted attributes, no whitespace, `/>` for empty elements. */
+/* Canonical lengths of the fixed parts, as xmpp_stanza_to_text() writes
+ * them: double-quoted attributes, no whitespace, `/>` for empty elements.
+ * The xml measure has the same fixed parts (see above). */
 #define LIT(s)      (sizeof(s) - 1)
 #define ROOT_EMPTY  LIT("<user_shares xmlns=\"" SHARES_NS "\"/>")
 #define ROOT_WRAP   (LIT("<user_shares xmlns=\"" SHARES_NS "\">") + LIT("</user_shares>"))
@@ -66,6 +130,21 @@ struct shares_item {
 #define RES_WRAP    (LIT("<resource resource=\"\">") + LIT("</resource>"))
 #define SHARE_FIXED LIT("<share_item hash=\"\" name=\"\" size=\"\"/>")
 #define ADDR_FIXED  LIT("<ip_address address=\"\" port=\"\"/>")
+
+/* The term measure's fixed parts: an element named N with k attributes
+ * (names A_i) and no children is TERM_EL(N) + 6 + sum(12 + A_i) + 1, with
+ * children TERM_EL(N) + 6 + sum(12 + A_i) + 6 + children; the values'
+ * lengths come on top. */
+#define TERM_EL(name)   (2 + 8 + 5 + LIT(name))
+#define TERM_ATTR(name) (12 + LIT(name))
+#define TERM_SHARE_FIXED                                                                           \
+    (TERM_EL("share_item") + 6 + TERM_ATTR("hash") + TERM_ATTR("name") + TERM_ATTR("size") + 1)
+#define TERM_ADDR_FIXED (TERM_EL("ip_address") + 6 + TERM_ATTR("address") + TERM_ATTR("port") + 1)
+#define TERM_RES_EMPTY  (TERM_EL("resource") + 6 + TERM_ATTR("resource") + 1)
+#define TERM_RES_WRAP   (TERM_EL("resource") + 6 + TERM_ATTR("resource") + 6)
+#define TERM_ROOT       (TERM_EL("user_shares") + 6 + TERM_ATTR("xmlns") + LIT(SHARES_NS))
+#define TERM_ROOT_EMPTY (5 + TERM_ROOT + 1) /* 5: the payload list */
+#define TERM_ROOT_WRAP  (5 + TERM_ROOT + 6)
 
 /* Bytes of a quoted value shown in an error message, before "...". */
 #define QUOTE_BUDGET 40
@@ -256,6 +335,26 @@ static size_t decimal_len(uint64_t v)
         n++;
     }
     return n;
+}
+
+/* Sizes of `s` as an attribute value (see "sizes" above). */
+static size3_t value_size(const char *s)
+{
+    size3_t z = {xml_len(s), 0, strlen(s)};
+    const char *p;
+
+    z.xml = z.canon;
+    for (p = strchr(s, '\''); p; p = strchr(p + 1, '\''))
+        z.xml += 5;
+    return z;
+}
+
+/* Sizes of a value that needs no escaping (digits, hex, addresses). */
+static size3_t plain_size(size_t len)
+{
+    size3_t z = {len, len, len};
+
+    return z;
 }
 
 /* ---- validators ------------------------------------------------------ */
@@ -592,33 +691,72 @@ static char *dup_string(const char *s)
     return d;
 }
 
-static size_t resource_bytes(size_t name_xml, size_t children, size_t body_bytes)
+/* A <resource/> element named `name` with `children` children whose sizes
+ * add up to `body`. */
+static size3_t resource_size(size3_t name, size_t children, size3_t body)
 {
-    return children ? RES_WRAP + name_xml + body_bytes : RES_EMPTY + name_xml;
+    size3_t fixed;
+
+    if (!children) {
+        fixed.canon = fixed.xml = RES_EMPTY;
+        fixed.term = TERM_RES_EMPTY;
+        return size3_add(fixed, name);
+    }
+    fixed.canon = fixed.xml = RES_WRAP;
+    fixed.term = TERM_RES_WRAP;
+    return size3_add(size3_add(fixed, name), body);
 }
 
-static size_t item_bytes(size_t nres, size_t body_bytes)
+/* The whole <user_shares/> holding `nres` resources whose sizes add up to
+ * `body`. */
+static size3_t item_size(size_t nres, size3_t body)
 {
-    return nres ? ROOT_WRAP + body_bytes : ROOT_EMPTY;
+    size3_t z;
+
+    if (!nres) {
+        z.canon = z.xml = ROOT_EMPTY;
+        z.term = TERM_ROOT_EMPTY;
+        return z;
+    }
+    z.canon = z.xml = ROOT_WRAP;
+    z.term = TERM_ROOT_WRAP;
+    return size3_add(z, body);
 }
 
-/* Item body after resource `r`'s body grows by `extra` bytes and one child,
- * checked against max_item_bytes. */
-static int check_item_growth(const struct shares_item *item, const struct resource *r, size_t extra,
-                             size_t *new_body, shares_error_t *err)
+/* The size limit on an item of size `z`: max_item_bytes on the xml
+ * measure and, with any max_item_bytes set, ejabberd's payload limit on
+ * the term measure. `what` is "would be" (an add) or "is". */
+static int check_size(const struct shares_item *item, size3_t z, const char *what,
+                      shares_error_t *err)
+{
+    if (!item->lim.max_item_bytes)
+        return SHARES_OK;
+    if (z.xml > item->lim.max_item_bytes)
+        return set_error(err, SHARES_ELIMIT,
+                         "user_shares %s %zu bytes as servers serialize it, over the limit of %zu",
+                         what, z.xml, item->lim.max_item_bytes);
+    if (z.term > SHARES_EJABBERD_MAX_PAYLOAD)
+        return set_error(err, SHARES_ELIMIT,
+                         "user_shares %s %zu bytes by ejabberd's measure of a PEP payload, over "
+                         "its limit of %d",
+                         what, z.term, SHARES_EJABBERD_MAX_PAYLOAD);
+    return SHARES_OK;
+}
+
+/* Item body after resource `r`'s body grows by `extra` and one child,
+ * checked against the size limits. */
+static int check_item_growth(const struct shares_item *item, const struct resource *r,
+                             size3_t extra, size3_t *new_body, shares_error_t *err)
 {
     size_t children = r->nshares + r->naddrs;
-    size_t before = resource_bytes(r->name_xml, children, r->body_bytes);
-    size_t after = resource_bytes(r->name_xml, children + 1, r->body_bytes + extra);
-    size_t body = item->body_bytes - before + after;
-    size_t total = item_bytes(item->nres, body);
+    size3_t before = resource_size(r->name_size, children, r->body);
+    size3_t after = resource_size(r->name_size, children + 1, size3_add(r->body, extra));
+    size3_t body = size3_add(size3_sub(item->body, before), after);
+    int rc = check_size(item, item_size(item->nres, body), "would be", err);
 
-    if (item->lim.max_item_bytes && total > item->lim.max_item_bytes)
-        return set_error(err, SHARES_ELIMIT,
-                         "user_shares would be %zu bytes, over the limit of %zu", total,
-                         item->lim.max_item_bytes);
-    *new_body = body;
-    return SHARES_OK;
+    if (rc == SHARES_OK)
+        *new_body = body;
+    return rc;
 }
 
 shares_item_t *shares_item_new(const shares_limits_t *lim)
@@ -679,7 +817,8 @@ int shares_item_add_resource(shares_item_t *item, const char *resource, size_t *
     uint32_t *order;
     char q[QUOTE_BUF];
     char *name;
-    size_t pos, name_xml, body, total;
+    size3_t name_size, body;
+    size_t pos;
     int found, rc;
 
     if (!item)
@@ -696,13 +835,11 @@ int shares_item_add_resource(shares_item_t *item, const char *resource, size_t *
         item->nres >= UINT32_MAX)
         return set_error(err, SHARES_ELIMIT, "too many resources: the limit is %zu",
                          item->lim.max_resources);
-    name_xml = xml_len(resource);
-    body = item->body_bytes + resource_bytes(name_xml, 0, 0);
-    total = item_bytes(item->nres + 1, body);
-    if (item->lim.max_item_bytes && total > item->lim.max_item_bytes)
-        return set_error(err, SHARES_ELIMIT,
-                         "user_shares would be %zu bytes, over the limit of %zu", total,
-                         item->lim.max_item_bytes);
+    name_size = value_size(resource);
+    body = size3_add(item->body, resource_size(name_size, 0, plain_size(0)));
+    rc = check_size(item, item_size(item->nres + 1, body), "would be", err);
+    if (rc)
+        return rc;
 
     res = grow(item->res, &item->cap_res, item->nres + 1, sizeof *res);
     if (!res)
@@ -718,9 +855,9 @@ int shares_item_add_resource(shares_item_t *item, const char *resource, size_t *
 
     memset(&item->res[item->nres], 0, sizeof *item->res);
     item->res[item->nres].name = name;
-    item->res[item->nres].name_xml = name_xml;
+    item->res[item->nres].name_size = name_size;
     order_insert(item->res_order, item->nres, pos, item->nres);
-    item->body_bytes = body;
+    item->body = body;
     if (index)
         *index = item->nres;
     item->nres++;
@@ -736,7 +873,8 @@ int shares_item_add_share(shares_item_t *item, size_t ri, const char *hash, cons
     char lower[SHARES_HASH_MAX];
     char q[QUOTE_BUF];
     char *copy;
-    size_t i, len, pos, body = 0;
+    size3_t extra, body;
+    size_t i, len, pos;
     int found, rc;
 
     rc = resource_at(item, ri, &r, err);
@@ -766,8 +904,10 @@ int shares_item_add_share(shares_item_t *item, size_t ri, const char *hash, cons
         return set_error(err, SHARES_ELIMIT, "too many shares in resource %s: the limit is %zu", q,
                          item->lim.max_shares);
     }
-    rc = check_item_growth(item, r, SHARE_FIXED + len + xml_len(name) + decimal_len(size), &body,
-                           err);
+    extra.canon = extra.xml = SHARE_FIXED;
+    extra.term = TERM_SHARE_FIXED;
+    extra = size3_add(size3_add(extra, plain_size(len + decimal_len(size))), value_size(name));
+    rc = check_item_growth(item, r, extra, &body, err);
     if (rc)
         return rc;
 
@@ -787,8 +927,8 @@ int shares_item_add_share(shares_item_t *item, size_t ri, const char *hash, cons
     r->shares[r->nshares].name = copy;
     r->shares[r->nshares].size = size;
     order_insert(r->share_order, r->nshares, pos, r->nshares);
-    r->body_bytes += SHARE_FIXED + len + xml_len(name) + decimal_len(size);
-    item->body_bytes = body;
+    r->body = size3_add(r->body, extra);
+    item->body = body;
     r->nshares++;
     return SHARES_OK;
 }
@@ -800,7 +940,8 @@ int shares_item_add_address(shares_item_t *item, size_t ri, const char *address,
     struct address a, *addrs;
     uint32_t *order;
     char q[QUOTE_BUF];
-    size_t pos, body = 0, extra;
+    size3_t extra, body;
+    size_t pos;
     int found, rc;
 
     rc = resource_at(item, ri, &r, err);
@@ -824,7 +965,9 @@ int shares_item_add_address(shares_item_t *item, size_t ri, const char *address,
         return set_error(err, SHARES_ELIMIT, "too many addresses in resource %s: the limit is %zu",
                          q, item->lim.max_addresses);
     }
-    extra = ADDR_FIXED + strlen(a.text) + decimal_len(a.port);
+    extra.canon = extra.xml = ADDR_FIXED;
+    extra.term = TERM_ADDR_FIXED;
+    extra = size3_add(extra, plain_size(strlen(a.text) + decimal_len(a.port)));
     rc = check_item_growth(item, r, extra, &body, err);
     if (rc)
         return rc;
@@ -840,8 +983,8 @@ int shares_item_add_address(shares_item_t *item, size_t ri, const char *address,
 
     r->addrs[r->naddrs] = a;
     order_insert(r->addr_order, r->naddrs, pos, r->naddrs);
-    r->body_bytes += extra;
-    item->body_bytes = body;
+    r->body = size3_add(r->body, extra);
+    item->body = body;
     r->naddrs++;
     return SHARES_OK;
 }
@@ -849,7 +992,7 @@ int shares_item_add_address(shares_item_t *item, size_t ri, const char *address,
 /* Undo the children added to resource `ri` since the counts and byte
  * totals were saved. */
 static void resource_rollback(shares_item_t *item, size_t ri, size_t nshares, size_t naddrs,
-                              size_t res_body, size_t item_body)
+                              size3_t res_body, size3_t item_body)
 {
     struct resource *r = &item->res[ri];
     size_t i;
@@ -860,11 +1003,26 @@ static void resource_rollback(shares_item_t *item, size_t ri, size_t nshares, si
     order_truncate(r->addr_order, r->naddrs, naddrs);
     r->nshares = nshares;
     r->naddrs = naddrs;
-    r->body_bytes = res_body;
-    item->body_bytes = item_body;
+    r->body = res_body;
+    item->body = item_body;
 }
 
 /* ---- read access ----------------------------------------------------- */
+
+void shares_item_size(const shares_item_t *item, shares_size_t *out)
+{
+    size3_t z;
+
+    if (!out)
+        return;
+    memset(out, 0, sizeof *out);
+    if (!item)
+        return;
+    z = item_size(item->nres, item->body);
+    out->canonical = z.canon;
+    out->xml = z.xml;
+    out->term = z.term;
+}
 
 size_t shares_item_resource_count(const shares_item_t *item)
 {
@@ -1012,11 +1170,9 @@ int shares_item_serialize(const shares_item_t *item, xmpp_ctx_t *ctx, char **buf
         rc = set_error(err, SHARES_ENOMEM, "out of memory serializing the item");
         goto out;
     }
-    if (item->lim.max_item_bytes && tlen > item->lim.max_item_bytes) {
-        rc = set_error(err, SHARES_ELIMIT, "user_shares is %zu bytes, over the limit of %zu", tlen,
-                       item->lim.max_item_bytes);
+    rc = check_size(item, item_size(item->nres, item->body), "is", err);
+    if (rc)
         goto out;
-    }
     /* Copied so the caller frees with free() whatever ctx allocates with. */
     copy = malloc(tlen + 1);
     if (!copy) {
@@ -1085,6 +1241,7 @@ int shares_item_write(const shares_item_t *item, char **buf, size_t *len, shares
 {
     size_t total, i, j;
     char *out, *o;
+    int rc;
 
     if (!buf || !len)
         return set_error(err, SHARES_EINVAL, "no output buffer");
@@ -1092,10 +1249,10 @@ int shares_item_write(const shares_item_t *item, char **buf, size_t *len, shares
     *len = 0;
     if (!item)
         return set_error(err, SHARES_EINVAL, "no item");
-    total = item_bytes(item->nres, item->body_bytes);
-    if (item->lim.max_item_bytes && total > item->lim.max_item_bytes)
-        return set_error(err, SHARES_ELIMIT, "user_shares is %zu bytes, over the limit of %zu",
-                         total, item->lim.max_item_bytes);
+    rc = check_size(item, item_size(item->nres, item->body), "is", err);
+    if (rc)
+        return rc;
+    total = item_size(item->nres, item->body).canon;
     out = malloc(total + 1);
     if (!out)
         return set_error(err, SHARES_ENOMEM, "out of memory");
@@ -1244,7 +1401,8 @@ int shares_item_parse_resource_children(shares_item_t *item, size_t ri, const xm
     const char *want = ns ? ns : SHARES_NS;
     const char *parent_ns;
     struct resource *r;
-    size_t nshares, naddrs, res_body, item_body, nth_share = 0, nth_addr = 0;
+    size_t nshares, naddrs, nth_share = 0, nth_addr = 0;
+    size3_t res_body, item_body;
     char q[QUOTE_BUF];
     int rc = resource_at(item, ri, &r, err);
 
@@ -1259,8 +1417,8 @@ int shares_item_parse_resource_children(shares_item_t *item, size_t ri, const xm
         parent_ns = want;
     nshares = r->nshares;
     naddrs = r->naddrs;
-    res_body = r->body_bytes;
-    item_body = item->body_bytes;
+    res_body = r->body;
+    item_body = item->body;
 
     for (child = xmpp_stanza_get_children(p); child; child = xmpp_stanza_get_next(child)) {
         if (is_element(child, "share_item", want, parent_ns)) {

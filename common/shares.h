@@ -36,16 +36,25 @@ typedef struct shares_error {
 } shares_error_t;
 
 /** Limits enforced by every add (hence while parsing); 0 means "no limit".
- * A limit exceeded gives SHARES_ELIMIT; max_item_bytes is checked against
- * the exact serialized length, so an item that was built never exceeds it. */
+ * A limit exceeded gives SHARES_ELIMIT. max_item_bytes bounds the item as
+ * a server re-serializes it for contacts (shares_size_t.xml, not the
+ * shorter canonical text: each ' takes 6 bytes there); when it is set, the
+ * item must also stay within SHARES_EJABBERD_MAX_PAYLOAD by ejabberd's own
+ * measure (shares_size_t.term). Checked by every add, so an item that was
+ * built never exceeds them. */
 typedef struct shares_limits {
     size_t max_resources;      /* resources per user */
     size_t max_shares;         /* shares per resource */
     size_t max_addresses;      /* addresses per resource */
     size_t max_name_bytes;     /* share name, in bytes of UTF-8 */
     size_t max_resource_bytes; /* resource part, in bytes of UTF-8 */
-    size_t max_item_bytes;     /* serialized user_shares element */
+    size_t max_item_bytes;     /* user_shares element as servers serialize it */
 } shares_limits_t;
+
+/* ejabberd's default max_payload_size of a PEP node (mod_pubsub), which
+ * it compares with the size of the payload in Erlang's external term
+ * format. */
+#define SHARES_EJABBERD_MAX_PAYLOAD 250000
 
 /* Defaults; the merged-item cap stays far below the servers' stanza limits
  * (Prosody: 256 KiB c2s, 512 KiB component; ejabberd PEP: 250,000 bytes). */
@@ -146,8 +155,8 @@ xmpp_stanza_t *shares_item_build(const shares_item_t *item, xmpp_ctx_t *ctx)
  * Serialize the item to its canonical XML text (the bytes a publish sends)
  * into a malloc'd, NUL-terminated `*buf` the caller frees with free()
  * whatever allocator `ctx` uses; `*len` excludes the NUL. Fails with
- * SHARES_ELIMIT when the text is longer than max_item_bytes (a safety net:
- * the add functions already refuse to cross it), SHARES_ENOMEM on
+ * SHARES_ELIMIT when the item is over the size limits (a safety net: the
+ * add functions already refuse to cross them), SHARES_ENOMEM on
  * allocation failure; `*buf` is then NULL.
  */
 int shares_item_serialize(const shares_item_t *item, xmpp_ctx_t *ctx, char **buf, size_t *len,
@@ -162,6 +171,20 @@ int shares_item_serialize(const shares_item_t *item, xmpp_ctx_t *ctx, char **buf
  * the NUL. Same failures as shares_item_serialize().
  */
 int shares_item_write(const shares_item_t *item, char **buf, size_t *len, shares_error_t *err);
+
+/** Sizes of an item in bytes (see shares.c, "sizes", for how each bound
+ * was derived from the servers' code). */
+typedef struct shares_size {
+    size_t canonical; /* its canonical text: shares_item_write()'s length */
+    size_t xml;       /* upper bound of its XML as Prosody (util/stanza.lua) or
+                         ejabberd (fast_xml) re-serializes it for contacts */
+    size_t term;      /* upper bound of ejabberd's PEP payload size:
+                         byte_size(term_to_binary([Payload])) - 2 */
+} shares_size_t;
+
+/** Fill `out` with the sizes of `item` (all 0 for a NULL item). Constant
+ * time: the sizes are kept up to date by every add. */
+void shares_item_size(const shares_item_t *item, shares_size_t *out);
 
 #define SHARES_DIGEST_HEX 65 /* SHA-256 as lowercase hex plus NUL */
 

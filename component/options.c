@@ -42,10 +42,16 @@ const config_option_t component_options[OPT_COUNT] = {
         INT("max_addresses_per_resource", "8", 1, 64, 0, "addresses one resource may register"),
     [OPT_MAX_NAME_BYTES] =
         INT("max_name_bytes", "255", 1, 4096, 0, "longest share name, bytes of UTF-8"),
+    /* The bound on what the server sends contacts (shares_size_t.xml) is at
+     * least the canonical text the publish carries, so 240000 keeps the
+     * privileged IQ (item plus an envelope of a few KiB at most) far under
+     * Prosody's 512 KiB component and s2s limits; ejabberd's 250,000-byte
+     * PEP limit is on another measure, which shares.c checks itself. */
     [OPT_MAX_ITEM_BYTES] = INT("max_item_bytes", "65536", 1024, 240000, 0,
-                               "largest merged item; keep it well under the server's stanza "
-                               "limits (Prosody 256 KiB c2s, 512 KiB component; ejabberd PEP "
-                               "250,000 bytes)"),
+                               "largest merged item, in bytes as servers re-serialize it for "
+                               "contacts (a ' or \" in a name takes 6); it must also fit "
+                               "ejabberd's 250,000-byte PEP payload limit, checked on ejabberd's "
+                               "own measure"),
     [OPT_RECONNECT_MIN_MS] =
         INT("reconnect_min_ms", "500", 10, 600000, 0, "first XMPP reconnection delay"),
     [OPT_RECONNECT_MAX_MS] =

@@ -127,6 +127,184 @@ static void assert_error(const shares_error_t *err, int rc, int code, const char
     assert_safe_message(err);
 }
 
+/* ---- servers' view of an item ------------------------------------------
+ *
+ * What a server makes of the canonical text, written here from their code
+ * and independently of shares.c: Prosody's util/stanza.lua (_dostring,
+ * xml_escape), fast_xml's c_src/fxml.c (make_element, attr_encode) and
+ * ejabberd's payload measure (byte_size(term_to_binary([El])) - 2, with
+ * the atom xmlel counted as 8 bytes, its size before OTP 26). A child's
+ * xmlns equal to its parent's namespace is written by neither. */
+
+enum { SER_PROSODY, SER_FAST_XML };
+
+typedef struct tbuf {
+    char *p;
+    size_t len, cap;
+} tbuf_t;
+
+static void tb_put(tbuf_t *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        char *p;
+
+        while (b->len + n + 1 > cap)
+            cap *= 2;
+        p = realloc(b->p, cap);
+        assert_non_null(p);
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void tb_str(tbuf_t *b, const char *s)
+{
+    tb_put(b, s, strlen(s));
+}
+
+static void ser_value(tbuf_t *b, const char *v, int kind)
+{
+    for (; *v; v++) {
+        switch (*v) {
+        case '\'':
+            tb_str(b, "&apos;");
+            break;
+        case '"':
+            tb_str(b, "&quot;");
+            break;
+        case '&':
+            tb_str(b, "&amp;");
+            break;
+        case '<':
+            tb_str(b, "&lt;");
+            break;
+        case '>':
+            tb_str(b, kind == SER_PROSODY ? "&gt;" : ">");
+            break;
+        default:
+            tb_put(b, v, 1);
+        }
+    }
+}
+
+/* The namespace `el` is in, and whether the serializers declare it. */
+static const char *el_ns(xmpp_stanza_t *el, const char *parent_ns, int *declare)
+{
+    const char *ns = xmpp_stanza_get_ns(el);
+
+    if (!ns)
+        ns = parent_ns;
+    *declare = ns && (!parent_ns || strcmp(ns, parent_ns) != 0);
+    return ns;
+}
+
+static void ser_element(tbuf_t *b, xmpp_stanza_t *el, const char *parent_ns, int kind)
+{
+    const char *attrs[64], *ns;
+    xmpp_stanza_t *child;
+    int n, i, declare;
+
+    if (!xmpp_stanza_is_tag(el)) {
+        ser_value(b, xmpp_stanza_get_text_ptr(el), kind);
+        return;
+    }
+    ns = el_ns(el, parent_ns, &declare);
+    tb_str(b, "<");
+    tb_str(b, xmpp_stanza_get_name(el));
+    n = xmpp_stanza_get_attributes(el, attrs, 64);
+    assert_true(n <= 64);
+    for (i = 0; i + 1 < n; i += 2) {
+        if (strcmp(attrs[i], "xmlns") == 0)
+            continue;
+        tb_str(b, " ");
+        tb_str(b, attrs[i]);
+        tb_str(b, "='");
+        ser_value(b, attrs[i + 1], kind);
+        tb_str(b, "'");
+    }
+    if (declare) {
+        tb_str(b, " xmlns='");
+        ser_value(b, ns, kind);
+        tb_str(b, "'");
+    }
+    child = xmpp_stanza_get_children(el);
+    if (!child) {
+        tb_str(b, "/>");
+        return;
+    }
+    tb_str(b, ">");
+    for (; child; child = xmpp_stanza_get_next(child))
+        ser_element(b, child, ns, kind);
+    tb_str(b, "</");
+    tb_str(b, xmpp_stanza_get_name(el));
+    tb_str(b, ">");
+}
+
+static size_t term_size(xmpp_stanza_t *el, const char *parent_ns)
+{
+    const char *attrs[64], *ns;
+    xmpp_stanza_t *child;
+    size_t t = 2 + 8 + 5 + strlen(xmpp_stanza_get_name(el)), a = 0, c = 0;
+    int n, i, declare, k = 0, m = 0;
+
+    ns = el_ns(el, parent_ns, &declare);
+    n = xmpp_stanza_get_attributes(el, attrs, 64);
+    for (i = 0; i + 1 < n; i += 2) {
+        if (strcmp(attrs[i], "xmlns") == 0)
+            continue;
+        a += 2 + 5 + strlen(attrs[i]) + 5 + strlen(attrs[i + 1]);
+        k++;
+    }
+    if (declare) {
+        a += 2 + 5 + strlen("xmlns") + 5 + strlen(ns);
+        k++;
+    }
+    for (child = xmpp_stanza_get_children(el); child; child = xmpp_stanza_get_next(child)) {
+        assert_true(xmpp_stanza_is_tag(child)); /* the item has no text */
+        c += term_size(child, ns);
+        m++;
+    }
+    return t + (k ? 5 + a + 1 : 1) + (m ? 5 + c + 1 : 1);
+}
+
+/* The canonical text `text` as server `kind` sends it; caller frees. */
+static char *reserialize(xmpp_ctx_t *ctx, const char *text, int kind)
+{
+    xmpp_stanza_t *st = xmpp_stanza_new_from_string(ctx, text);
+    tbuf_t b = {0};
+
+    assert_non_null(st);
+    ser_element(&b, st, NULL, kind);
+    xmpp_stanza_release(st);
+    return b.p;
+}
+
+/* ejabberd's payload measure of the canonical text `text`. */
+static size_t ejabberd_payload_size(xmpp_ctx_t *ctx, const char *text)
+{
+    xmpp_stanza_t *st = xmpp_stanza_new_from_string(ctx, text);
+    size_t t;
+
+    assert_non_null(st);
+    /* term_to_binary([El]): 1 version byte, list header 5, El, nil 1 */
+    t = 1 + 5 + term_size(st, NULL) + 1 - 2;
+    xmpp_stanza_release(st);
+    return t;
+}
+
+static size_t prosody_len(xmpp_ctx_t *ctx, const char *text)
+{
+    char *out = reserialize(ctx, text, SER_PROSODY);
+    size_t n = strlen(out);
+
+    free(out);
+    return n;
+}
+
 static void expect_parse_error(xmpp_ctx_t *ctx, const char *xml, const shares_limits_t *lim,
                                int code, const char *needle)
 {
@@ -1743,9 +1921,10 @@ static void shares__limits__zero_means_unlimited(void **state)
     shares_item_free(item);
 }
 
-/* The add that would make the text longer than max_item_bytes fails, and
- * the text at the limit is exactly max_item_bytes long: the module's size
- * accounting matches what libstrophe writes, escapes included. */
+/* The add that would make the item longer than max_item_bytes as Prosody
+ * re-serializes it fails, and the item at the limit is exactly
+ * max_item_bytes long there: the module's size accounting matches what
+ * Prosody writes, every escape included (' takes 6 bytes, not 1). */
 typedef void (*item_builder_fn)(shares_item_t *item, int last);
 
 static void build_escaped(shares_item_t *item, int last)
@@ -1764,7 +1943,7 @@ static void build_escaped(shares_item_t *item, int last)
 
 static void build_first_child(shares_item_t *item, int last)
 {
-    size_t ri = add_resource_ok(item, "empty");
+    size_t ri = add_resource_ok(item, "emp'ty");
 
     /* first child of an empty <resource/>, and first resource of all */
     if (last == 's')
@@ -1786,7 +1965,8 @@ static void check_item_bytes_limit(xmpp_ctx_t *ctx, item_builder_fn build, int l
 
     build(item, last);
     text = serialize_ok(ctx, item);
-    len = strlen(text);
+    len = prosody_len(ctx, text);
+    assert_true(len > strlen(text)); /* every build has an apostrophe */
     shares_item_free(item);
 
     lim.max_item_bytes = len; /* exactly fits */
@@ -1794,7 +1974,7 @@ static void check_item_bytes_limit(xmpp_ctx_t *ctx, item_builder_fn build, int l
     build(item, last);
     free(text);
     text = serialize_ok(ctx, item);
-    assert_int_equal(strlen(text), len);
+    assert_int_equal(prosody_len(ctx, text), len);
     free(text);
     shares_item_free(item);
 
@@ -1812,6 +1992,7 @@ static void check_item_bytes_limit(xmpp_ctx_t *ctx, item_builder_fn build, int l
         rc = shares_item_add_resource(item, build == build_escaped ? "z\"z" : "second", NULL, &err);
     assert_error(&err, rc, SHARES_ELIMIT, "over the limit of");
     assert_non_null(strstr(err.message, "user_shares would be"));
+    assert_non_null(strstr(err.message, "as servers serialize it"));
     assert_int_equal(shares_item_serialize(item, ctx, &buf, &len, &err), SHARES_OK);
     free(buf);
     shares_item_free(item);
@@ -1835,17 +2016,187 @@ static void shares__limits__item_bytes_on_parse(void **state)
     char *text = serialize_ok(*state, item);
 
     shares_limits_default(&lim);
-    lim.max_item_bytes = strlen(text);
+    lim.max_item_bytes = prosody_len(*state, text);
     shares_item_free(item);
     item = parse_ok(*state, text, &lim);
     shares_item_free(item);
-    lim.max_item_bytes = strlen(text) - 1;
+    lim.max_item_bytes = prosody_len(*state, text) - 1;
     expect_parse_error(*state, text, &lim, SHARES_ELIMIT, "user_shares would be");
     /* an empty item is never over a sane limit */
     lim.max_item_bytes = strlen(EMPTY_TEXT);
     item = parse_ok(*state, EMPTY_TEXT, &lim);
     shares_item_free(item);
     free(text);
+}
+
+/* Random items made of every character the servers escape differently:
+ * the xml size is exactly the length of Prosody's re-serialization, at
+ * least fast_xml's, and the term size exactly ejabberd's payload measure;
+ * the canonical size is the canonical text's length. */
+static void shares__size__bounds_servers_serializations(void **state)
+{
+    static const char *const pieces[] = {
+        "'",      "'",   "'", "\"", "&", "<", ">", "a", " ", "\xc3\xbc", "\xf0\x9f\x8e\xac",
+        "&apos;", ".mkv"};
+    static const char *const addrs[] = {"192.0.2.1", "2001:db8::7", "10.0.0.1", "fd00::1:2:3",
+                                        "::ffff:198.51.100.9"};
+    xmpp_ctx_t *ctx = *state;
+    shares_limits_t lim = no_limits();
+    unsigned seed = 4242;
+    int round;
+
+    for (round = 0; round < 300; round++) {
+        shares_item_t *item = shares_item_new(&lim);
+        shares_error_t err;
+        shares_size_t size;
+        char *text = NULL, *pro, *fx, name[256], hash[65];
+        size_t len = 0, ri;
+        int nres, r, k, p, d;
+
+        assert_non_null(item);
+        nres = (int)(rand_r(&seed) % 5);
+        for (r = 0; r < nres; r++) {
+            int nparts = 1 + (int)(rand_r(&seed) % 8);
+            name[0] = '\0';
+            for (p = 0; p < nparts; p++)
+                strcat(name, pieces[rand_r(&seed) % (sizeof pieces / sizeof *pieces)]);
+            if (shares_item_add_resource(item, name, &ri, &err) != SHARES_OK)
+                continue; /* duplicate name */
+            for (k = (int)(rand_r(&seed) % 10); k > 0; k--) {
+                int hlen = rand_r(&seed) % 2 ? 40 : 64;
+                for (d = 0; d < hlen; d++)
+                    hash[d] = "0123456789abcdef"[rand_r(&seed) % 16];
+                hash[hlen] = '\0';
+                name[0] = '\0';
+                nparts = 1 + (int)(rand_r(&seed) % 20);
+                for (p = 0; p < nparts; p++)
+                    strcat(name, pieces[rand_r(&seed) % (sizeof pieces / sizeof *pieces)]);
+                (void)shares_item_add_share(item, ri, hash, name, (uint64_t)rand_r(&seed), &err);
+            }
+            for (k = (int)(rand_r(&seed) % 3); k > 0; k--)
+                (void)shares_item_add_address(item, ri,
+                                              addrs[rand_r(&seed) % (sizeof addrs / sizeof *addrs)],
+                                              1 + rand_r(&seed) % 65535, &err);
+        }
+        assert_int_equal(shares_item_write(item, &text, &len, &err), SHARES_OK);
+        shares_item_size(item, &size);
+        pro = reserialize(ctx, text, SER_PROSODY);
+        fx = reserialize(ctx, text, SER_FAST_XML);
+        assert_int_equal(size.canonical, len);
+        assert_int_equal(size.xml, strlen(pro));
+        assert_true(size.xml >= strlen(fx));
+        assert_true(size.xml >= size.canonical);
+        assert_int_equal(size.term, ejabberd_payload_size(ctx, text));
+        free(pro);
+        free(fx);
+        free(text);
+        shares_item_free(item);
+    }
+}
+
+/* The attack: names made of apostrophes are 5 times longer once a server
+ * has escaped them. Filled up to max_item_bytes, the item as Prosody sends
+ * it to contacts stays within the limit; the canonical text that used to
+ * be counted is a fraction of it. */
+static void shares__limits__apostrophes_count_six_bytes(void **state)
+{
+    xmpp_ctx_t *ctx = *state;
+    shares_limits_t lim;
+    shares_item_t *item;
+    shares_error_t err = {0};
+    shares_size_t size;
+    char name[256], hash[41], *text;
+    size_t ri, n = 0;
+    int rc;
+
+    shares_limits_default(&lim);
+    lim.max_shares = 0;
+    memset(name, '\'', 255);
+    name[255] = '\0';
+    item = shares_item_new(&lim);
+    ri = add_resource_ok(item, "laptop");
+    for (;;) {
+        snprintf(hash, sizeof hash, "%040zx", n);
+        rc = shares_item_add_share(item, ri, hash, name, 1, &err);
+        if (rc != SHARES_OK)
+            break;
+        n++;
+    }
+    assert_error(&err, rc, SHARES_ELIMIT, "as servers serialize it, over the limit of 65536");
+    text = serialize_ok(ctx, item);
+    shares_item_size(item, &size);
+    assert_true(prosody_len(ctx, text) <= SHARES_DEFAULT_MAX_ITEM_BYTES);
+    assert_int_equal(size.xml, prosody_len(ctx, text));
+    /* the last share would not have fitted, and the canonical text (what
+     * was counted before) is less than a third of the limit */
+    assert_true(size.xml + 255 * 6 + 100 > SHARES_DEFAULT_MAX_ITEM_BYTES);
+    assert_true(strlen(text) < SHARES_DEFAULT_MAX_ITEM_BYTES / 3);
+    assert_true(n < 50);
+    free(text);
+    shares_item_free(item);
+}
+
+/* Short plain names weigh more in ejabberd's term measure than in XML:
+ * with max_item_bytes at its configurable maximum the item stops at
+ * ejabberd's payload limit, before its XML reaches max_item_bytes. */
+static void shares__limits__ejabberd_payload_measure(void **state)
+{
+    xmpp_ctx_t *ctx = *state;
+    shares_limits_t lim = no_limits();
+    shares_item_t *item;
+    shares_error_t err = {0};
+    shares_size_t size;
+    char hash[41], name[16], *text;
+    size_t ri, n = 0;
+    int rc;
+
+    lim.max_item_bytes = 240000;
+    item = shares_item_new(&lim);
+    ri = add_resource_ok(item, "r");
+    for (;;) {
+        snprintf(hash, sizeof hash, "%040zx", n);
+        snprintf(name, sizeof name, "%zu", n);
+        rc = shares_item_add_share(item, ri, hash, name, 1, &err);
+        if (rc != SHARES_OK)
+            break;
+        n++;
+    }
+    assert_error(&err, rc, SHARES_ELIMIT, "by ejabberd's measure of a PEP payload");
+    shares_item_size(item, &size);
+    text = serialize_ok(ctx, item);
+    assert_int_equal(size.term, ejabberd_payload_size(ctx, text));
+    assert_true(size.term <= SHARES_EJABBERD_MAX_PAYLOAD);
+    assert_true(size.term + 130 > SHARES_EJABBERD_MAX_PAYLOAD);
+    assert_true(size.xml < 240000);
+    free(text);
+    /* without max_item_bytes no size limit applies at all */
+    lim.max_item_bytes = 0;
+    shares_item_free(item);
+    item = shares_item_new(&lim);
+    ri = add_resource_ok(item, "r");
+    for (n = 0; n < 4000; n++) {
+        snprintf(hash, sizeof hash, "%040zx", n);
+        add_share_ok(item, ri, hash, "x", 1);
+    }
+    shares_item_size(item, &size);
+    assert_true(size.term > SHARES_EJABBERD_MAX_PAYLOAD);
+    shares_item_free(item);
+}
+
+static void shares__size__empty_and_null(void **state)
+{
+    xmpp_ctx_t *ctx = *state;
+    shares_item_t *item = shares_item_new(NULL);
+    shares_size_t size;
+
+    shares_item_size(item, &size);
+    assert_int_equal(size.canonical, strlen(EMPTY_TEXT));
+    assert_int_equal(size.xml, strlen(EMPTY_TEXT));
+    assert_int_equal(size.term, ejabberd_payload_size(ctx, EMPTY_TEXT));
+    shares_item_size(NULL, &size);
+    assert_int_equal(size.canonical + size.xml + size.term, 0);
+    shares_item_size(item, NULL); /* no crash */
+    shares_item_free(item);
 }
 
 /* ---- digest ----------------------------------------------------------- */
@@ -2214,6 +2565,10 @@ int main(void)
         T(shares__limits__zero_means_unlimited),
         T(shares__limits__item_bytes_exact),
         T(shares__limits__item_bytes_on_parse),
+        T(shares__size__bounds_servers_serializations),
+        T(shares__limits__apostrophes_count_six_bytes),
+        T(shares__limits__ejabberd_payload_measure),
+        T(shares__size__empty_and_null),
         T(shares__digest__matches_sha256_of_text),
         T(shares__digest__stable_and_changes_with_every_field),
         T(shares__limits__empty_item_fits_minimal_limit),
