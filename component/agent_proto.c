@@ -106,10 +106,27 @@ int agent_error_set(agent_error_t *err, agent_errcode_t code, const char *fmt, .
     if (!err)
         return -1;
     err->code = code;
+    err->stored_seq = -1;
     va_start(ap, fmt);
     vsnprintf(err->text, sizeof err->text, fmt, ap);
     va_end(ap);
     utf8_trim_tail(err->text);
+    return -1;
+}
+
+int agent_error_stale(agent_error_t *err, int64_t seq, int64_t stored, const char *resource)
+{
+    char q[AGENT_QUOTE_MAX];
+
+    if (stored < 0)
+        return agent_error_set(err, AGENT_ERR_CONFLICT,
+                               "seq %" PRId64 " is older than the stored seq of resource %s", seq,
+                               agent_quote(q, resource));
+    agent_error_set(err, AGENT_ERR_CONFLICT,
+                    "seq %" PRId64 " is older than the stored seq %" PRId64 " of resource %s", seq,
+                    stored, agent_quote(q, resource));
+    if (err)
+        err->stored_seq = stored;
     return -1;
 }
 
@@ -562,6 +579,7 @@ int agent_request_parse(const xmpp_stanza_t *iq_in, const char *const *served_do
     if (err) {
         err->code = AGENT_ERR_NONE;
         err->text[0] = '\0';
+        err->stored_seq = -1;
     }
     if (!out)
         return agent_error_set(err, AGENT_ERR_INTERNAL, "no output request");

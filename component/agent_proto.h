@@ -55,11 +55,18 @@ typedef enum {
 
 /** An error verdict. `text` is NUL-terminated English, valid UTF-8 without
  * control characters (safe for an XMPP <text/>), empty only for
- * AGENT_ERR_NONE. */
+ * AGENT_ERR_NONE. `stored_seq` is the resource's stored sequence number
+ * that an AGENT_ERR_CONFLICT carries (the reply then holds an
+ * AGENT_STALE_SEQ element), -1 when unknown or for other codes. */
 typedef struct agent_error {
     agent_errcode_t code;
     char text[AGENT_ERROR_TEXT];
+    int64_t stored_seq;
 } agent_error_t;
+
+/* Application-specific condition (RFC 6120 8.3.3) of a conflict:
+ * <stale-seq xmlns='urn:bitween:agent:1' stored='18'/> inside <error/>. */
+#define AGENT_STALE_SEQ "stale-seq"
 
 /** RFC 6120 error type of `code`: "modify", "auth", "cancel" or "wait".
  * Static string; an unknown code (or AGENT_ERR_NONE) gives "cancel". */
@@ -75,12 +82,22 @@ const char *agent_op_name(agent_op_t op);
 
 /**
  * Fill `err` (when not NULL) with `code` and a printf-formatted text,
- * truncated on a UTF-8 boundary. For the registry's own verdicts (conflict,
- * item-not-found, ...). The caller keeps the text printable: values that
- * come from the network belong in agent_quote() first. Returns -1.
+ * truncated on a UTF-8 boundary, and no stored seq. For the registry's own
+ * verdicts (item-not-found, ...). The caller keeps the text printable:
+ * values that come from the network belong in agent_quote() first.
+ * Returns -1.
  */
 int agent_error_set(agent_error_t *err, agent_errcode_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/**
+ * The registry's verdict on an update with a sequence number `seq` older
+ * than the one stored for `resource` (borrowed; quoted in the text):
+ * AGENT_ERR_CONFLICT with the text `seq 17 is older than the stored seq 18
+ * of resource "laptop"` and `stored_seq` set, or, when `stored` is
+ * negative (unknown), the same text without the number. Returns -1.
+ */
+int agent_error_stale(agent_error_t *err, int64_t seq, int64_t stored, const char *resource);
 
 #define AGENT_QUOTE_MAX 64
 

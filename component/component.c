@@ -852,7 +852,7 @@ static void req_apply(store_t *st, req_job_t *j)
 db_fail:
     switch (rc) {
     case STORE_ESTALE:
-        agent_error_set(&j->aerr, AGENT_ERR_CONFLICT, "%s", err.message);
+        agent_error_stale(&j->aerr, r->seq, err.stored_seq, r->resource);
         break;
     case STORE_ENOTFOUND: {
         char q[AGENT_QUOTE_MAX];

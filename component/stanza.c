@@ -12,6 +12,7 @@
 #include "stanza.h"
 #include "xmpp_compat.h"
 
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,10 +227,23 @@ fail:
 xmpp_stanza_t *stanza_build_agent_error(xmpp_ctx_t *ctx, const xmpp_stanza_t *req,
                                         const agent_error_t *err)
 {
+    xmpp_stanza_t *iq, *el;
+    char num[24];
+
     if (!err)
         return NULL;
-    return stanza_build_iq_error(ctx, req, agent_error_type(err->code),
-                                 agent_error_condition(err->code), err->text);
+    iq = stanza_build_iq_error(ctx, req, agent_error_type(err->code),
+                               agent_error_condition(err->code), err->text);
+    if (!iq || err->code != AGENT_ERR_CONFLICT || err->stored_seq < 0)
+        return iq;
+    /* RFC 6120 8.3.2: the application-specific condition comes last */
+    snprintf(num, sizeof num, "%" PRId64, err->stored_seq);
+    el = add_element(ctx, xmpp_stanza_get_child_by_name(iq, "error"), AGENT_STALE_SEQ, AGENT_NS);
+    if (!el || xmpp_stanza_set_attribute(el, "stored", num) != XMPP_EOK) {
+        xmpp_stanza_release(iq);
+        return NULL;
+    }
+    return iq;
 }
 
 xmpp_stanza_t *stanza_build_disco_info(xmpp_ctx_t *ctx, const xmpp_stanza_t *req_in,

@@ -50,7 +50,10 @@ xmpp_stanza_t *stanza_build_iq_error(xmpp_ctx_t *ctx, const xmpp_stanza_t *req, 
                                      const char *condition, const char *text)
     __attribute__((warn_unused_result));
 
-/** stanza_build_iq_error() with the type, condition and text of `err`. */
+/** stanza_build_iq_error() with the type, condition and text of `err`;
+ * a conflict that knows the stored seq also carries, after <text/>, the
+ * application-specific condition <stale-seq xmlns='urn:bitween:agent:1'
+ * stored='N'/> (RFC 6120 8.3.3). */
 xmpp_stanza_t *stanza_build_agent_error(xmpp_ctx_t *ctx, const xmpp_stanza_t *req,
                                         const agent_error_t *err)
     __attribute__((warn_unused_result));

@@ -35,6 +35,7 @@ enum store_stmt {
     ST_PUB_RECORD,
     ST_PUB_GET,
     ST_PING,
+    ST_SEQ,
     ST_COUNT
 };
 
@@ -110,6 +111,8 @@ static const struct {
                     "to_char(p.published_at AT TIME ZONE 'UTC', " TS_FMT ") "
                     "FROM publishes p JOIN users u ON u.id = p.user_id WHERE u.jid = $1"},
     [ST_PING] = {"bw_ping", "SELECT 1"},
+    [ST_SEQ] = {"bw_seq", "SELECT r.seq FROM resources r JOIN users u ON u.id = r.user_id "
+                          "WHERE u.jid = $1 AND r.resource = $2"},
 };
 
 struct store {
@@ -157,6 +160,7 @@ static int store_fail(store_error_t *err, int code, const char *sqlstate, const 
         va_list ap;
         size_t n;
         err->code = code;
+        err->stored_seq = -1;
         snprintf(err->sqlstate, sizeof err->sqlstate, "%s", sqlstate ? sqlstate : "");
         va_start(ap, fmt);
         vsnprintf(err->message, sizeof err->message, fmt, ap);
@@ -172,6 +176,7 @@ static void store_ok(store_error_t *err)
 {
     if (err) {
         err->code = STORE_OK;
+        err->stored_seq = -1;
         err->sqlstate[0] = '\0';
         err->message[0] = '\0';
     }
@@ -519,16 +524,35 @@ static int store_check_target(const char *jid, const char *resource, const share
     return STORE_OK;
 }
 
-/* Interpret the boolean result of a sequence-guarded write. */
-static int store_guarded_result(PGresult *res, int64_t seq, store_error_t *err)
+/* Interpret the boolean result of a sequence-guarded write. A stale one
+ * costs a second round trip, for the stored sequence number the agent
+ * needs to recover; the normal path stays at one. */
+static int store_guarded_result(store_t *st, PGresult *res, const char *jid, const char *resource,
+                                int64_t seq, store_error_t *err)
 {
     int applied = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    const char *params[2] = {jid, resource};
+    store_error_t serr;
+    int64_t stored = -1;
+
     PQclear(res);
-    if (!applied)
+    if (applied) {
+        store_ok(err);
+        return STORE_OK;
+    }
+    if (store_exec(st, ST_SEQ, 2, params, &res, &serr) == STORE_OK) {
+        if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+            stored = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+    }
+    if (stored < 0)
         return store_fail(err, STORE_ESTALE, NULL,
                           "sequence number %" PRId64 " is older than the stored one", seq);
-    store_ok(err);
-    return STORE_OK;
+    store_fail(err, STORE_ESTALE, NULL,
+               "sequence number %" PRId64 " is older than the stored one, %" PRId64, seq, stored);
+    if (err)
+        err->stored_seq = stored;
+    return STORE_ESTALE;
 }
 
 int store_resource_replace(store_t *st, const char *jid, const char *resource, int64_t seq,
@@ -585,7 +609,7 @@ int store_resource_replace(store_t *st, const char *jid, const char *resource, i
     params[10] = q_ad;
     rc = store_exec(st, ST_REPLACE, 11, params, &res, err);
     if (rc == STORE_OK)
-        rc = store_guarded_result(res, seq, err);
+        rc = store_guarded_result(st, res, jid, resource, seq, err);
 out:
     share_arrays_free(&sa);
     free(addrs.p);
@@ -622,7 +646,7 @@ int store_shares_add(store_t *st, const char *jid, const char *resource, int64_t
     params[6] = q_sh;
     rc = store_exec(st, ST_ADD, 7, params, &res, err);
     if (rc == STORE_OK)
-        rc = store_guarded_result(res, seq, err);
+        rc = store_guarded_result(st, res, jid, resource, seq, err);
 out:
     share_arrays_free(&sa);
     return rc;
@@ -674,7 +698,7 @@ int store_shares_remove(store_t *st, const char *jid, const char *resource, int6
     params[3] = arr.p;
     rc = store_exec(st, ST_REMOVE, 4, params, &res, err);
     if (rc == STORE_OK)
-        rc = store_guarded_result(res, seq, err);
+        rc = store_guarded_result(st, res, jid, resource, seq, err);
 out:
     free(arr.p);
     return rc;

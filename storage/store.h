@@ -38,11 +38,17 @@ enum {
 
 #define STORE_ERROR_TEXT 512
 
-/** Error detail: `code` as returned, SQLSTATE when the server sent one. */
+/** Error detail: `code` as returned, SQLSTATE when the server sent one.
+ * `stored_seq`, only meaningful with STORE_ESTALE: the sequence number the
+ * resource holds, read right after the refusal (one more round trip, on
+ * that path only); -1 when it could not be read (the resource was removed
+ * meanwhile, or the database failed). The store's calls set it to -1 with
+ * every other code. */
 typedef struct store_error {
     int code;
     char sqlstate[6];
     char message[STORE_ERROR_TEXT];
+    int64_t stored_seq;
 } store_error_t;
 
 /** Name of an error code ("unavailable", "stale", ...). Static string. */
@@ -95,7 +101,8 @@ typedef struct store_quota {
  * of user `jid` (bare JID) with resource `ri` of `item`, creating user and
  * resource as needed. Applied only if `seq` is at least the stored
  * sequence number (an equal one re-applies: retries are idempotent);
- * otherwise STORE_ESTALE and nothing changes. Whole or nothing.
+ * otherwise STORE_ESTALE and nothing changes (err->stored_seq says what
+ * is stored). Whole or nothing.
  */
 int store_resource_replace(store_t *st, const char *jid, const char *resource, int64_t seq,
                            const shares_item_t *item, size_t ri, const store_quota_t *quota,

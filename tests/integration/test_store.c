@@ -864,13 +864,23 @@ static void store__replace__older_seq_is_stale(void **state)
     assert_store(STORE_ESTALE, store_resource_replace(f->st, jid, "desk", 4, b, rb, NULL, &err),
                  &err);
     assert_int_equal(err.code, STORE_ESTALE);
+    /* the refusal says what is stored, so that the agent can catch up */
+    assert_int_equal(err.stored_seq, 5);
+    assert_non_null(strstr(err.message, "older than the stored one, 5"));
     assert_unchanged(f->st, jid, &snap);
     assert_store(STORE_ESTALE, store_shares_add(f->st, jid, "desk", 4, b, rb, NULL, &err), &err);
+    assert_int_equal(err.stored_seq, 5);
     assert_unchanged(f->st, jid, &snap);
     hash40(h, 10, 0);
     hashes[0] = h;
     assert_store(STORE_ESTALE, store_shares_remove(f->st, jid, "desk", 0, hashes, 1, &err), &err);
+    assert_int_equal(err.stored_seq, 5);
     assert_unchanged(f->st, jid, &snap);
+    /* any other outcome leaves it at -1 */
+    assert_int_equal(store_resource_replace(f->st, jid, "desk", 5, a, ra, NULL, &err), STORE_OK);
+    assert_int_equal(err.stored_seq, -1);
+    assert_int_equal(store_shares_add(f->st, jid, "nodesk", 9, b, rb, NULL, &err), STORE_ENOTFOUND);
+    assert_int_equal(err.stored_seq, -1);
     assert_resource_is(f->st, jid, "desk", a, ra);
     assert_int_equal(stored_seq(f->st, jid, "desk"), 5);
     /* A NULL error struct still gets the right code. */

@@ -232,6 +232,53 @@ static void stanza__agent_error__maps_every_code(void **state)
     xmpp_stanza_release(req);
 }
 
+/* A stale seq: the conflict names the stored seq in its text and, for
+ * programs, in an application-specific condition after the text. */
+static void stanza__agent_error__conflict_carries_stored_seq(void **state)
+{
+    xmpp_stanza_t *req = sample_request(*state), *st;
+    agent_error_t err;
+
+    assert_int_equal(agent_error_stale(&err, 17, 18, "lap\"top"), -1);
+    assert_int_equal(err.code, AGENT_ERR_CONFLICT);
+    assert_int_equal(err.stored_seq, 18);
+    assert_string_equal(err.text,
+                        "seq 17 is older than the stored seq 18 of resource \"lap\\\"top\"");
+    assert_xml(*state, stanza_build_agent_error(*state, req, &err),
+               "<iq type='error' id='r1' to='" REQ_FROM "' from='" REQ_TO "'>"
+               "<error type='cancel'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+               "<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas' xml:lang='en'>seq 17 is older "
+               "than the stored seq 18 of resource &quot;lap\\&quot;top&quot;</text>"
+               "<stale-seq xmlns='urn:bitween:agent:1' stored='18'/></error></iq>");
+    /* the largest seq */
+    agent_error_stale(&err, 0, INT64_MAX, "laptop");
+    assert_xml(*state, stanza_build_agent_error(*state, req, &err),
+               "<iq type='error' id='r1' to='" REQ_FROM "' from='" REQ_TO "'>"
+               "<error type='cancel'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+               "<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas' xml:lang='en'>seq 0 is older "
+               "than the stored seq 9223372036854775807 of resource &quot;laptop&quot;</text>"
+               "<stale-seq xmlns='urn:bitween:agent:1' stored='9223372036854775807'/>"
+               "</error></iq>");
+    /* stored seq unknown: the text says so, no element */
+    agent_error_stale(&err, 17, -1, "laptop");
+    assert_int_equal(err.stored_seq, -1);
+    assert_xml(*state, stanza_build_agent_error(*state, req, &err),
+               "<iq type='error' id='r1' to='" REQ_FROM "' from='" REQ_TO "'>"
+               "<error type='cancel'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+               "<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas' xml:lang='en'>seq 17 is older "
+               "than the stored seq of resource &quot;laptop&quot;</text></error></iq>");
+    /* a later verdict on the same struct forgets the stored seq */
+    agent_error_stale(&err, 17, 18, "laptop");
+    agent_error_set(&err, AGENT_ERR_CONFLICT, "other");
+    assert_int_equal(err.stored_seq, -1);
+    st = stanza_build_agent_error(*state, req, &err);
+    assert_non_null(st);
+    assert_null(
+        xmpp_stanza_get_child_by_name(xmpp_stanza_get_child_by_name(st, "error"), "stale-seq"));
+    xmpp_stanza_release(st);
+    xmpp_stanza_release(req);
+}
+
 /* ---- disco#info and ping ----------------------------------------------- */
 
 static void stanza__disco_info__lists_identity_and_features(void **state)
@@ -469,6 +516,15 @@ static xmpp_stanza_t *b_error(xmpp_ctx_t *ctx, xmpp_stanza_t *req, xmpp_stanza_t
     return stanza_build_iq_error(ctx, req, "modify", "bad-request", "text");
 }
 
+static xmpp_stanza_t *b_stale(xmpp_ctx_t *ctx, xmpp_stanza_t *req, xmpp_stanza_t *payload)
+{
+    agent_error_t err;
+
+    (void)payload;
+    agent_error_stale(&err, 17, 18, "laptop");
+    return stanza_build_agent_error(ctx, req, &err);
+}
+
 static xmpp_stanza_t *b_disco(xmpp_ctx_t *ctx, xmpp_stanza_t *req, xmpp_stanza_t *payload)
 {
     (void)payload;
@@ -493,7 +549,7 @@ static xmpp_stanza_t *b_publish(xmpp_ctx_t *ctx, xmpp_stanza_t *req, xmpp_stanza
  * it needs. */
 static void stanza__builders__survive_every_failing_allocation(void **state)
 {
-    static const build_fn builders[] = {b_result, b_error, b_disco, b_ping, b_publish};
+    static const build_fn builders[] = {b_result, b_error, b_stale, b_disco, b_ping, b_publish};
     struct alloc_ctl ctl = {0, -1, 0};
     xmpp_mem_t mem = {ctl_alloc, ctl_free, ctl_realloc, &ctl};
     xmpp_ctx_t *ctx = xmpp_ctx_new(&mem, NULL);
@@ -829,6 +885,7 @@ int main(void)
         T(stanza__iq_error__omits_empty_text),
         T(stanza__iq_error__cleans_text_for_the_wire),
         T(stanza__agent_error__maps_every_code),
+        T(stanza__agent_error__conflict_carries_stored_seq),
         T(stanza__disco_info__lists_identity_and_features),
         T(stanza__disco_info__node_gives_item_not_found),
         T(stanza__ping__builds_xep0199_get),
