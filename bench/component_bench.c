@@ -597,6 +597,7 @@ static pid_t start_component(void)
                getenv("BENCH_COMPONENT_LOG") ? getenv("BENCH_COMPONENT_LOG") : "warn", 1);
         setenv("BITWEEN_MAX_SHARES_PER_RESOURCE", "1000", 1);
         setenv("BITWEEN_MAX_ITEM_BYTES", "240000", 1);
+        setenv("BITWEEN_ALLOW_LOOPBACK_ADDRESSES", "true", 1); /* agents register 127.0.0.1 */
         execl(cfg.component_bin, cfg.component_bin, (char *)NULL);
         _exit(127);
     }

@@ -260,7 +260,9 @@ static int is_xml_nonchar(uint32_t cp)
 }
 
 /* Quote `s` for a message: at most QUOTE_BUDGET bytes of it, anything that
- * is not printable valid UTF-8 as \xHH, then "..." if cut short. */
+ * is not printable valid UTF-8 as \xHH, invisible formatting characters
+ * (utf8_hidden_name()) as \uXXXX or \UXXXXXXXX so that the message shows
+ * them rather than obeys them, then "..." if cut short. */
 static void quote(char out[QUOTE_BUF], const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -271,7 +273,12 @@ static void quote(char out[QUOTE_BUF], const char *s)
     out[o++] = '"';
     while (*p) {
         n = utf8_decode(p, &cp, &why);
-        if (n > 0 && !is_control(cp) && !is_xml_nonchar(cp) && cp != '"' && cp != '\\') {
+        if (n > 0 && utf8_hidden_name(cp)) {
+            if (o + (cp > 0xFFFF ? 10 : 6) > QUOTE_BUDGET)
+                break;
+            o += (size_t)snprintf(out + o, 11, cp > 0xFFFF ? "\\U%08" PRIX32 : "\\u%04" PRIX32, cp);
+            p += n;
+        } else if (n > 0 && !is_control(cp) && !is_xml_nonchar(cp) && cp != '"' && cp != '\\') {
             if (o + n > QUOTE_BUDGET)
                 break;
             for (i = 0; i < n; i++)
@@ -369,6 +376,7 @@ void shares_limits_default(shares_limits_t *lim)
     lim->max_name_bytes = SHARES_DEFAULT_MAX_NAME_BYTES;
     lim->max_resource_bytes = SHARES_DEFAULT_MAX_RESOURCE_BYTES;
     lim->max_item_bytes = SHARES_DEFAULT_MAX_ITEM_BYTES;
+    lim->allow_loopback = 0;
 }
 
 static int hex_value(int c)
@@ -564,6 +572,145 @@ int shares_canon_address(const char *address, char out[SHARES_ADDR_MAX], shares_
     if (rc == SHARES_OK && out)
         memcpy(out, a.text, sizeof a.text);
     return rc;
+}
+
+/* ---- what contacts are shown ------------------------------------------ */
+
+/* `s` (already valid) without invisible formatting characters, apart from
+ * those of an emoji tag sequence. */
+static int screen_text(const char *elem, const char *attr, const char *s, shares_error_t *err)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    const char *name, *why = NULL;
+    char q[QUOTE_BUF];
+    uint32_t cp = 0;
+    size_t n;
+
+    if (!s)
+        return set_error(err, SHARES_EINVAL, "%s: missing attribute '%s'", elem, attr);
+    while (*p) {
+        n = utf8_emoji_tag_sequence((const char *)p);
+        if (n) {
+            p += n;
+            continue;
+        }
+        n = utf8_decode(p, &cp, &why);
+        if (n == 0) {
+            quote(q, s);
+            return set_error(err, SHARES_EINVAL, "%s %s %s is not valid UTF-8 (%s)", elem, attr, q,
+                             why);
+        }
+        name = utf8_hidden_name(cp);
+        if (name) {
+            quote(q, s);
+            return set_error(err, SHARES_EINVAL,
+                             "%s %s %s contains U+%04" PRIX32 " %s at byte %zu, an invisible "
+                             "formatting character that can make text read as other text",
+                             elem, attr, q, cp, name, (size_t)(p - (const unsigned char *)s));
+        }
+        p += n;
+    }
+    return SHARES_OK;
+}
+
+int shares_screen_name(const char *name, shares_error_t *err)
+{
+    return screen_text("share_item", "name", name, err);
+}
+
+int shares_screen_resource(const char *resource, shares_error_t *err)
+{
+    return screen_text("resource", "resource", resource, err);
+}
+
+static shares_addr_class_t class_v4(const unsigned char *b)
+{
+    if (b[0] == 0)
+        return SHARES_ADDR_UNSPECIFIED; /* 0.0.0.0/8, "this network" */
+    if (b[0] == 127)
+        return SHARES_ADDR_LOOPBACK;
+    if (b[0] >= 224 && b[0] <= 239)
+        return SHARES_ADDR_MULTICAST;
+    if (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255)
+        return SHARES_ADDR_BROADCAST;
+    if (b[0] >= 240)
+        return SHARES_ADDR_RESERVED;
+    return SHARES_ADDR_USABLE;
+}
+
+shares_addr_class_t shares_address_class(const char *address)
+{
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const unsigned char zero[16] = {0};
+    struct address a;
+
+    if (!address || canon_address(address, &a, NULL) != SHARES_OK)
+        return SHARES_ADDR_INVALID;
+    if (!a.v6)
+        return class_v4(a.bytes);
+    /* an IPv4 address carried in IPv6: judged as that IPv4 address */
+    if (memcmp(a.bytes, mapped, 12) == 0 || memcmp(a.bytes, nat64, 12) == 0)
+        return class_v4(a.bytes + 12);
+    if (memcmp(a.bytes, zero, 16) == 0)
+        return SHARES_ADDR_UNSPECIFIED;
+    if (memcmp(a.bytes, zero, 15) == 0 && a.bytes[15] == 1)
+        return SHARES_ADDR_LOOPBACK;
+    if (memcmp(a.bytes, zero, 12) == 0)
+        return SHARES_ADDR_RESERVED; /* ::/96, deprecated IPv4-compatible */
+    if (a.bytes[0] == 0xff)
+        return SHARES_ADDR_MULTICAST;
+    if (a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80)
+        return SHARES_ADDR_LINK_LOCAL;
+    return SHARES_ADDR_USABLE;
+}
+
+int shares_screen_address(const char *address, int allow_loopback, shares_error_t *err)
+{
+    char q[QUOTE_BUF];
+
+    switch (shares_address_class(address)) {
+    case SHARES_ADDR_USABLE:
+        return SHARES_OK;
+    case SHARES_ADDR_INVALID:
+        return canon_address(address, &(struct address){0}, err);
+    case SHARES_ADDR_LOOPBACK:
+        if (allow_loopback)
+            return SHARES_OK;
+        quote(q, address);
+        return set_error(err, SHARES_EINVAL,
+                         "ip_address address %s is a loopback address (127.0.0.0/8 or ::1): a "
+                         "contact would connect to their own machine",
+                         q);
+    case SHARES_ADDR_UNSPECIFIED:
+        quote(q, address);
+        return set_error(err, SHARES_EINVAL,
+                         "ip_address address %s is an unspecified address (0.0.0.0/8 or ::), "
+                         "which no peer can be reached at",
+                         q);
+    case SHARES_ADDR_MULTICAST:
+        quote(q, address);
+        return set_error(err, SHARES_EINVAL,
+                         "ip_address address %s is a multicast address (224.0.0.0/4 or ff00::/8); "
+                         "BitTorrent peers are reached at unicast addresses",
+                         q);
+    case SHARES_ADDR_BROADCAST:
+        quote(q, address);
+        return set_error(err, SHARES_EINVAL, "ip_address address %s is the broadcast address", q);
+    case SHARES_ADDR_RESERVED:
+        quote(q, address);
+        return set_error(err, SHARES_EINVAL,
+                         "ip_address address %s is in a reserved range (240.0.0.0/4, or the "
+                         "deprecated IPv4-compatible ::/96), which no peer can be reached at",
+                         q);
+    case SHARES_ADDR_LINK_LOCAL:
+        quote(q, address);
+        return set_error(err, SHARES_EINVAL,
+                         "ip_address address %s is an IPv6 link-local address (fe80::/10), which "
+                         "cannot be reached without a zone id",
+                         q);
+    }
+    return set_error(err, SHARES_EINVAL, "ip_address address: unknown class");
 }
 
 /* ---- ordering -------------------------------------------------------- */

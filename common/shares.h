@@ -49,6 +49,9 @@ typedef struct shares_limits {
     size_t max_name_bytes;     /* share name, in bytes of UTF-8 */
     size_t max_resource_bytes; /* resource part, in bytes of UTF-8 */
     size_t max_item_bytes;     /* user_shares element as servers serialize it */
+    /* Not a limit of the item: agent_request_parse() screens addresses
+     * with it (shares_screen_address()). 0: loopback refused. */
+    int allow_loopback;
 } shares_limits_t;
 
 /* ejabberd's default max_payload_size of a PEP node (mod_pubsub), which
@@ -242,5 +245,40 @@ int shares_parse_size(const char *text, uint64_t *out, shares_error_t *err);
 int shares_parse_port(const char *text, uint16_t *out, shares_error_t *err);
 /** Canonicalize an IP literal into `out` (SHARES_ADDR_MAX bytes). */
 int shares_canon_address(const char *address, char out[SHARES_ADDR_MAX], shares_error_t *err);
+
+/* Screening of what contacts are shown. The item model accepts whatever
+ * the validators above accept (a stored item must always load); the
+ * component screens what agents send on top, before storing it. Each
+ * returns 0 or SHARES_EINVAL with a message naming the problem. */
+
+/** A name (share_item name) or resource that holds no invisible
+ * formatting character (utf8_hidden_name(): bidirectional controls,
+ * zero-width space, tags outside an emoji flag, ...); the message names
+ * the code point, and quotes the value with such characters escaped
+ * (\u202E). Expects a value the validator accepted (invalid UTF-8 is
+ * refused too). */
+int shares_screen_name(const char *name, shares_error_t *err);
+int shares_screen_resource(const char *resource, shares_error_t *err);
+
+/** Classes of addresses a contact's BitTorrent client may be given. */
+typedef enum shares_addr_class {
+    SHARES_ADDR_USABLE,      /* any other: public, private (10/8, fc00::/7, ...) */
+    SHARES_ADDR_UNSPECIFIED, /* 0.0.0.0/8, :: */
+    SHARES_ADDR_LOOPBACK,    /* 127.0.0.0/8, ::1 */
+    SHARES_ADDR_MULTICAST,   /* 224.0.0.0/4, ff00::/8 */
+    SHARES_ADDR_BROADCAST,   /* 255.255.255.255 */
+    SHARES_ADDR_RESERVED,    /* 240.0.0.0/4 but broadcast; ::/96 (IPv4-compatible) */
+    SHARES_ADDR_LINK_LOCAL,  /* fe80::/10: needs a zone id the item cannot carry */
+    SHARES_ADDR_INVALID      /* not an IPv4 or IPv6 literal */
+} shares_addr_class_t;
+
+/** Class of an IP literal. An IPv4 address inside IPv6 (::ffff:a.b.c.d,
+ * or the NAT64 prefix 64:ff9b::/96) is judged as that IPv4 address. */
+shares_addr_class_t shares_address_class(const char *address);
+
+/** An address a contact can use: only SHARES_ADDR_USABLE, plus
+ * SHARES_ADDR_LOOPBACK when `allow_loopback` (tests, one-machine setups).
+ * The message names the class and its range. */
+int shares_screen_address(const char *address, int allow_loopback, shares_error_t *err);
 
 #endif /* BITWEEN_COMMON_SHARES_H */

@@ -152,6 +152,7 @@ const char *agent_quote(char out[AGENT_QUOTE_MAX], const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t o = 0, n, i;
+    uint32_t cp;
     int utf8_ok;
 
     if (!s) {
@@ -174,6 +175,15 @@ const char *agent_quote(char out[AGENT_QUOTE_MAX], const char *s)
             out[o++] = (char)*p++;
         } else if (utf8_ok && *p >= 0xC0) {
             n = *p >= 0xF0 ? 4 : *p >= 0xE0 ? 3 : 2;
+            cp = utf8_code_point(p, (int)n);
+            if (utf8_hidden_name(cp)) { /* shown, not obeyed */
+                if (o + (cp > 0xFFFF ? 10 : 6) > QUOTE_BUDGET)
+                    break;
+                o += (size_t)snprintf(out + o, 11, cp > 0xFFFF ? "\\U%08" PRIX32 : "\\u%04" PRIX32,
+                                      cp);
+                p += n;
+                continue;
+            }
             if (o + n > QUOTE_BUDGET)
                 break;
             for (i = 0; i < n; i++)
@@ -448,6 +458,44 @@ static int parse_item(agent_op_t op, xmpp_stanza_t *payload, const shares_limits
     return 0;
 }
 
+/* register/add, once the values passed: what contacts would be shown.
+ * The resource and every name must be free of invisible formatting
+ * characters, every address one a contact can use. The resource is
+ * screened here, not with the sender, so that a resource registered
+ * before this screening can still remove and unregister. Children are
+ * numbered in document order, as in the other errors. */
+static int screen_payload(agent_op_t op, xmpp_stanza_t *payload, const shares_limits_t *lim,
+                          const agent_request_t *out, agent_error_t *err)
+{
+    const char *opname = agent_op_name(op);
+    size_t nth_share = 0, nth_addr = 0;
+    shares_error_t se = {0};
+    char q[AGENT_QUOTE_MAX];
+    xmpp_stanza_t *child;
+
+    if (shares_screen_resource(out->resource, &se) != SHARES_OK)
+        return agent_error_set(err, AGENT_ERR_NOT_ACCEPTABLE, "%s: %s", opname, se.message);
+    for (child = xmpp_stanza_get_children(payload); child; child = xmpp_stanza_get_next(child)) {
+        if (!is_ours(child))
+            continue;
+        if (name_is(child, "share_item")) {
+            nth_share++;
+            if (shares_screen_name(xmpp_stanza_get_attribute(child, "name"), &se) != SHARES_OK)
+                return agent_error_set(err, AGENT_ERR_NOT_ACCEPTABLE,
+                                       "%s: resource %s, share_item #%zu: %s", opname,
+                                       agent_quote(q, out->resource), nth_share, se.message);
+        } else if (name_is(child, "ip_address")) {
+            nth_addr++;
+            if (shares_screen_address(xmpp_stanza_get_attribute(child, "address"),
+                                      lim->allow_loopback, &se) != SHARES_OK)
+                return agent_error_set(err, AGENT_ERR_NOT_ACCEPTABLE,
+                                       "%s: resource %s, ip_address #%zu: %s", opname,
+                                       agent_quote(q, out->resource), nth_addr, se.message);
+        }
+    }
+    return 0;
+}
+
 static int cmp_string_ptr(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -603,6 +651,8 @@ int agent_request_parse(const xmpp_stanza_t *iq_in, const char *const *served_do
         rc = check_children(out->op, payload, &n_shares, err);
     if (rc == 0 && (out->op == AGENT_OP_REGISTER || out->op == AGENT_OP_ADD))
         rc = parse_item(out->op, payload, lim, out, err);
+    if (rc == 0 && (out->op == AGENT_OP_REGISTER || out->op == AGENT_OP_ADD))
+        rc = screen_payload(out->op, payload, lim, out, err);
     if (rc == 0 && out->op == AGENT_OP_REMOVE)
         rc = parse_hashes(payload, n_shares, lim, out, err);
     if (rc) {

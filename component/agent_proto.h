@@ -104,7 +104,8 @@ int agent_error_stale(agent_error_t *err, int64_t seq, int64_t stored, const cha
 /**
  * Quote `s` for an error text: in double quotes, at most about 40 bytes of
  * it, '"', '\\', control characters and (when `s` is not valid UTF-8) every
- * non-ASCII byte escaped as \xHH, "..." appended when cut short. `out` has
+ * non-ASCII byte escaped as \xHH, invisible formatting characters
+ * (utf8_hidden_name()) as \uXXXX, "..." appended when cut short. `out` has
  * AGENT_QUOTE_MAX bytes; returns `out`. NULL quotes as "(none)".
  */
 const char *agent_quote(char out[AGENT_QUOTE_MAX], const char *s);
@@ -141,7 +142,11 @@ typedef struct agent_request {
  * Checks run in this order and the first failure is reported: the envelope
  * (an <iq/> with exactly one child element, in AGENT_NS, of type set), the
  * sender (`from` a full JID of a served domain, valid resource), then the
- * payload (element name, seq, children, values, limits).
+ * payload (element name, seq, children, values, limits), then, for
+ * register and add, what contacts would be shown: the resource and the
+ * names without invisible formatting characters (shares_screen_name()),
+ * addresses a contact can use (shares_screen_address(), loopback only
+ * with lim->allow_loopback), each refused with not-acceptable.
  *
  * Returns 0 and fills `out` (release with agent_request_clear()), or -1
  * with `out` zeroed (seq -1) and `err` (may be NULL) filled. Never crashes

@@ -111,6 +111,11 @@ const config_option_t component_options[OPT_COUNT] = {
             "closed at once (raise it behind a reverse proxy)"),
     [OPT_API_IDLE_TIMEOUT] = INT("api_idle_timeout", "10", 1, 3600, 0,
                                  "seconds before an idle admin API connection is closed"),
+    [OPT_ALLOW_LOOPBACK_ADDRESSES] = {"allow_loopback_addresses", CONFIG_BOOL, "false", 0, 0, NULL,
+                                      0,
+                                      "accept 127.0.0.0/8 and ::1 in registrations (tests, or "
+                                      "agents and contacts on one machine); off, an agent cannot "
+                                      "point its contacts at their own machine's services"},
 };
 
 void options_free_domains(char **domains)
@@ -193,6 +198,7 @@ int options_to_settings(const config_t *cfg, component_settings_t *s, char ***do
     s->state_cache_mb = (unsigned)config_int(cfg, OPT_STATE_CACHE_MB);
     s->max_pending_per_user = (unsigned)config_int(cfg, OPT_MAX_PENDING_PER_USER);
     s->liveness_interval_s = (unsigned)config_int(cfg, OPT_LIVENESS_INTERVAL);
+    s->limits.allow_loopback = config_bool(cfg, OPT_ALLOW_LOOPBACK_ADDRESSES);
     if (s->reconnect_max_ms < s->reconnect_min_ms) {
         options_free_domains(domains);
         err->code = CONFIG_EINVAL;

@@ -253,12 +253,15 @@ xclient_t *watcher(t_t *t, const char *jid)
 
 /* ---- the component ------------------------------------------------------- */
 
+#define LOOPBACK_ENV "BITWEEN_ALLOW_LOOPBACK_ADDRESSES"
+
 /* Start the component with the test stack's settings plus `extra`
  * (NULL-terminated "NAME=VALUE"), without waiting. */
 hx_proc_t *component_spawn(t_t *t, const char *const *extra)
 {
     const char *env[32];
     size_t n = 0, i;
+    int loopback_set = 0;
     char *log;
     hx_proc_t *p;
 
@@ -272,9 +275,15 @@ hx_proc_t *component_spawn(t_t *t, const char *const *extra)
     /* The admin API on an ephemeral port: tests run side by side. */
     env[n++] = "BITWEEN_API_PORT=0";
     for (i = 0; extra && extra[i]; i++) {
-        assert_true(n < 31);
+        assert_true(n < 30);
         env[n++] = extra[i];
+        if (strncmp(extra[i], LOOPBACK_ENV "=", strlen(LOOPBACK_ENV) + 1) == 0)
+            loopback_set = 1;
     }
+    /* Everything runs on one machine: agents may register loopback
+     * addresses unless the test says otherwise. */
+    if (!loopback_set)
+        env[n++] = LOOPBACK_ENV "=true";
     env[n] = NULL;
     assert_true(t->nproc < MAX_PROCS);
     log = hx_strdupf("%s/component-%zu.log", t->dir, t->nproc + 1);

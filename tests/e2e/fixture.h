@@ -107,7 +107,9 @@ void server_ping(t_t *t, xclient_t *cl);
 xclient_t *watcher(t_t *t, const char *jid);
 
 /** Start the component with the test stack's settings plus `extra`
- * (NULL-terminated "NAME=VALUE"), without waiting. */
+ * (NULL-terminated "NAME=VALUE"), without waiting. Loopback addresses are
+ * allowed (BITWEEN_ALLOW_LOOPBACK_ADDRESSES=true) unless `extra` sets
+ * that variable itself. */
 hx_proc_t *component_spawn(t_t *t, const char *const *extra);
 
 /** Start the component and wait until it may publish. */

@@ -3,11 +3,12 @@
  * Golden test runner for the agent protocol. A case is a folder holding
  * in.xml (an <iq/> as the server delivers it to the component) and
  * expected.xml (what the component must make of it), optionally limits.txt
- * (per-resource limits, `key=value` lines named as in shares_limits_t;
- * unnamed keys keep their defaults) and verdict.txt (`code`: the
- * registry's verdict on a request that parses, one of conflict,
- * item-not-found, unavailable, internal, policy-violation; `#` lines are
- * comments). The served domain is example.org.
+ * (per-resource limits, `key=value` lines named as in shares_limits_t, and
+ * allow_loopback_addresses = 0 or 1; unnamed keys keep their defaults) and
+ * verdict.txt (`code`: the registry's verdict on a request that parses,
+ * one of conflict, item-not-found, unavailable, internal,
+ * policy-violation; `#` lines are comments). The served domain is
+ * example.org.
  *
  * The runner parses in.xml with agent_request_parse(). A refused request
  * becomes the error reply stanza_build_agent_error() makes; a request with
@@ -97,6 +98,10 @@ static int parse_limits(const char *text, shares_limits_t *lim)
         if (*line != '#' && *line != '\n') {
             if (sscanf(line, "%63[a-z_] = %llu", key, &value) != 2)
                 goto bad;
+            if (strcmp(key, "allow_loopback_addresses") == 0) {
+                lim->allow_loopback = value != 0;
+                goto next;
+            }
             for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
                 if (strcmp(keys[i].key, key) == 0)
                     break;
@@ -104,6 +109,7 @@ static int parse_limits(const char *text, shares_limits_t *lim)
                 goto bad;
             *keys[i].field = (size_t)value;
         }
+    next:
         line = strchr(line, '\n');
         if (!line)
             break;

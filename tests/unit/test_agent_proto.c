@@ -722,6 +722,133 @@ static void agent_proto__error__conflict_row(void **state)
     expect_row(AGENT_ERR_CONFLICT, "cancel", "conflict");
 }
 
+/* The conflict of a stale seq names the stored seq (text and element);
+ * agent_error_set() forgets a stored seq set before. */
+static void agent_proto__error__stale_names_stored_seq(void **state)
+{
+    agent_error_t err;
+
+    (void)state;
+    assert_int_equal(agent_error_stale(&err, 17, 18, "laptop"), -1);
+    assert_int_equal(err.code, AGENT_ERR_CONFLICT);
+    assert_int_equal(err.stored_seq, 18);
+    assert_string_equal(err.text, "seq 17 is older than the stored seq 18 of resource \"laptop\"");
+    agent_error_stale(&err, 17, -1, "lap\xe2\x80\xaetop");
+    assert_int_equal(err.stored_seq, -1);
+    assert_string_equal(err.text,
+                        "seq 17 is older than the stored seq of resource \"lap\\u202Etop\"");
+    agent_error_stale(&err, 1, 2, "r");
+    agent_error_set(&err, AGENT_ERR_INTERNAL, "x");
+    assert_int_equal(err.stored_seq, -1);
+    assert_int_equal(agent_error_stale(NULL, 1, 2, "r"), -1);
+}
+
+/* What contacts would be shown is screened after the values, for
+ * register and add: names and the resource without invisible formatting
+ * characters, addresses a contact can use. */
+static void agent_proto__screen__names_addresses_and_resource(void **state)
+{
+    xmpp_ctx_t *ctx = *state;
+    shares_limits_t lim;
+    agent_request_t req;
+
+    expect_error(ctx,
+                 "<register xmlns='urn:bitween:agent:1' seq='1'>"
+                 "<share_item hash='" H1 "' name='ok' size='1'/>"
+                 "<share_item hash='" H2 "' name='photo\xe2\x80\xae"
+                 "gpj.exe' size='1'/>"
+                 "</register>",
+                 AGENT_ERR_NOT_ACCEPTABLE,
+                 "register: resource \"laptop\", share_item #2: share_item name "
+                 "\"photo\\u202Egpj.exe\" contains U+202E RIGHT-TO-LEFT OVERRIDE at byte 5");
+    expect_error(ctx,
+                 "<add xmlns='urn:bitween:agent:1' seq='1'>"
+                 "<share_item hash='" H1 "' name='a\xe2\x80\x8b"
+                 "b' size='1'/></add>",
+                 AGENT_ERR_NOT_ACCEPTABLE,
+                 "add: resource \"laptop\", share_item #1: share_item "
+                 "name \"a\\u200Bb\" contains U+200B ZERO WIDTH SPACE");
+    expect_error(ctx,
+                 "<register xmlns='urn:bitween:agent:1' seq='1'>"
+                 "<ip_address address='192.0.2.1' port='1'/>"
+                 "<ip_address address='127.0.0.1' port='22'/></register>",
+                 AGENT_ERR_NOT_ACCEPTABLE,
+                 "register: resource \"laptop\", ip_address #2: ip_address address "
+                 "\"127.0.0.1\" is a loopback address");
+    expect_error(ctx,
+                 "<register xmlns='urn:bitween:agent:1' seq='1'>"
+                 "<ip_address address='ff02::1' port='1'/></register>",
+                 AGENT_ERR_NOT_ACCEPTABLE,
+                 "ip_address #1: ip_address address \"ff02::1\" is a "
+                 "multicast address");
+    /* values first: an invalid hash in a later child is reported before
+     * the screening of an earlier name */
+    expect_error(ctx,
+                 "<register xmlns='urn:bitween:agent:1' seq='1'>"
+                 "<share_item hash='" H1 "' name='a\xe2\x80\xae' size='1'/>"
+                 "<share_item hash='xyz' name='b' size='1'/></register>",
+                 AGENT_ERR_NOT_ACCEPTABLE, "hash \"xyz\"");
+    /* loopback only when allowed */
+    shares_limits_default(&lim);
+    lim.allow_loopback = 1;
+    memset(&req, 0, sizeof req);
+    assert_int_equal(parse_with(ctx,
+                                iq_xml("set", FROM,
+                                       "<register xmlns='urn:bitween:agent:1' seq='1'>"
+                                       "<ip_address address='127.0.0.1' port='6881'/>"
+                                       "<ip_address address='::1' port='6881'/></register>"),
+                                &lim, &req, NULL),
+                     0);
+    assert_int_equal(shares_item_address_count(req.item, 0), 2);
+    agent_request_clear(&req);
+    expect_error_lim(ctx, "set", FROM,
+                     "<register xmlns='urn:bitween:agent:1' seq='1'>"
+                     "<ip_address address='0.0.0.0' port='6881'/></register>",
+                     &lim, AGENT_ERR_NOT_ACCEPTABLE, "unspecified address");
+    /* the flags of England and a ZWJ sequence are fine */
+    parse_ok(ctx,
+             "<register xmlns='urn:bitween:agent:1' seq='1'>"
+             "<share_item hash='" H1 "' name='\xf0\x9f\x8f\xb4\xf3\xa0\x81\xa7\xf3\xa0\x81\xa2"
+             "\xf3\xa0\x81\xa5\xf3\xa0\x81\xae\xf3\xa0\x81\xa7\xf3\xa0\x81\xbf.mkv' size='1'/>"
+             "<share_item hash='" H2 "' name='\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9' "
+             "size='1'/></register>",
+             &req);
+    agent_request_clear(&req);
+}
+
+/* A resource shown to contacts is screened like a name in register and
+ * add; remove and unregister, which show nothing, still work for a
+ * resource registered before the screening existed. */
+static void agent_proto__screen__resource_only_when_shown(void **state)
+{
+    xmpp_ctx_t *ctx = *state;
+    const char *from = "alice@example.org/lap\xe2\x81\xa6top";
+    agent_request_t req;
+    agent_error_t err = {0};
+
+    expect_error_lim(ctx, "set", from, "<register xmlns='urn:bitween:agent:1' seq='1'/>", NULL,
+                     AGENT_ERR_NOT_ACCEPTABLE,
+                     "register: resource resource \"lap\\u2066top\" contains U+2066 "
+                     "LEFT-TO-RIGHT ISOLATE at byte 3");
+    expect_error_lim(ctx, "set", from,
+                     "<add xmlns='urn:bitween:agent:1' seq='1'><share_item hash='" H1
+                     "' name='a' size='1'/></add>",
+                     NULL, AGENT_ERR_NOT_ACCEPTABLE, "U+2066");
+    memset(&req, 0, sizeof req);
+    assert_int_equal(parse_with(ctx,
+                                iq_xml("set", from, "<unregister xmlns='urn:bitween:agent:1'/>"),
+                                NULL, &req, &err),
+                     0);
+    agent_request_clear(&req);
+    assert_int_equal(parse_with(ctx,
+                                iq_xml("set", from,
+                                       "<remove xmlns='urn:bitween:agent:1' seq='2'>"
+                                       "<share_item hash='" H1 "'/></remove>"),
+                                NULL, &req, &err),
+                     0);
+    agent_request_clear(&req);
+}
+
 static void agent_proto__error__item_not_found_row(void **state)
 {
     (void)state;
@@ -1043,6 +1170,9 @@ int main(void)
         T(agent_proto__limits__are_policy_violations),
         T(agent_proto__remove__more_hashes_than_max_shares_is_policy),
         T(agent_proto__error__conflict_row),
+        T(agent_proto__error__stale_names_stored_seq),
+        T(agent_proto__screen__names_addresses_and_resource),
+        T(agent_proto__screen__resource_only_when_shown),
         T(agent_proto__error__item_not_found_row),
         T(agent_proto__error__database_unavailable_row),
         T(agent_proto__error__internal_row),

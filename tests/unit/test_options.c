@@ -160,8 +160,10 @@ static void options__to_settings__maps_every_option(void **state)
     }
     set_ok(cfg, OPT_LOG_LEVEL, "debug");
     set_ok(cfg, OPT_LOG_TIMESTAMPS, "false");
+    set_ok(cfg, OPT_ALLOW_LOOPBACK_ADDRESSES, "true");
 
     assert_int_equal(options_to_settings(cfg, &s, &domains, &err), 0);
+    assert_int_equal(s.limits.allow_loopback, 1);
     assert_string_equal(s.xmpp_host, "xmpp.internal");
     assert_string_equal(s.jid, "shares.example.org");
     assert_string_equal(s.secret, "s3cret-value");
@@ -207,6 +209,8 @@ static void options__to_settings__defaults_match_the_table(void **state)
     }
     assert_string_equal(config_str(cfg, OPT_LOG_LEVEL), "info");
     assert_int_equal(config_bool(cfg, OPT_LOG_TIMESTAMPS), 1);
+    /* loopback addresses are refused unless allowed */
+    assert_int_equal(s.limits.allow_loopback, 0);
     options_free_domains(domains);
     config_free(cfg);
 }

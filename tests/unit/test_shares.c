@@ -2199,6 +2199,232 @@ static void shares__size__empty_and_null(void **state)
     shares_item_free(item);
 }
 
+/* ---- screening of what contacts are shown ---------------------------- */
+
+/* Each class of refused invisible formatting character, in a name and in
+ * a resource: refused, the code point named, the value quoted with the
+ * character escaped (so that the message itself cannot be reordered). */
+static void shares__screen_name__refuses_invisible_formatting(void **state)
+{
+    static const struct {
+        const char *name, *needle, *quoted;
+    } rows[] = {
+        {"photo\xe2\x80\xaegpj.exe", "U+202E RIGHT-TO-LEFT OVERRIDE at byte 5",
+         "\"photo\\u202Egpj.exe\""},
+        {"a\xe2\x80\xaa"
+         "b",
+         "U+202A LEFT-TO-RIGHT EMBEDDING", NULL},
+        {"a\xe2\x80\xab"
+         "b",
+         "U+202B RIGHT-TO-LEFT EMBEDDING", NULL},
+        {"a\xe2\x80\xac"
+         "b",
+         "U+202C POP DIRECTIONAL FORMATTING", NULL},
+        {"a\xe2\x80\xad"
+         "b",
+         "U+202D LEFT-TO-RIGHT OVERRIDE", NULL},
+        {"a\xe2\x81\xa6"
+         "b",
+         "U+2066 LEFT-TO-RIGHT ISOLATE", NULL},
+        {"a\xe2\x81\xa7"
+         "b",
+         "U+2067 RIGHT-TO-LEFT ISOLATE", NULL},
+        {"a\xe2\x81\xa8"
+         "b",
+         "U+2068 FIRST STRONG ISOLATE", NULL},
+        {"a\xe2\x81\xa9"
+         "b",
+         "U+2069 POP DIRECTIONAL ISOLATE", NULL},
+        {"holi\xe2\x80\x8b"
+         "day.mkv",
+         "U+200B ZERO WIDTH SPACE at byte 4", NULL},
+        {"a\xe2\x81\xa0"
+         "b",
+         "U+2060 WORD JOINER", NULL},
+        {"a\xe2\x81\xa2"
+         "b",
+         "U+2062 INVISIBLE TIMES", NULL},
+        {"a\xe2\x81\xae"
+         "b",
+         "U+206E NATIONAL DIGIT SHAPES", NULL},
+        {"\xef\xbb\xbfreport.pdf", "U+FEFF ZERO WIDTH NO-BREAK SPACE at byte 0", NULL},
+        {"a\xef\xbf\xb9"
+         "b\xef\xbf\xba"
+         "c\xef\xbf\xbb",
+         "U+FFF9 INTERLINEAR ANNOTATION ANCHOR", NULL},
+        {"a\xe2\x80\xa8"
+         "b",
+         "U+2028 LINE SEPARATOR", NULL},
+        {"a\xe2\x80\xa9"
+         "b",
+         "U+2029 PARAGRAPH SEPARATOR", NULL},
+        {"a\xf3\xa0\x80\x81"
+         "b",
+         "U+E0001 LANGUAGE TAG", "\"a\\U000E0001b\""},
+        {"run\xf3\xa0\x81\xa1\xf3\xa0\x81\xa4\xf3\xa0\x81\xad.exe",
+         "U+E0061 a TAG character at byte 3", NULL},
+        /* a flag whose tag spec is not closed: its tags are hidden text */
+        {"\xf0\x9f\x8f\xb4\xf3\xa0\x81\xa7\xf3\xa0\x81\xa2", "U+E0067 a TAG character at byte 4",
+         NULL},
+    };
+    shares_error_t err = {0};
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        assert_int_equal(shares_validate_name(rows[i].name, 0, NULL), SHARES_OK);
+        assert_error(&err, shares_screen_name(rows[i].name, &err), SHARES_EINVAL, rows[i].needle);
+        assert_non_null(strstr(err.message, "share_item name"));
+        assert_non_null(strstr(err.message, "invisible formatting character"));
+        if (rows[i].quoted)
+            assert_non_null(strstr(err.message, rows[i].quoted));
+        /* the message carries no formatting character of its own */
+        assert_int_equal(shares_screen_name(err.message, NULL), SHARES_OK);
+        assert_error(&err, shares_screen_resource(rows[i].name, &err), SHARES_EINVAL,
+                     rows[i].needle);
+        assert_non_null(strstr(err.message, "resource resource"));
+    }
+    assert_error(&err, shares_screen_name(NULL, &err), SHARES_EINVAL, "missing attribute 'name'");
+    assert_error(&err, shares_screen_name("\xff", &err), SHARES_EINVAL, "not valid UTF-8");
+}
+
+/* What real text needs stays allowed: joiners in emoji and in Persian or
+ * Indic spelling, the directional marks that software puts into file
+ * names, right-to-left text itself, and the flags spelled with tags. */
+static void shares__screen_name__keeps_legitimate_text(void **state)
+{
+    static const char *const names[] = {
+        /* family: man ZWJ woman ZWJ girl */
+        "\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x91\xa7 photos",
+        /* Persian "mi-khaham" with ZWNJ */
+        "\xd9\x85\xdb\x8c\xe2\x80\x8c\xd8\xae\xd9\x88\xd8\xa7\xd9\x87\xd9\x85.txt",
+        /* Hindi with ZWJ/ZWNJ */
+        "\xe0\xa4\x95\xe0\xa5\x8d\xe2\x80\x8d\xe0\xa4\xb7 "
+        "\xe0\xa4\x95\xe0\xa5\x8d\xe2\x80\x8c\xe0\xa4\xb7",
+        /* RLM RLM + Hebrew "screenshot" (Windows names them so) */
+        "\xe2\x80\x8f\xe2\x80\x8f\xd7\xa6\xd7\x99\xd7\x9c\xd7\x95\xd7\x9d \xd7\x9e\xd7\xa1\xd7\x9a "
+        "(1).png",
+        /* LRM and ALM */
+        "a\xe2\x80\x8e"
+        "b\xd8\x9c"
+        "c",
+        /* England and Scotland flags */
+        "\xf0\x9f\x8f\xb4\xf3\xa0\x81\xa7\xf3\xa0\x81\xa2\xf3\xa0\x81\xa5\xf3\xa0\x81\xae\xf3\xa0"
+        "\x81\xa7\xf3\xa0\x81\xbf"
+        " v "
+        "\xf0\x9f\x8f\xb4\xf3\xa0\x81\xa7\xf3\xa0\x81\xa2\xf3\xa0\x81\xb3\xf3\xa0\x81\xa3\xf3\xa0"
+        "\x81\xb4\xf3\xa0\x81\xbf.mkv",
+        /* soft hyphen, emoji variation selector, a keycap */
+        "co\xc2\xadop \xe2\x9d\xa4\xef\xb8\x8f 1\xef\xb8\x8f\xe2\x83\xa3",
+        "plain.iso",
+    };
+    shares_error_t err = {0};
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (shares_screen_name(names[i], &err) != SHARES_OK)
+            fail_msg("name %zu refused: %s", i, err.message);
+        assert_int_equal(shares_screen_resource(names[i], &err), SHARES_OK);
+    }
+}
+
+static void shares__address_class__every_class(void **state)
+{
+    static const struct {
+        const char *address;
+        shares_addr_class_t cls;
+    } rows[] = {
+        {"203.0.113.7", SHARES_ADDR_USABLE},
+        {"10.1.2.3", SHARES_ADDR_USABLE},
+        {"192.168.1.10", SHARES_ADDR_USABLE},
+        {"172.16.0.1", SHARES_ADDR_USABLE},
+        {"169.254.1.1", SHARES_ADDR_USABLE}, /* IPv4 link-local works on a LAN */
+        {"100.64.0.1", SHARES_ADDR_USABLE},
+        {"1.0.0.0", SHARES_ADDR_USABLE},
+        {"126.255.255.255", SHARES_ADDR_USABLE},
+        {"128.0.0.0", SHARES_ADDR_USABLE},
+        {"223.255.255.255", SHARES_ADDR_USABLE},
+        {"2001:db8::7", SHARES_ADDR_USABLE},
+        {"fd00::1", SHARES_ADDR_USABLE},
+        {"fc00::1", SHARES_ADDR_USABLE},
+        {"fec0::1", SHARES_ADDR_USABLE},
+        {"::ffff:192.168.1.1", SHARES_ADDR_USABLE},
+        {"64:ff9b::203.0.113.7", SHARES_ADDR_USABLE},
+        {"::2:0:0:1", SHARES_ADDR_USABLE},
+        {"0.0.0.0", SHARES_ADDR_UNSPECIFIED},
+        {"0.1.2.3", SHARES_ADDR_UNSPECIFIED},
+        {"::", SHARES_ADDR_UNSPECIFIED},
+        {"::ffff:0.0.0.0", SHARES_ADDR_UNSPECIFIED},
+        {"127.0.0.1", SHARES_ADDR_LOOPBACK},
+        {"127.255.1.2", SHARES_ADDR_LOOPBACK},
+        {"::1", SHARES_ADDR_LOOPBACK},
+        {"0:0:0:0:0:0:0:1", SHARES_ADDR_LOOPBACK},
+        {"::ffff:127.0.0.1", SHARES_ADDR_LOOPBACK},
+        {"64:ff9b::127.0.0.1", SHARES_ADDR_LOOPBACK},
+        {"224.0.0.1", SHARES_ADDR_MULTICAST},
+        {"239.255.255.250", SHARES_ADDR_MULTICAST},
+        {"ff02::1", SHARES_ADDR_MULTICAST},
+        {"ff0e::fb", SHARES_ADDR_MULTICAST},
+        {"::ffff:224.0.0.251", SHARES_ADDR_MULTICAST},
+        {"255.255.255.255", SHARES_ADDR_BROADCAST},
+        {"::ffff:255.255.255.255", SHARES_ADDR_BROADCAST},
+        {"240.0.0.1", SHARES_ADDR_RESERVED},
+        {"255.255.255.254", SHARES_ADDR_RESERVED},
+        {"::7f00:1", SHARES_ADDR_RESERVED}, /* IPv4-compatible 127.0.0.1 */
+        {"::203.0.113.7", SHARES_ADDR_RESERVED},
+        {"fe80::1", SHARES_ADDR_LINK_LOCAL},
+        {"febf:ffff::1", SHARES_ADDR_LINK_LOCAL},
+        {"fe80::1%eth0", SHARES_ADDR_INVALID},
+        {"localhost", SHARES_ADDR_INVALID},
+        {"", SHARES_ADDR_INVALID},
+        {NULL, SHARES_ADDR_INVALID},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (shares_address_class(rows[i].address) != rows[i].cls)
+            fail_msg("%s: class %d, want %d", rows[i].address ? rows[i].address : "(null)",
+                     (int)shares_address_class(rows[i].address), (int)rows[i].cls);
+}
+
+static void shares__screen_address__messages_and_loopback_option(void **state)
+{
+    static const struct {
+        const char *address, *needle;
+    } rows[] = {
+        {"0.0.0.0", "unspecified address (0.0.0.0/8 or ::)"},
+        {"::", "unspecified address"},
+        {"224.0.0.1", "multicast address (224.0.0.0/4 or ff00::/8)"},
+        {"ff02::1", "multicast address"},
+        {"255.255.255.255", "is the broadcast address"},
+        {"240.0.0.1", "reserved range (240.0.0.0/4"},
+        {"fe80::1", "link-local address (fe80::/10), which cannot be reached without a zone id"},
+        {"127.0.0.1", "loopback address (127.0.0.0/8 or ::1): a contact would connect to their "
+                      "own machine"},
+        {"::ffff:127.0.0.1", "loopback address"},
+        {"x", "is not an IPv4 or IPv6 literal"},
+    };
+    shares_error_t err = {0};
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        assert_error(&err, shares_screen_address(rows[i].address, 0, &err), SHARES_EINVAL,
+                     rows[i].needle);
+        assert_non_null(strstr(err.message, "ip_address address"));
+    }
+    assert_int_equal(shares_screen_address("127.0.0.1", 1, &err), SHARES_OK);
+    assert_int_equal(shares_screen_address("::1", 1, &err), SHARES_OK);
+    assert_int_equal(shares_screen_address("::ffff:127.1.2.3", 1, &err), SHARES_OK);
+    /* the option allows loopback, nothing else */
+    assert_int_equal(shares_screen_address("0.0.0.0", 1, &err), SHARES_EINVAL);
+    assert_int_equal(shares_screen_address("ff02::1", 1, &err), SHARES_EINVAL);
+    assert_int_equal(shares_screen_address("192.168.0.2", 0, &err), SHARES_OK);
+    assert_int_equal(shares_screen_address("2001:db8::1", 0, NULL), SHARES_OK);
+}
+
 /* ---- digest ----------------------------------------------------------- */
 
 static void shares__digest__matches_sha256_of_text(void **state)
@@ -2569,6 +2795,10 @@ int main(void)
         T(shares__limits__apostrophes_count_six_bytes),
         T(shares__limits__ejabberd_payload_measure),
         T(shares__size__empty_and_null),
+        T(shares__screen_name__refuses_invisible_formatting),
+        T(shares__screen_name__keeps_legitimate_text),
+        T(shares__address_class__every_class),
+        T(shares__screen_address__messages_and_loopback_option),
         T(shares__digest__matches_sha256_of_text),
         T(shares__digest__stable_and_changes_with_every_field),
         T(shares__limits__empty_item_fits_minimal_limit),
