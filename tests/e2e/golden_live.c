@@ -9,8 +9,10 @@
  * resource, quotas, database away), not ones rebuilt by the test.
  *
  * A case may also hold:
- *   limits.txt     quotas (`key = value`, names as in shares_limits_t),
- *                  given to the component through its environment;
+ *   limits.txt     quotas (`key = value`, names as in shares_limits_t)
+ *                  and allow_loopback_addresses (0 or 1, the component's
+ *                  default 0 otherwise), given to the component through
+ *                  its environment;
  *   setup.xml      <setup> with <iq/> requests sent before in.xml, each
  *                  from the resource its `from` names; each must succeed;
  *   database-down  (any content) PostgreSQL is stopped while in.xml is
@@ -105,12 +107,19 @@ static void limits_env(t_t *t, const char *limits, int unserved, const char **en
         {"max_item_bytes", "BITWEEN_MAX_ITEM_BYTES"},
     };
     const char *line = limits;
+    int loopback = 0;
     while (line && *line) {
         char name[64];
         unsigned long long v;
         size_t i;
         if (*line != '#' && *line != '\n') {
             assert_int_equal(sscanf(line, "%63[a-z_] = %llu", name, &v), 2);
+            if (strcmp(name, "allow_loopback_addresses") == 0) {
+                loopback = v != 0;
+                line = strchr(line, '\n');
+                line = line ? line + 1 : NULL;
+                continue;
+            }
             for (i = 0; i < sizeof map / sizeof map[0]; i++)
                 if (strcmp(map[i].name, name) == 0)
                     break;
@@ -123,6 +132,10 @@ static void limits_env(t_t *t, const char *limits, int unserved, const char **en
         line = strchr(line, '\n');
         line = line ? line + 1 : NULL;
     }
+    /* the cases see the component's default, not the fixture's */
+    env[(*n)++] = loopback ? "BITWEEN_ALLOW_LOOPBACK_ADDRESSES=true"
+                           : "BITWEEN_ALLOW_LOOPBACK_ADDRESSES=false";
+    hx_buf_printf(key, "loopback=%d;", loopback);
     if (unserved) {
         /* the stack's domain is not among those served */
         env[(*n)++] = "BITWEEN_DOMAINS=example.org";
