@@ -1319,6 +1319,29 @@ static void wait_publish_status(t_t *t, const char *jid, const char *status, con
     }
 }
 
+/* A user `name` whose agent registers one share named `share` (the
+ * fault it asks for), watched by a contact; the component started with
+ * `extra`. */
+typedef struct faulty {
+    const char *jid;
+    hx_proc_t *c;
+    xclient_t *agent, *watcher;
+} faulty_t;
+
+static faulty_t faulty_user(t_t *t, const char *name, const char *share, const char *const *extra)
+{
+    faulty_t fu;
+    char *fname = keep(t, hx_strdupf("%sf", name));
+    const char *f = user(t, fname);
+    fu.jid = user(t, name);
+    subscribe(t, fu.jid, f);
+    fu.c = component(t, extra);
+    fu.watcher = watcher(t, f);
+    fu.agent = agent(t, fu.jid, "pc");
+    expect_result(t, fu.agent, "register", 1, keep(t, shares_xml(name, 0, 1, share)));
+    return fu;
+}
+
 /* The server refuses a publish twice with a temporary error: the
  * component retries with backoff until it goes through, counts the
  * errors and records the publish as done. */
@@ -1326,20 +1349,13 @@ static void test_publish_wait_error_retried(void **state)
 {
     t_t *t = *state;
     static const char *const extra[] = {"BITWEEN_PUBLISH_RETRY_MAX_MS=1000", NULL};
-    const char *u = user(t, "pw"), *f = user(t, "pwf");
-    char *s = keep(t, shares_xml("pw", 0, 1, "fault-wait-2"));
     const char *must[] = {"fault-wait-2", NULL};
-    hx_proc_t *c;
-    xclient_t *a, *w;
+    faulty_t fu = faulty_user(t, "pw", "fault-wait-2", extra);
+    hx_proc_t *c = fu.c;
 
-    subscribe(t, u, f);
-    c = component(t, extra);
-    w = watcher(t, f);
-    a = agent(t, u, "pc");
-    expect_result(t, a, "register", 1, s);
-    wait_item(t, w, u, must, NULL);
-    wait_view_is_db(t, w, u);
-    wait_publish_status(t, u, "ok", NULL);
+    wait_item(t, fu.watcher, fu.jid, must, NULL);
+    wait_view_is_db(t, fu.watcher, fu.jid);
+    wait_publish_status(t, fu.jid, "ok", NULL);
     assert_true(metric(t, c, "bitween_publish_errors_total", "kind=\"temporary\"") >= 2);
     assert_true(metric(t, c, "bitween_publishes_total", "outcome=\"retried\"") >= 2);
     assert_true(hx_file_count(hx_proc_log(c), "failed temporarily") >= 2);
@@ -1353,26 +1369,19 @@ static void test_publish_wait_error_retried(void **state)
 static void test_publish_permanent_error_recorded(void **state)
 {
     t_t *t = *state;
-    const char *u = user(t, "pc"), *f = user(t, "pcf");
-    char *bad = keep(t, shares_xml("pc", 0, 1, "fault-cancel-1"));
     char *good = keep(t, shares_xml("pc", 1, 2, "fine"));
     const char *must[] = {"fine-1", NULL}, *must_not[] = {"fault-cancel", NULL};
-    hx_proc_t *c;
-    xclient_t *a, *w;
+    faulty_t fu = faulty_user(t, "pc", "fault-cancel-1", NULL);
+    hx_proc_t *c = fu.c;
 
-    subscribe(t, u, f);
-    c = component(t, NULL);
-    w = watcher(t, f);
-    a = agent(t, u, "pc");
-    expect_result(t, a, "register", 1, bad);
-    wait_publish_status(t, u, "error", "not-allowed");
+    wait_publish_status(t, fu.jid, "error", "not-allowed");
     assert_true(metric(t, c, "bitween_publish_errors_total", "kind=\"permanent\"") >= 1);
     assert_true(metric(t, c, "bitween_publishes_total", "outcome=\"failed\"") >= 1);
     assert_int_equal((int)metric(t, c, "bitween_publish_errors_total", "kind=\"temporary\""), 0);
     assert_true(hx_file_count(hx_proc_log(c), "refused by the server") >= 1);
-    expect_result(t, a, "register", 2, good);
-    wait_item(t, w, u, must, must_not);
-    wait_publish_status(t, u, "ok", NULL);
+    expect_result(t, fu.agent, "register", 2, good);
+    wait_item(t, fu.watcher, fu.jid, must, must_not);
+    wait_publish_status(t, fu.jid, "ok", NULL);
     component_stop(t, c);
     t->passed = 1;
 }
@@ -1383,19 +1392,12 @@ static void test_publish_timeout_retried(void **state)
 {
     t_t *t = *state;
     static const char *const extra[] = {"BITWEEN_IQ_TIMEOUT_MS=1000", NULL};
-    const char *u = user(t, "pt"), *f = user(t, "ptf");
-    char *s = keep(t, shares_xml("pt", 0, 1, "fault-drop-1"));
     const char *must[] = {"fault-drop-1", NULL};
-    hx_proc_t *c;
-    xclient_t *a, *w;
+    faulty_t fu = faulty_user(t, "pt", "fault-drop-1", extra);
+    hx_proc_t *c = fu.c;
 
-    subscribe(t, u, f);
-    c = component(t, extra);
-    w = watcher(t, f);
-    a = agent(t, u, "pc");
-    expect_result(t, a, "register", 1, s);
-    wait_item(t, w, u, must, NULL);
-    wait_publish_status(t, u, "ok", NULL);
+    wait_item(t, fu.watcher, fu.jid, must, NULL);
+    wait_publish_status(t, fu.jid, "ok", NULL);
     assert_true(metric(t, c, "bitween_publish_errors_total", "kind=\"temporary\"") >= 1);
     assert_true(hx_file_count(hx_proc_log(c), "no reply from the server") >= 1);
     component_stop(t, c);

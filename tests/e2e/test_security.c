@@ -246,6 +246,19 @@ static void test_guessed_reply_ids(void **state)
 
 /* ===== flood ============================================================== */
 
+/* `n` unavailable presences from `cl` to the component, then a round trip:
+ * the component has read them all. */
+static void flood_unavailable(t_t *t, xclient_t *cl, int n)
+{
+    int i;
+    for (i = 0; i < n; i++) {
+        send_fmt(cl, "<presence type='unavailable' to='%s'/>", t->stack->component_jid);
+        if (i % 200 == 199)
+            xclient_pump(t->ctx, 1);
+    }
+    sync_with_component(t, cl);
+}
+
 /* Mallory, who registered nothing, sends the component twenty thousand
  * unavailable presences, then the victim registers. The presences cost no
  * database work: the victim's request is served (not refused as busy,
@@ -260,17 +273,11 @@ static void test_presence_flood_of_unregistered(void **state)
     hx_proc_t *c = component(t, extra);
     xclient_t *ma = login(t, m, "flood"), *va = agent(t, v, "laptop");
     double base_r, base_i;
-    int i;
 
     settle(t, c);
     base_r = metric(t, c, "bitween_removals_total", NULL);
     base_i = metric(t, c, "bitween_presences_ignored_total", NULL);
-    for (i = 0; i < FLOOD_PRESENCES; i++) {
-        send_fmt(ma, "<presence type='unavailable' to='%s'/>", t->stack->component_jid);
-        if (i % 200 == 199)
-            xclient_pump(t->ctx, 1);
-    }
-    sync_with_component(t, ma);
+    flood_unavailable(t, ma, FLOOD_PRESENCES);
     trace("flood delivered");
     expect_result(t, va, "register", 1, s);
     wait_metric(t, c, "bitween_presences_ignored_total", NULL, base_i + FLOOD_PRESENCES);
@@ -295,19 +302,13 @@ static void test_presence_flood_of_registered(void **state)
     xclient_t *ma = agent(t, m, "box"), *va = agent(t, v, "laptop");
     const int n = 2000;
     double base_r, base_c, base_i;
-    int i;
 
     expect_result(t, ma, "register", 1, s);
     settle(t, c);
     base_r = metric(t, c, "bitween_removals_total", NULL);
     base_c = metric(t, c, "bitween_removals_coalesced_total", NULL);
     base_i = metric(t, c, "bitween_presences_ignored_total", NULL);
-    for (i = 0; i < n; i++) {
-        send_fmt(ma, "<presence type='unavailable' to='%s'/>", t->stack->component_jid);
-        if (i % 200 == 199)
-            xclient_pump(t->ctx, 1);
-    }
-    sync_with_component(t, ma);
+    flood_unavailable(t, ma, n);
     expect_result(t, va, "register", 1, s);
     wait_db_resources(t, m, 0);
     {
@@ -326,21 +327,26 @@ static void test_presence_flood_of_registered(void **state)
     t->passed = 1;
 }
 
-typedef struct burst_count {
+/* Replies to a burst of requests, counted by kind: results, refusals of
+ * the kind the test expects (`busy_type`/`busy_cond`, and `busy_text`
+ * in the text when not NULL), anything else. */
+typedef struct replies {
+    const char *busy_type, *busy_cond, *busy_text;
     int results, busy, other;
-} burst_count_t;
+} replies_t;
 
-static void burst_reply(xclient_t *cl, xmpp_stanza_t *reply, void *arg)
+static void count_replies(xclient_t *cl, xmpp_stanza_t *reply, void *arg)
 {
-    burst_count_t *bc = arg;
+    replies_t *rc = arg;
     char text[256];
     (void)cl;
     if (strcmp(hx_iq_type(reply), "result") == 0)
-        bc->results++;
-    else if (hx_iq_error_is(reply, "wait", "resource-constraint", text, sizeof text))
-        bc->busy++;
+        rc->results++;
+    else if (hx_iq_error_is(reply, rc->busy_type, rc->busy_cond, text, sizeof text) &&
+             (!rc->busy_text || strstr(text, rc->busy_text)))
+        rc->busy++;
     else
-        bc->other++;
+        rc->other++;
 }
 
 static void wait_count(t_t *t, const int *count, int n)
@@ -355,74 +361,19 @@ static void wait_count(t_t *t, const int *count, int n)
     }
 }
 
-/* Mallory's requests are stuck in the database (the test holds a lock on
- * her resource's row) and she sends a hundred more. Her share of the
- * queues is bounded: the excess is refused at once (wait,
- * resource-constraint), and the victim's register, sent next, is served,
- * not refused as busy although the global bound (max_pending) is a
- * hundred. */
-static void test_one_user_cannot_fill_the_queue(void **state)
+/* Send `n` registers from `cl` at seq `seq0`, `seq0` + 1, ..., without
+ * waiting, then wait until the component has read them all. */
+static void send_registers(t_t *t, xclient_t *cl, int n, long long seq0, const char *children)
 {
-    t_t *t = *state;
-    static const char *const extra[] = {"BITWEEN_MAX_PENDING=100", NULL};
-    const char *v = user(t, "victim"), *m = user(t, "mallory");
-    const char *s = keep(t, shares_xml("mallory", 0, 5, "m"));
-    hx_proc_t *c = component(t, extra);
-    xclient_t *ma = agent(t, m, "box"), *va = agent(t, v, "laptop");
-    burst_count_t bc = {0}, vc = {0};
-    const char *params[1] = {m};
-    PGconn *lock = hx_db_connect(t->stack->db_url);
-    PGresult *r;
-    char id[32], *xml;
     int i;
-
-    expect_result(t, ma, "register", 1, s);
-    r = PQexec(lock, "BEGIN");
-    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
-    PQclear(r);
-    r = PQexecParams(lock,
-                     "SELECT 1 FROM resources r JOIN users u ON u.id = r.user_id "
-                     "WHERE u.jid = $1 FOR UPDATE OF r",
-                     1, NULL, params, NULL, NULL, 0);
-    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    assert_int_equal(PQntuples(r), 1);
-    PQclear(r);
-
-    xclient_on_reply(ma, burst_reply, &bc);
-    for (i = 0; i < 100; i++) {
-        char *req;
-        snprintf(id, sizeof id, "%s-b%d", t->prefix, i);
-        req = hx_agent_iq(t->stack->component_jid, id, "register", 2 + i, s);
-        assert_int_equal(xclient_send_xml(ma, req), 0);
+    for (i = 0; i < n; i++) {
+        char id[48], *req;
+        snprintf(id, sizeof id, "%s-burst%u", t->prefix, ++t->next_id);
+        req = hx_agent_iq(t->stack->component_jid, id, "register", seq0 + i, children);
+        assert_int_equal(xclient_send_xml(cl, req), 0);
         free(req);
     }
-    sync_with_component(t, ma);
-    /* Her excess is refused at once, while her first requests wait. */
-    wait_count(t, &bc.busy, 100 - 32);
-    assert_int_equal(bc.busy, 100 - 32);
-    assert_int_equal(bc.results + bc.other, 0);
-
-    xclient_on_reply(va, burst_reply, &vc);
-    snprintf(id, sizeof id, "%s-victim", t->prefix);
-    xml = hx_agent_iq(t->stack->component_jid, id, "register", 1, s);
-    assert_int_equal(xclient_send_xml(va, xml), 0);
-    free(xml);
-    /* Her requests may share the victim's database worker: the victim is
-     * answered once the lock goes, and must not have been refused. */
-    sync_with_component(t, va);
-    assert_int_equal(vc.busy + vc.other, 0);
-    r = PQexec(lock, "COMMIT");
-    PQclear(r);
-    PQfinish(lock);
-    wait_count(t, &vc.results, 1);
-    assert_int_equal(vc.busy + vc.other, 0);
-    wait_count(t, &bc.results, 32);
-    assert_int_equal(bc.other, 0);
-    xclient_on_reply(ma, NULL, NULL);
-    xclient_on_reply(va, NULL, NULL);
-    assert_int_equal(hx_db_resources(t->db, v), 1);
-    component_stop(t, c);
-    t->passed = 1;
+    sync_with_component(t, cl);
 }
 
 /* Lock the rows of `jid`'s resources on a connection of the test's own,
@@ -451,22 +402,47 @@ static void unlock(PGconn *lock)
     PQfinish(lock);
 }
 
-typedef struct busy_count {
-    int results, busy, other;
-} busy_count_t;
-
-static void busy_reply(xclient_t *cl, xmpp_stanza_t *reply, void *arg)
+/* Mallory's requests are stuck in the database (the test holds a lock on
+ * her resource's row) and she sends a hundred more. Her share of the
+ * queues is bounded: the excess is refused at once (wait,
+ * resource-constraint), and the victim's register, sent next, is served,
+ * not refused as busy although the global bound (max_pending) is a
+ * hundred. */
+static void test_one_user_cannot_fill_the_queue(void **state)
 {
-    busy_count_t *bc = arg;
-    char text[256];
-    (void)cl;
-    if (strcmp(hx_iq_type(reply), "result") == 0)
-        bc->results++;
-    else if (hx_iq_error_is(reply, "wait", "internal-server-error", text, sizeof text) &&
-             strstr(text, "busy"))
-        bc->busy++;
-    else
-        bc->other++;
+    t_t *t = *state;
+    static const char *const extra[] = {"BITWEEN_MAX_PENDING=100", NULL};
+    const char *v = user(t, "victim"), *m = user(t, "mallory");
+    const char *s = keep(t, shares_xml("mallory", 0, 5, "m"));
+    hx_proc_t *c = component(t, extra);
+    xclient_t *ma = agent(t, m, "box"), *va = agent(t, v, "laptop");
+    replies_t bc = {"wait", "resource-constraint", NULL, 0, 0, 0}, vc = bc;
+    PGconn *lock;
+
+    expect_result(t, ma, "register", 1, s);
+    lock = lock_user(t, m);
+    xclient_on_reply(ma, count_replies, &bc);
+    send_registers(t, ma, 100, 2, s);
+    /* Her excess is refused at once, while her first requests wait. */
+    wait_count(t, &bc.busy, 100 - 32);
+    assert_int_equal(bc.busy, 100 - 32);
+    assert_int_equal(bc.results + bc.other, 0);
+
+    /* Her requests may share the victim's database worker: the victim is
+     * answered once the lock goes, and must not have been refused. */
+    xclient_on_reply(va, count_replies, &vc);
+    send_registers(t, va, 1, 1, s);
+    assert_int_equal(vc.busy + vc.other, 0);
+    unlock(lock);
+    wait_count(t, &vc.results, 1);
+    assert_int_equal(vc.busy + vc.other, 0);
+    wait_count(t, &bc.results, 32);
+    assert_int_equal(bc.other, 0);
+    xclient_on_reply(ma, NULL, NULL);
+    xclient_on_reply(va, NULL, NULL);
+    assert_int_equal(hx_db_resources(t->db, v), 1);
+    component_stop(t, c);
+    t->passed = 1;
 }
 
 /* Two users' requests are stuck in the database and together exceed
@@ -480,33 +456,18 @@ static void test_max_pending_back_pressure(void **state)
     const char *s = keep(t, shares_xml("bp", 0, 2, "bp"));
     hx_proc_t *c = component(t, extra);
     xclient_t *a = agent(t, ua, "pc"), *b = agent(t, ub, "pc");
-    busy_count_t ca = {0}, cb = {0};
+    replies_t ca = {"wait", "internal-server-error", "busy", 0, 0, 0}, cb = ca;
     PGconn *la, *lb;
-    int i;
 
     expect_result(t, a, "register", 1, s);
     expect_result(t, b, "register", 1, s);
     settle(t, c);
     la = lock_user(t, ua);
     lb = lock_user(t, ub);
-    xclient_on_reply(a, busy_reply, &ca);
-    xclient_on_reply(b, busy_reply, &cb);
-    for (i = 0; i < 6; i++) {
-        char id[32], *req;
-        snprintf(id, sizeof id, "%s-a%d", t->prefix, i);
-        req = hx_agent_iq(t->stack->component_jid, id, "register", 2 + i, s);
-        assert_int_equal(xclient_send_xml(a, req), 0);
-        free(req);
-    }
-    sync_with_component(t, a);
-    for (i = 0; i < 6; i++) {
-        char id[32], *req;
-        snprintf(id, sizeof id, "%s-b%d", t->prefix, i);
-        req = hx_agent_iq(t->stack->component_jid, id, "register", 2 + i, s);
-        assert_int_equal(xclient_send_xml(b, req), 0);
-        free(req);
-    }
-    sync_with_component(t, b);
+    xclient_on_reply(a, count_replies, &ca);
+    xclient_on_reply(b, count_replies, &cb);
+    send_registers(t, a, 6, 2, s);
+    send_registers(t, b, 6, 2, s);
     /* refused at once, while the accepted ones still wait */
     wait_count(t, &cb.busy, 2);
     assert_int_equal(ca.results + cb.results, 0);
