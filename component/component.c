@@ -135,6 +135,7 @@ struct removal {
     loop_timer_t retry_timer;
     unsigned attempt;
     int linked;                 /* the resource's rsrc_t points here */
+    unsigned gen;               /* linked: the resource's gen when asked for */
     component_cmd_done_fn done; /* an operator's eviction: report, no retry */
     void *done_arg;
 };
@@ -1276,6 +1277,17 @@ static void removal_retry_cb(loop_t *loop, void *arg)
     removal_submit(r->c, r);
 }
 
+/* Whether a request of the resource was accepted since its removal `rm`
+ * was asked for. */
+static int removal_outdated(component_t *c, const removal_t *rm)
+{
+    rsrc_t *r;
+    if (!rm->linked)
+        return 0;
+    r = rsrc_find(strmap_get(c->users, rm->jid), rm->resource);
+    return r && r->removal == rm && r->gen != rm->gen;
+}
+
 static void removal_done(void *arg)
 {
     removal_job_t *j = arg;
@@ -1315,6 +1327,13 @@ static void removal_done(void *arg)
         if (j->rc == STORE_EUNAVAIL)
             stat_inc(&c->stats.db_unavailable);
         r->done(&res, r->done_arg);
+        removal_end(c, r, 0);
+    } else if (j->rc == STORE_EUNAVAIL && !c->stopping && removal_outdated(c, r)) {
+        /* A request of the resource was accepted after its removal was
+         * queued (so it could not cancel it): its new session answers for
+         * it, and a retry would remove what that request stored. */
+        LOG_INFO(c->log, "agent", "%s/%s: removal failed (%s), not retried: it is back", r->jid,
+                 r->resource, j->message);
         removal_end(c, r, 0);
     } else if (j->rc == STORE_EUNAVAIL && !c->stopping) {
         uint64_t delay = backoff_ms(c, 500, 30000, r->attempt++);
@@ -1373,6 +1392,7 @@ static void remove_resource(component_t *c, user_t *u, rsrc_t *r, const char *wh
     rm->c = c;
     rm->why = why;
     rm->linked = 1;
+    rm->gen = r->gen;
     r->removal = rm;
     atomic_fetch_add(&c->stats.removals_pending, 1);
     removal_submit(c, rm);

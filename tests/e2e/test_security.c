@@ -11,7 +11,8 @@
  *   flood       presence floods and request bursts from one user while
  *               another registers
  *   liveness    registrations from resources whose presence the component
- *               never saw, agents that die or hang without a word
+ *               never saw, agents that die or hang without a word, a
+ *               removal that fails while its agent comes back
  *   addressing  requests to JIDs other than the component's own; replies
  *               sent to the component are never answered
  *
@@ -595,6 +596,80 @@ static void test_recheck_removes_hung_agent(void **state)
     t->passed = 1;
 }
 
+/* Wait until a backend of the component waits for a lock; its pid. */
+static int wait_blocked_backend(t_t *t)
+{
+    long long end = hx_now_ms() + WAIT;
+    for (;;) {
+        PGresult *r = PQexec(t->db, "SELECT pid FROM pg_stat_activity WHERE application_name = "
+                                    "'bitween-component' AND wait_event_type = 'Lock'");
+        int pid = 0;
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        if (PQntuples(r) == 1)
+            pid = atoi(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        if (pid > 0)
+            return pid;
+        assert_true(hx_now_ms() < end);
+        xclient_pump(t->ctx, 20);
+    }
+}
+
+/* An agent goes away while the database is slow: the removal its
+ * unavailable presence queued waits for a lock. The agent comes back and
+ * registers again (its register queued behind the removal), then the
+ * database cancels the removal's statement, so the removal is to be
+ * retried, and the register commits. The agent was told its new
+ * registration is stored, and it spoke after it went away: the retry must
+ * not remove it. */
+static void test_failed_removal_spares_a_new_registration(void **state)
+{
+    t_t *t = *state;
+    const char *u = user(t, "owner");
+    const char *s = keep(t, shares_xml("owner", 0, 1, "o"));
+    hx_proc_t *c = component(t, NULL);
+    xclient_t *a = agent(t, u, "pc"), *b;
+    busy_count_t bc = {0};
+    const char *params[1];
+    char pid[16], id[32], *xml;
+    long long end;
+    PGconn *lock;
+    PGresult *r;
+
+    expect_result(t, a, "register", 1, s);
+    settle(t, c);
+    lock = lock_user(t, u);
+    logout(t, a);
+    snprintf(pid, sizeof pid, "%d", wait_blocked_backend(t));
+
+    b = agent(t, u, "pc");
+    xclient_on_reply(b, busy_reply, &bc);
+    xml = hx_agent_iq(t->stack->component_jid, next_id(t, id, sizeof id), "register", 2, s);
+    assert_int_equal(xclient_send_xml(b, xml), 0);
+    free(xml);
+    sync_with_component(t, b); /* the register is queued behind the removal */
+
+    params[0] = pid;
+    r = PQexecParams(t->db, "SELECT pg_cancel_backend($1::int)", 1, NULL, params, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    unlock(lock);
+    wait_count(t, &bc.results, 1);
+    assert_int_equal(bc.busy + bc.other, 0);
+
+    /* the removal is over, retried or given up */
+    end = hx_now_ms() + WAIT;
+    while (metric(t, c, "bitween_removals_pending", NULL) > 0) {
+        assert_true(hx_now_ms() < end);
+        xclient_pump(t->ctx, 50);
+    }
+    assert_int_equal(hx_db_resources(t->db, u), 1);
+    assert_true(hx_db_seq(t->db, u, "pc") == 2);
+    xclient_on_reply(b, NULL, NULL);
+    component_stop(t, c);
+    t->passed = 1;
+}
+
 /* ===== addressing ========================================================= */
 
 /* A request addressed to a JID under the component's domain that is not
@@ -698,6 +773,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest liveness[] = {
         T(test_unwatched_registrations),
         T(test_recheck_removes_hung_agent),
+        T(test_failed_removal_spares_a_new_registration),
     };
     const struct CMUnitTest addressing[] = {
         T(test_requests_to_other_jids),
