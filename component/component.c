@@ -1079,7 +1079,7 @@ static void probe_ended(component_t *c, pending_iq_t *p, int alive, const char *
     }
     for (; j; j = next) {
         next = j->next;
-        if (alive)
+        if (alive || j->req.op == AGENT_OP_UNREGISTER) /* an unregister needs no probe */
             req_submit(c, j);
         else
             req_refuse(c, j, AGENT_ERR_NOT_ALLOWED,
@@ -1170,13 +1170,16 @@ static void handle_agent_request(component_t *c, xmpp_stanza_t *iq)
     j->received_us = received_us;
     j->iq = xmpp_stanza_clone(iq);
     u->jobs++;
-    if (j->req.op == AGENT_OP_UNREGISTER || r->online) {
+    if ((j->req.op == AGENT_OP_UNREGISTER || r->online) && !r->n_held) {
         req_submit(c, j);
         return;
     }
     /* Not known to be online (no available presence seen, no ping answered
      * on this connection): the server would never tell us when it goes
-     * away, so it is listed only once it answers a ping. */
+     * away, so it is listed only once it answers a ping. Or earlier
+     * requests of it wait for that ping (it became known to be online
+     * meanwhile): this one waits behind them, so that a resource's
+     * requests reach the database in the order it sent them. */
     if (r->n_held >= HELD_PER_RESOURCE) {
         req_refuse(c, j, AGENT_ERR_BUSY,
                    "too many requests of this resource wait for its liveness ping; retry after "

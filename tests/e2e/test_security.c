@@ -670,6 +670,82 @@ static void test_failed_removal_spares_a_new_registration(void **state)
     t->passed = 1;
 }
 
+typedef struct ordered_replies {
+    int results, other;
+} ordered_replies_t;
+
+static void ordered_reply(xclient_t *cl, xmpp_stanza_t *reply, void *arg)
+{
+    ordered_replies_t *o = arg;
+    char *text = NULL;
+    size_t len;
+    (void)cl;
+    if (strcmp(hx_iq_type(reply), "result") == 0) {
+        o->results++;
+        return;
+    }
+    if (xmpp_stanza_to_text(reply, &text, &len) == XMPP_EOK) {
+        fprintf(stderr, "test_security: refused: %s\n", text);
+        free(text);
+    }
+    o->other++;
+}
+
+/* After a restart the component does not know that an agent which stayed
+ * connected is online. The agent re-registers: its register waits for a
+ * liveness ping. The agent answers the re-check ping first (so it is known
+ * to be online), sends an add, then answers the liveness ping. Its
+ * requests are applied in the order it sent them: the register first,
+ * then the add; neither is refused. */
+static void test_requests_keep_their_order_while_probed(void **state)
+{
+    t_t *t = *state;
+    const char *u = user(t, "owner");
+    const char *s1 = keep(t, shares_xml("owner", 0, 1, "o"));
+    const char *s2 = keep(t, shares_xml("owner", 0, 2, "o"));
+    const char *s3 = keep(t, shares_xml("owner", 2, 3, "o"));
+    hx_proc_t *c = component(t, NULL);
+    xclient_t *a = agent(t, u, "pc");
+    ordered_replies_t o = {0};
+    const char *recheck, *probe;
+    char id[32], *xml;
+    long long end;
+    unsigned n0;
+
+    expect_result(t, a, "register", 1, s1);
+    component_stop(t, c);
+    xclient_ignore_pings(a, 1);
+    n0 = xclient_pings(a);
+    c = component(t, NULL);
+    recheck = wait_ping(t, a, n0);
+
+    xclient_on_reply(a, ordered_reply, &o);
+    xml = hx_agent_iq(t->stack->component_jid, next_id(t, id, sizeof id), "register", 2, s2);
+    assert_int_equal(xclient_send_xml(a, xml), 0);
+    free(xml);
+    probe = wait_ping(t, a, n0 + 1);
+    send_fmt(a, "<iq type='result' id='%s' to='%s'/>", recheck, t->stack->component_jid);
+    sync_with_component(t, a);
+    xml = hx_agent_iq(t->stack->component_jid, next_id(t, id, sizeof id), "add", 3, s3);
+    assert_int_equal(xclient_send_xml(a, xml), 0);
+    free(xml);
+    sync_with_component(t, a);
+    send_fmt(a, "<iq type='result' id='%s' to='%s'/>", probe, t->stack->component_jid);
+    xclient_ignore_pings(a, 0);
+
+    end = hx_now_ms() + WAIT;
+    while (o.results + o.other < 2) {
+        assert_true(hx_now_ms() < end);
+        xclient_pump(t->ctx, 20);
+    }
+    assert_int_equal(o.other, 0);
+    assert_true(hx_db_seq(t->db, u, "pc") == 3);
+    assert_int_equal(hx_db_shares(t->db, u, "pc"), 3);
+    xclient_on_reply(a, NULL, NULL);
+    component_stop(t, c);
+    t->passed = 1;
+}
+
 /* ===== addressing ========================================================= */
 
 /* A request addressed to a JID under the component's domain that is not
@@ -774,6 +850,7 @@ int main(int argc, char **argv)
         T(test_unwatched_registrations),
         T(test_recheck_removes_hung_agent),
         T(test_failed_removal_spares_a_new_registration),
+        T(test_requests_keep_their_order_while_probed),
     };
     const struct CMUnitTest addressing[] = {
         T(test_requests_to_other_jids),
