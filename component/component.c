@@ -2491,6 +2491,28 @@ out:
     return rc;
 }
 
+/* At a graceful stop: requests waiting for a liveness ping would still
+ * wait when the stream closes; they are refused now, as new ones are.
+ * The probe itself stays in flight (and finds nothing held). */
+static void refuse_held_each(const char *key, void *value, void *arg)
+{
+    pending_iq_t *p = value;
+    component_t *c = arg;
+    req_job_t *j, *next;
+    rsrc_t *r;
+    (void)key;
+    if (p->kind != PENDING_PROBE)
+        return;
+    r = p->res;
+    r->jobs++; /* keeps `r` while its requests finish */
+    for (j = held_take(c, r); j; j = next) {
+        next = j->next;
+        req_refuse(c, j, AGENT_ERR_UNAVAILABLE, "the component is shutting down; retry later");
+    }
+    r->jobs--;
+    rsrc_release(p->user, r);
+}
+
 int component_run(component_t *c, volatile sig_atomic_t *stop)
 {
     uint64_t end;
@@ -2515,6 +2537,8 @@ int component_run(component_t *c, volatile sig_atomic_t *stop)
     pthread_mutex_unlock(&c->cmd_mu);
     commands_drain(c, 1);
     loop_timer_stop(c->loop, &c->reconnect_timer);
+    if (c->pending)
+        strmap_each(c->pending, refuse_held_each, c);
     end = loop_now_ms(c->loop) + STOP_DRAIN_MS;
     while (dbpool_pending(c->pool) > 0 && loop_now_ms(c->loop) < end)
         iterate(c, 50);

@@ -746,6 +746,57 @@ static void test_requests_keep_their_order_while_probed(void **state)
     t->passed = 1;
 }
 
+static void stopping_reply(xclient_t *cl, xmpp_stanza_t *reply, void *arg)
+{
+    busy_count_t *bc = arg;
+    char text[256];
+    (void)cl;
+    if (strcmp(hx_iq_type(reply), "result") == 0)
+        bc->results++;
+    else if (hx_iq_error_is(reply, "wait", "internal-server-error", text, sizeof text) &&
+             strstr(text, "shutting down"))
+        bc->busy++;
+    else
+        bc->other++;
+}
+
+/* A request waits for its sender's liveness ping (the agent does not
+ * answer it) when the component is told to stop: the request is answered
+ * with a wait error before the component goes, not left without a reply. */
+static void test_stop_answers_requests_held_for_a_probe(void **state)
+{
+    t_t *t = *state;
+    const char *u = user(t, "owner");
+    const char *s = keep(t, shares_xml("owner", 0, 1, "o"));
+    hx_proc_t *c = component(t, NULL);
+    xclient_t *a = login(t, u, "pc");
+    busy_count_t bc = {0};
+    char id[32], *xml;
+    long long end;
+    unsigned n0;
+
+    xclient_ignore_pings(a, 1);
+    n0 = xclient_pings(a);
+    xclient_on_reply(a, stopping_reply, &bc);
+    xml = hx_agent_iq(t->stack->component_jid, next_id(t, id, sizeof id), "register", 1, s);
+    assert_int_equal(xclient_send_xml(a, xml), 0);
+    free(xml);
+    wait_ping(t, a, n0); /* the request waits for this ping */
+    component_stop(t, c);
+    end = hx_now_ms() + WAIT;
+    while (bc.results + bc.busy + bc.other < 1) {
+        if (hx_now_ms() >= end) {
+            fprintf(stderr, "test_security: the held request got no answer\n");
+            fail();
+        }
+        xclient_pump(t->ctx, 20);
+    }
+    assert_int_equal(bc.busy, 1);
+    assert_int_equal(hx_db_resources(t->db, u), 0);
+    xclient_on_reply(a, NULL, NULL);
+    t->passed = 1;
+}
+
 /* ===== addressing ========================================================= */
 
 /* A request addressed to a JID under the component's domain that is not
@@ -851,6 +902,7 @@ int main(int argc, char **argv)
         T(test_recheck_removes_hung_agent),
         T(test_failed_removal_spares_a_new_registration),
         T(test_requests_keep_their_order_while_probed),
+        T(test_stop_answers_requests_held_for_a_probe),
     };
     const struct CMUnitTest addressing[] = {
         T(test_requests_to_other_jids),
