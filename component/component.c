@@ -68,6 +68,12 @@
 #define HELD_PER_RESOURCE  4  /* requests waiting for one liveness probe */
 #define IQ_ID_BYTES        16 /* random bytes in an outgoing IQ id */
 #define IQ_ID_LEN          (2 + 2 * IQ_ID_BYTES + 1)
+/* Longest id of an IQ request that the component answers. A reply echoes
+ * the id, and an id can grow sixfold when written again ('"' becomes
+ * &quot;): a longer one could make the reply exceed the server's limit on
+ * what the component sends (512 KiB in Prosody), and the server would close
+ * the component's whole stream. */
+#define MAX_REQUEST_ID     1024
 
 typedef struct pending_iq pending_iq_t;
 typedef struct removal removal_t;
@@ -1881,7 +1887,7 @@ static void handle_reply(component_t *c, xmpp_stanza_t *st, const char *type)
 static int iq_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
 {
     component_t *c = arg;
-    const char *type = xmpp_stanza_get_type(st);
+    const char *type = xmpp_stanza_get_type(st), *id;
     xmpp_stanza_t *child;
     const char *ns, *name;
     (void)conn;
@@ -1897,6 +1903,14 @@ static int iq_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
     }
     if (strcmp(type, "get") != 0 && strcmp(type, "set") != 0)
         return 1;
+    id = xmpp_stanza_get_id(st);
+    if (id && strlen(id) > MAX_REQUEST_ID) {
+        /* No reply can carry it safely (RFC 6120 8.2.3 asks for one). */
+        stat_inc(&c->stats.requests_dropped);
+        LOG_DEBUG(c->log, "xmpp", "dropped an IQ %s from %s: its id has %zu bytes", type,
+                  xmpp_stanza_get_from(st) ? xmpp_stanza_get_from(st) : "?", strlen(id));
+        return 1;
+    }
     if (!to_component(c, xmpp_stanza_get_to(st))) {
         /* x@component or component/x: no such entity here. */
         send_stanza(c, stanza_build_iq_error(c->ctx, st, "cancel", "service-unavailable",

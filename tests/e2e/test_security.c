@@ -14,7 +14,8 @@
  *               never saw, agents that die or hang without a word, a
  *               removal that fails while its agent comes back
  *   addressing  requests to JIDs other than the component's own; replies
- *               sent to the component are never answered
+ *               sent to the component are never answered; an id too long
+ *               to echo does not cost the component its stream
  *
  *   test_security BITWEEN_COMPONENT_BINARY [GROUP]
  */
@@ -881,6 +882,54 @@ static void test_replies_never_answered(void **state)
     t->passed = 1;
 }
 
+static void quiet_count_reply(xclient_t *cl, xmpp_stanza_t *reply, void *arg)
+{
+    (void)cl;
+    (void)reply;
+    (*(int *)arg)++;
+}
+
+/* An IQ whose id is 90,000 '"' characters: 90 KB on the wire, under the
+ * c2s limit, but each '"' takes six bytes (&quot;) when written again, so
+ * a reply echoing it would be over Prosody's limit on what a component
+ * sends (512 KiB), and Prosody would close the component's whole stream
+ * (every request in flight lost, every registration pinged again). Any
+ * user could do that as often as they like. Such a request is dropped
+ * unanswered and counted; the component stays connected. */
+static void test_id_too_long_to_echo(void **state)
+{
+    t_t *t = *state;
+    const char *u = user(t, "mallory");
+    hx_proc_t *c = component(t, NULL);
+    xclient_t *a = login(t, u, "box");
+    const char *const kinds[] = {"<ping xmlns='urn:xmpp:ping'/>",
+                                 "<register xmlns='urn:bitween:agent:1' seq='1'/>", NULL};
+    size_t n = 90000, len, i;
+    int answers = 0;
+    char *xml;
+
+    xml = malloc(n + 512);
+    assert_non_null(xml);
+    xclient_on_reply(a, quiet_count_reply, &answers);
+    for (i = 0; kinds[i]; i++) {
+        len = (size_t)snprintf(xml, 512, "<iq type='%s' to='%s' id='", i ? "set" : "get",
+                               t->stack->component_jid);
+        memset(xml + len, '"', n);
+        len += n;
+        len += (size_t)snprintf(xml + len, 512, "'>%s</iq>", kinds[i]);
+        xclient_send_raw(a, xml, len);
+        /* answered after the request above: the stream is still there */
+        sync_with_component(t, a);
+    }
+    free(xml);
+    assert_int_equal(answers, 0);
+    assert_true(metric(t, c, "bitween_xmpp_disconnects_total", NULL) == 0);
+    assert_true(metric(t, c, "bitween_iq_requests_dropped_total", NULL) == 2);
+    xclient_on_reply(a, NULL, NULL);
+    component_stop(t, c);
+    t->passed = 1;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -907,6 +956,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest addressing[] = {
         T(test_requests_to_other_jids),
         T(test_replies_never_answered),
+        T(test_id_too_long_to_echo),
     };
     const char *group = argc > 2 ? argv[2] : "all";
     int all = strcmp(group, "all") == 0, rc = 0, known = all;
