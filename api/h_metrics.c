@@ -91,6 +91,9 @@ static void component_metrics(api_buf_t *b, component_stats_t *cs)
                         L(cs->replies_unknown));
     api_prom_sample_u64(b, "bitween_iq_replies_dropped_total", "reason=\"forged\"",
                         L(cs->replies_forged));
+    counter(b, "bitween_iq_requests_dropped_total",
+            "IQ requests left unanswered because their id is too long to echo in a reply.",
+            L(cs->requests_dropped));
     counter(b, "bitween_presences_ignored_total",
             "Presence that cost nothing: unavailable from a resource that is not registered, "
             "available beyond the per-user bound.",

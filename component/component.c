@@ -68,6 +68,12 @@
 #define HELD_PER_RESOURCE  4  /* requests waiting for one liveness probe */
 #define IQ_ID_BYTES        16 /* random bytes in an outgoing IQ id */
 #define IQ_ID_LEN          (2 + 2 * IQ_ID_BYTES + 1)
+/* Longest id of an IQ request that the component answers. A reply echoes
+ * the id, and an id can grow sixfold when written again ('"' becomes
+ * &quot;): a longer one could make the reply exceed the server's limit on
+ * what the component sends (512 KiB in Prosody), and the server would close
+ * the component's whole stream. */
+#define MAX_REQUEST_ID     1024
 
 typedef struct pending_iq pending_iq_t;
 typedef struct removal removal_t;
@@ -135,6 +141,7 @@ struct removal {
     loop_timer_t retry_timer;
     unsigned attempt;
     int linked;                 /* the resource's rsrc_t points here */
+    unsigned gen;               /* linked: the resource's gen when asked for */
     component_cmd_done_fn done; /* an operator's eviction: report, no retry */
     void *done_arg;
 };
@@ -1078,7 +1085,7 @@ static void probe_ended(component_t *c, pending_iq_t *p, int alive, const char *
     }
     for (; j; j = next) {
         next = j->next;
-        if (alive)
+        if (alive || j->req.op == AGENT_OP_UNREGISTER) /* an unregister needs no probe */
             req_submit(c, j);
         else
             req_refuse(c, j, AGENT_ERR_NOT_ALLOWED,
@@ -1169,13 +1176,16 @@ static void handle_agent_request(component_t *c, xmpp_stanza_t *iq)
     j->received_us = received_us;
     j->iq = xmpp_stanza_clone(iq);
     u->jobs++;
-    if (j->req.op == AGENT_OP_UNREGISTER || r->online) {
+    if ((j->req.op == AGENT_OP_UNREGISTER || r->online) && !r->n_held) {
         req_submit(c, j);
         return;
     }
     /* Not known to be online (no available presence seen, no ping answered
      * on this connection): the server would never tell us when it goes
-     * away, so it is listed only once it answers a ping. */
+     * away, so it is listed only once it answers a ping. Or earlier
+     * requests of it wait for that ping (it became known to be online
+     * meanwhile): this one waits behind them, so that a resource's
+     * requests reach the database in the order it sent them. */
     if (r->n_held >= HELD_PER_RESOURCE) {
         req_refuse(c, j, AGENT_ERR_BUSY,
                    "too many requests of this resource wait for its liveness ping; retry after "
@@ -1276,6 +1286,17 @@ static void removal_retry_cb(loop_t *loop, void *arg)
     removal_submit(r->c, r);
 }
 
+/* Whether a request of the resource was accepted since its removal `rm`
+ * was asked for. */
+static int removal_outdated(component_t *c, const removal_t *rm)
+{
+    rsrc_t *r;
+    if (!rm->linked)
+        return 0;
+    r = rsrc_find(strmap_get(c->users, rm->jid), rm->resource);
+    return r && r->removal == rm && r->gen != rm->gen;
+}
+
 static void removal_done(void *arg)
 {
     removal_job_t *j = arg;
@@ -1315,6 +1336,13 @@ static void removal_done(void *arg)
         if (j->rc == STORE_EUNAVAIL)
             stat_inc(&c->stats.db_unavailable);
         r->done(&res, r->done_arg);
+        removal_end(c, r, 0);
+    } else if (j->rc == STORE_EUNAVAIL && !c->stopping && removal_outdated(c, r)) {
+        /* A request of the resource was accepted after its removal was
+         * queued (so it could not cancel it): its new session answers for
+         * it, and a retry would remove what that request stored. */
+        LOG_INFO(c->log, "agent", "%s/%s: removal failed (%s), not retried: it is back", r->jid,
+                 r->resource, j->message);
         removal_end(c, r, 0);
     } else if (j->rc == STORE_EUNAVAIL && !c->stopping) {
         uint64_t delay = backoff_ms(c, 500, 30000, r->attempt++);
@@ -1373,6 +1401,7 @@ static void remove_resource(component_t *c, user_t *u, rsrc_t *r, const char *wh
     rm->c = c;
     rm->why = why;
     rm->linked = 1;
+    rm->gen = r->gen;
     r->removal = rm;
     atomic_fetch_add(&c->stats.removals_pending, 1);
     removal_submit(c, rm);
@@ -1858,7 +1887,7 @@ static void handle_reply(component_t *c, xmpp_stanza_t *st, const char *type)
 static int iq_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
 {
     component_t *c = arg;
-    const char *type = xmpp_stanza_get_type(st);
+    const char *type = xmpp_stanza_get_type(st), *id;
     xmpp_stanza_t *child;
     const char *ns, *name;
     (void)conn;
@@ -1874,6 +1903,14 @@ static int iq_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
     }
     if (strcmp(type, "get") != 0 && strcmp(type, "set") != 0)
         return 1;
+    id = xmpp_stanza_get_id(st);
+    if (id && strlen(id) > MAX_REQUEST_ID) {
+        /* No reply can carry it safely (RFC 6120 8.2.3 asks for one). */
+        stat_inc(&c->stats.requests_dropped);
+        LOG_DEBUG(c->log, "xmpp", "dropped an IQ %s from %s: its id has %zu bytes", type,
+                  xmpp_stanza_get_from(st) ? xmpp_stanza_get_from(st) : "?", strlen(id));
+        return 1;
+    }
     if (!to_component(c, xmpp_stanza_get_to(st))) {
         /* x@component or component/x: no such entity here. */
         send_stanza(c, stanza_build_iq_error(c->ctx, st, "cancel", "service-unavailable",
@@ -2468,6 +2505,28 @@ out:
     return rc;
 }
 
+/* At a graceful stop: requests waiting for a liveness ping would still
+ * wait when the stream closes; they are refused now, as new ones are.
+ * The probe itself stays in flight (and finds nothing held). */
+static void refuse_held_each(const char *key, void *value, void *arg)
+{
+    pending_iq_t *p = value;
+    component_t *c = arg;
+    req_job_t *j, *next;
+    rsrc_t *r;
+    (void)key;
+    if (p->kind != PENDING_PROBE)
+        return;
+    r = p->res;
+    r->jobs++; /* keeps `r` while its requests finish */
+    for (j = held_take(c, r); j; j = next) {
+        next = j->next;
+        req_refuse(c, j, AGENT_ERR_UNAVAILABLE, "the component is shutting down; retry later");
+    }
+    r->jobs--;
+    rsrc_release(p->user, r);
+}
+
 int component_run(component_t *c, volatile sig_atomic_t *stop)
 {
     uint64_t end;
@@ -2492,6 +2551,8 @@ int component_run(component_t *c, volatile sig_atomic_t *stop)
     pthread_mutex_unlock(&c->cmd_mu);
     commands_drain(c, 1);
     loop_timer_stop(c->loop, &c->reconnect_timer);
+    if (c->pending)
+        strmap_each(c->pending, refuse_held_each, c);
     end = loop_now_ms(c->loop) + STOP_DRAIN_MS;
     while (dbpool_pending(c->pool) > 0 && loop_now_ms(c->loop) < end)
         iterate(c, 50);

@@ -74,6 +74,7 @@ typedef struct component_stats {
     atomic_ullong probes_failed;
     atomic_ullong replies_unknown;    /* IQ results/errors matching no request of ours */
     atomic_ullong replies_forged;     /* ... matching one, but not from where it went */
+    atomic_ullong requests_dropped;   /* IQ requests left unanswered: id too long to echo */
     atomic_ullong presences_ignored;  /* unavailable of unknown resources, available over
                                        * the per-user cap */
     atomic_ullong removals_coalesced; /* removals asked for while one was on its way */

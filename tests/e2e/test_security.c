@@ -11,9 +11,11 @@
  *   flood       presence floods and request bursts from one user while
  *               another registers
  *   liveness    registrations from resources whose presence the component
- *               never saw, agents that die or hang without a word
+ *               never saw, agents that die or hang without a word, a
+ *               removal that fails while its agent comes back
  *   addressing  requests to JIDs other than the component's own; replies
- *               sent to the component are never answered
+ *               sent to the component are never answered; an id too long
+ *               to echo does not cost the component its stream
  *
  *   test_security BITWEEN_COMPONENT_BINARY [GROUP]
  */
@@ -556,6 +558,207 @@ static void test_recheck_removes_hung_agent(void **state)
     t->passed = 1;
 }
 
+/* Wait until a backend of the component waits for a lock; its pid. */
+static int wait_blocked_backend(t_t *t)
+{
+    long long end = hx_now_ms() + WAIT;
+    for (;;) {
+        PGresult *r = PQexec(t->db, "SELECT pid FROM pg_stat_activity WHERE application_name = "
+                                    "'bitween-component' AND wait_event_type = 'Lock'");
+        int pid = 0;
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        if (PQntuples(r) == 1)
+            pid = atoi(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        if (pid > 0)
+            return pid;
+        assert_true(hx_now_ms() < end);
+        xclient_pump(t->ctx, 20);
+    }
+}
+
+/* An agent goes away while the database is slow: the removal its
+ * unavailable presence queued waits for a lock. The agent comes back and
+ * registers again (its register queued behind the removal), then the
+ * database cancels the removal's statement, so the removal is to be
+ * retried, and the register commits. The agent was told its new
+ * registration is stored, and it spoke after it went away: the retry must
+ * not remove it. */
+static void test_failed_removal_spares_a_new_registration(void **state)
+{
+    t_t *t = *state;
+    const char *u = user(t, "owner");
+    const char *s = keep(t, shares_xml("owner", 0, 1, "o"));
+    hx_proc_t *c = component(t, NULL);
+    xclient_t *a = agent(t, u, "pc"), *b;
+    busy_count_t bc = {0};
+    const char *params[1];
+    char pid[16], id[32], *xml;
+    long long end;
+    PGconn *lock;
+    PGresult *r;
+
+    expect_result(t, a, "register", 1, s);
+    settle(t, c);
+    lock = lock_user(t, u);
+    logout(t, a);
+    snprintf(pid, sizeof pid, "%d", wait_blocked_backend(t));
+
+    b = agent(t, u, "pc");
+    xclient_on_reply(b, busy_reply, &bc);
+    xml = hx_agent_iq(t->stack->component_jid, next_id(t, id, sizeof id), "register", 2, s);
+    assert_int_equal(xclient_send_xml(b, xml), 0);
+    free(xml);
+    sync_with_component(t, b); /* the register is queued behind the removal */
+
+    params[0] = pid;
+    r = PQexecParams(t->db, "SELECT pg_cancel_backend($1::int)", 1, NULL, params, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    unlock(lock);
+    wait_count(t, &bc.results, 1);
+    assert_int_equal(bc.busy + bc.other, 0);
+
+    /* the removal is over, retried or given up */
+    end = hx_now_ms() + WAIT;
+    while (metric(t, c, "bitween_removals_pending", NULL) > 0) {
+        assert_true(hx_now_ms() < end);
+        xclient_pump(t->ctx, 50);
+    }
+    assert_int_equal(hx_db_resources(t->db, u), 1);
+    assert_true(hx_db_seq(t->db, u, "pc") == 2);
+    xclient_on_reply(b, NULL, NULL);
+    component_stop(t, c);
+    t->passed = 1;
+}
+
+typedef struct ordered_replies {
+    int results, other;
+} ordered_replies_t;
+
+static void ordered_reply(xclient_t *cl, xmpp_stanza_t *reply, void *arg)
+{
+    ordered_replies_t *o = arg;
+    char *text = NULL;
+    size_t len;
+    (void)cl;
+    if (strcmp(hx_iq_type(reply), "result") == 0) {
+        o->results++;
+        return;
+    }
+    if (xmpp_stanza_to_text(reply, &text, &len) == XMPP_EOK) {
+        fprintf(stderr, "test_security: refused: %s\n", text);
+        free(text);
+    }
+    o->other++;
+}
+
+/* After a restart the component does not know that an agent which stayed
+ * connected is online. The agent re-registers: its register waits for a
+ * liveness ping. The agent answers the re-check ping first (so it is known
+ * to be online), sends an add, then answers the liveness ping. Its
+ * requests are applied in the order it sent them: the register first,
+ * then the add; neither is refused. */
+static void test_requests_keep_their_order_while_probed(void **state)
+{
+    t_t *t = *state;
+    const char *u = user(t, "owner");
+    const char *s1 = keep(t, shares_xml("owner", 0, 1, "o"));
+    const char *s2 = keep(t, shares_xml("owner", 0, 2, "o"));
+    const char *s3 = keep(t, shares_xml("owner", 2, 3, "o"));
+    hx_proc_t *c = component(t, NULL);
+    xclient_t *a = agent(t, u, "pc");
+    ordered_replies_t o = {0};
+    const char *recheck, *probe;
+    char id[32], *xml;
+    long long end;
+    unsigned n0;
+
+    expect_result(t, a, "register", 1, s1);
+    component_stop(t, c);
+    xclient_ignore_pings(a, 1);
+    n0 = xclient_pings(a);
+    c = component(t, NULL);
+    recheck = wait_ping(t, a, n0);
+
+    xclient_on_reply(a, ordered_reply, &o);
+    xml = hx_agent_iq(t->stack->component_jid, next_id(t, id, sizeof id), "register", 2, s2);
+    assert_int_equal(xclient_send_xml(a, xml), 0);
+    free(xml);
+    probe = wait_ping(t, a, n0 + 1);
+    send_fmt(a, "<iq type='result' id='%s' to='%s'/>", recheck, t->stack->component_jid);
+    sync_with_component(t, a);
+    xml = hx_agent_iq(t->stack->component_jid, next_id(t, id, sizeof id), "add", 3, s3);
+    assert_int_equal(xclient_send_xml(a, xml), 0);
+    free(xml);
+    sync_with_component(t, a);
+    send_fmt(a, "<iq type='result' id='%s' to='%s'/>", probe, t->stack->component_jid);
+    xclient_ignore_pings(a, 0);
+
+    end = hx_now_ms() + WAIT;
+    while (o.results + o.other < 2) {
+        assert_true(hx_now_ms() < end);
+        xclient_pump(t->ctx, 20);
+    }
+    assert_int_equal(o.other, 0);
+    assert_true(hx_db_seq(t->db, u, "pc") == 3);
+    assert_int_equal(hx_db_shares(t->db, u, "pc"), 3);
+    xclient_on_reply(a, NULL, NULL);
+    component_stop(t, c);
+    t->passed = 1;
+}
+
+static void stopping_reply(xclient_t *cl, xmpp_stanza_t *reply, void *arg)
+{
+    busy_count_t *bc = arg;
+    char text[256];
+    (void)cl;
+    if (strcmp(hx_iq_type(reply), "result") == 0)
+        bc->results++;
+    else if (hx_iq_error_is(reply, "wait", "internal-server-error", text, sizeof text) &&
+             strstr(text, "shutting down"))
+        bc->busy++;
+    else
+        bc->other++;
+}
+
+/* A request waits for its sender's liveness ping (the agent does not
+ * answer it) when the component is told to stop: the request is answered
+ * with a wait error before the component goes, not left without a reply. */
+static void test_stop_answers_requests_held_for_a_probe(void **state)
+{
+    t_t *t = *state;
+    const char *u = user(t, "owner");
+    const char *s = keep(t, shares_xml("owner", 0, 1, "o"));
+    hx_proc_t *c = component(t, NULL);
+    xclient_t *a = login(t, u, "pc");
+    busy_count_t bc = {0};
+    char id[32], *xml;
+    long long end;
+    unsigned n0;
+
+    xclient_ignore_pings(a, 1);
+    n0 = xclient_pings(a);
+    xclient_on_reply(a, stopping_reply, &bc);
+    xml = hx_agent_iq(t->stack->component_jid, next_id(t, id, sizeof id), "register", 1, s);
+    assert_int_equal(xclient_send_xml(a, xml), 0);
+    free(xml);
+    wait_ping(t, a, n0); /* the request waits for this ping */
+    component_stop(t, c);
+    end = hx_now_ms() + WAIT;
+    while (bc.results + bc.busy + bc.other < 1) {
+        if (hx_now_ms() >= end) {
+            fprintf(stderr, "test_security: the held request got no answer\n");
+            fail();
+        }
+        xclient_pump(t->ctx, 20);
+    }
+    assert_int_equal(bc.busy, 1);
+    assert_int_equal(hx_db_resources(t->db, u), 0);
+    xclient_on_reply(a, NULL, NULL);
+    t->passed = 1;
+}
+
 /* ===== addressing ========================================================= */
 
 /* A request addressed to a JID under the component's domain that is not
@@ -640,6 +843,54 @@ static void test_replies_never_answered(void **state)
     t->passed = 1;
 }
 
+static void quiet_count_reply(xclient_t *cl, xmpp_stanza_t *reply, void *arg)
+{
+    (void)cl;
+    (void)reply;
+    (*(int *)arg)++;
+}
+
+/* An IQ whose id is 90,000 '"' characters: 90 KB on the wire, under the
+ * c2s limit, but each '"' takes six bytes (&quot;) when written again, so
+ * a reply echoing it would be over Prosody's limit on what a component
+ * sends (512 KiB), and Prosody would close the component's whole stream
+ * (every request in flight lost, every registration pinged again). Any
+ * user could do that as often as they like. Such a request is dropped
+ * unanswered and counted; the component stays connected. */
+static void test_id_too_long_to_echo(void **state)
+{
+    t_t *t = *state;
+    const char *u = user(t, "mallory");
+    hx_proc_t *c = component(t, NULL);
+    xclient_t *a = login(t, u, "box");
+    const char *const kinds[] = {"<ping xmlns='urn:xmpp:ping'/>",
+                                 "<register xmlns='urn:bitween:agent:1' seq='1'/>", NULL};
+    size_t n = 90000, len, i;
+    int answers = 0;
+    char *xml;
+
+    xml = malloc(n + 512);
+    assert_non_null(xml);
+    xclient_on_reply(a, quiet_count_reply, &answers);
+    for (i = 0; kinds[i]; i++) {
+        len = (size_t)snprintf(xml, 512, "<iq type='%s' to='%s' id='", i ? "set" : "get",
+                               t->stack->component_jid);
+        memset(xml + len, '"', n);
+        len += n;
+        len += (size_t)snprintf(xml + len, 512, "'>%s</iq>", kinds[i]);
+        xclient_send_raw(a, xml, len);
+        /* answered after the request above: the stream is still there */
+        sync_with_component(t, a);
+    }
+    free(xml);
+    assert_int_equal(answers, 0);
+    assert_true(metric(t, c, "bitween_xmpp_disconnects_total", NULL) == 0);
+    assert_true(metric(t, c, "bitween_iq_requests_dropped_total", NULL) == 2);
+    xclient_on_reply(a, NULL, NULL);
+    component_stop(t, c);
+    t->passed = 1;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -659,10 +910,14 @@ int main(int argc, char **argv)
     const struct CMUnitTest liveness[] = {
         T(test_unwatched_registrations),
         T(test_recheck_removes_hung_agent),
+        T(test_failed_removal_spares_a_new_registration),
+        T(test_requests_keep_their_order_while_probed),
+        T(test_stop_answers_requests_held_for_a_probe),
     };
     const struct CMUnitTest addressing[] = {
         T(test_requests_to_other_jids),
         T(test_replies_never_answered),
+        T(test_id_too_long_to_echo),
     };
     const char *group = argc > 2 ? argv[2] : "all";
     int all = strcmp(group, "all") == 0, rc = 0, known = all;

@@ -333,6 +333,11 @@ int xclient_send_xml(xclient_t *cl, const char *xml)
     return 0;
 }
 
+void xclient_send_raw(xclient_t *cl, const char *data, size_t len)
+{
+    xmpp_send_raw(cl->conn, data, len);
+}
+
 xmpp_stanza_t *xclient_iq(xclient_t *cl, const char *xml, int timeout_ms)
 {
     xmpp_stanza_t *st = xmpp_stanza_new_from_string(cl->ctx, xml), *reply;

@@ -47,6 +47,10 @@ void xclient_presence(xclient_t *cl, const char *to, int notify);
 /** Send raw stanza XML (parsed by libstrophe first). Returns 0 or -1. */
 int xclient_send_xml(xclient_t *cl, const char *xml);
 
+/** Send `len` bytes as they are (not parsed or re-serialized): for XML
+ * that libstrophe would write differently. */
+void xclient_send_raw(xclient_t *cl, const char *data, size_t len);
+
 /**
  * Send the IQ in `xml` (it must carry an id) and wait for the reply with
  * that id, at most `timeout_ms`. Returns the reply (release with
