@@ -65,15 +65,17 @@
 #define STOP_DRAIN_MS      10000
 #define STOP_CLOSE_MS      2000
 #define REGISTRY_PAGE      5000
-#define HELD_PER_RESOURCE  4  /* requests waiting for one liveness probe */
-#define IQ_ID_BYTES        16 /* random bytes in an outgoing IQ id */
+#define HELD_PER_RESOURCE  4     /* requests waiting for one liveness probe */
+#define IQ_ID_BYTES        16    /* random bytes in an outgoing IQ id */
+#define REFUSAL_LOG_LINES  20    /* refusals logged per window ... */
+#define REFUSAL_LOG_MS     10000 /* ... of this many milliseconds */
 #define IQ_ID_LEN          (2 + 2 * IQ_ID_BYTES + 1)
 /* Longest id of an IQ request that the component answers. A reply echoes
  * the id, and an id can grow sixfold when written again ('"' becomes
  * &quot;): a longer one could make the reply exceed the server's limit on
  * what the component sends (512 KiB in Prosody), and the server would close
  * the component's whole stream. */
-#define MAX_REQUEST_ID     1024
+#define MAX_REQUEST_ID 1024
 
 typedef struct pending_iq pending_iq_t;
 typedef struct removal removal_t;
@@ -174,6 +176,10 @@ struct component {
     strmap_t *users;      /* jid -> user_t */
     strmap_t *pending;    /* outgoing iq id -> pending_iq_t */
     size_t held_total;    /* requests waiting for probes, all users */
+    struct {              /* rate of the log lines about refused requests */
+        uint64_t window_start;
+        unsigned lines, suppressed;
+    } refusals;
     unsigned rng;
     unsigned reconnect_attempt;
     loop_timer_t reconnect_timer;
@@ -322,6 +328,29 @@ static void send_stanza(component_t *c, xmpp_stanza_t *st)
 }
 
 _Static_assert(AGENT_ERR_COUNT == COMPONENT_ERR_KINDS, "COMPONENT_ERR_KINDS");
+
+/* Whether a refused request may be logged now: REFUSAL_LOG_LINES lines per
+ * window of REFUSAL_LOG_MS, the rest only counted (in /metrics too) and
+ * summed up when a later window opens, so that a user sending bad
+ * requests cannot flood the log. */
+static int refusal_log_ok(component_t *c)
+{
+    uint64_t now = loop_now_ms(c->loop);
+    if (now - c->refusals.window_start >= REFUSAL_LOG_MS) {
+        if (c->refusals.suppressed)
+            LOG_INFO(c->log, "agent", "%u more refused requests were not logged",
+                     c->refusals.suppressed);
+        c->refusals.window_start = now;
+        c->refusals.lines = 0;
+        c->refusals.suppressed = 0;
+    }
+    if (c->refusals.lines < REFUSAL_LOG_LINES) {
+        c->refusals.lines++;
+        return 1;
+    }
+    c->refusals.suppressed++;
+    return 0;
+}
 
 static void reply_error(component_t *c, const xmpp_stanza_t *iq, const agent_error_t *err)
 {
@@ -967,8 +996,9 @@ static void req_done(void *arg)
     req_note_outcome(j);
     if (j->failed) {
         stat_inc(&c->stats.requests_refused);
-        LOG_INFO(c->log, "agent", "%s %s/%s refused: %s", agent_op_name(j->req.op), j->req.jid,
-                 j->req.resource, j->aerr.text);
+        if (refusal_log_ok(c))
+            LOG_INFO(c->log, "agent", "%s %s/%s refused: %s", agent_op_name(j->req.op), j->req.jid,
+                     j->req.resource, j->aerr.text);
         reply_error(c, j->iq, &j->aerr);
     } else {
         stat_inc(&c->stats.requests_ok);
@@ -993,8 +1023,9 @@ static void req_refuse(component_t *c, req_job_t *j, agent_errcode_t code, const
     agent_error_t err;
     agent_error_set(&err, code, "%s", text);
     stat_inc(&c->stats.requests_refused);
-    LOG_INFO(c->log, "agent", "%s %s/%s refused: %s", agent_op_name(j->req.op), j->req.jid,
-             j->req.resource, err.text);
+    if (refusal_log_ok(c))
+        LOG_INFO(c->log, "agent", "%s %s/%s refused: %s", agent_op_name(j->req.op), j->req.jid,
+                 j->req.resource, err.text);
     reply_error(c, j->iq, &err);
     req_finish(c, j);
 }
@@ -1079,9 +1110,10 @@ static void probe_ended(component_t *c, pending_iq_t *p, int alive, const char *
     r->jobs++; /* keeps `r` while its requests finish */
     if (!alive) {
         stat_inc(&c->stats.probes_failed);
-        LOG_INFO(c->log, "check",
-                 "%s/%s did not answer the liveness ping (%s): refusing its request", u->jid,
-                 r->name, why);
+        if (refusal_log_ok(c))
+            LOG_INFO(c->log, "check",
+                     "%s/%s did not answer the liveness ping (%s): refusing its request", u->jid,
+                     r->name, why);
     }
     for (; j; j = next) {
         next = j->next;
@@ -1129,8 +1161,9 @@ static void handle_agent_request(component_t *c, xmpp_stanza_t *iq)
     if (agent_request_parse(iq, (const char *const *)c->domains, &c->s.limits, &j->req, &err) !=
         0) {
         stat_inc(&c->stats.requests_refused);
-        LOG_INFO(c->log, "agent", "request from %s refused: %s",
-                 xmpp_stanza_get_from(iq) ? xmpp_stanza_get_from(iq) : "?", err.text);
+        if (refusal_log_ok(c))
+            LOG_INFO(c->log, "agent", "request from %s refused: %s",
+                     xmpp_stanza_get_from(iq) ? xmpp_stanza_get_from(iq) : "?", err.text);
         reply_error(c, iq, &err);
         free(j);
         return;
@@ -1174,7 +1207,15 @@ static void handle_agent_request(component_t *c, xmpp_stanza_t *iq)
     j->u = u;
     j->r = r;
     j->received_us = received_us;
-    j->iq = xmpp_stanza_clone(iq);
+    j->iq = stanza_copy_iq_envelope(c->ctx, iq); /* the payload is parsed into j->req */
+    if (!j->iq) {
+        agent_error_set(&err, AGENT_ERR_INTERNAL, "out of memory");
+        reply_error(c, iq, &err);
+        agent_request_clear(&j->req);
+        free(j);
+        rsrc_release(u, r);
+        return;
+    }
     u->jobs++;
     if ((j->req.op == AGENT_OP_UNREGISTER || r->online) && !r->n_held) {
         req_submit(c, j);
@@ -1436,7 +1477,8 @@ static void page_done(void *arg)
     page_job_t *j = arg;
     component_t *c = j->c;
 
-    c->check.fetching = 0;
+    if (j->generation == c->check.generation)
+        c->check.fetching = 0; /* a page of an earlier pass does not end this one's fetch */
     if (j->generation != c->check.generation || !c->check.active) {
         store_resources_free(&j->page);
     } else if (j->rc != STORE_OK) {

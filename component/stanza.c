@@ -180,6 +180,25 @@ static xmpp_stanza_t *reply_iq(xmpp_ctx_t *ctx, const xmpp_stanza_t *req_in, con
     return iq;
 }
 
+xmpp_stanza_t *stanza_copy_iq_envelope(xmpp_ctx_t *ctx, const xmpp_stanza_t *iq_in)
+{
+    xmpp_stanza_t *iq = xmpp_compat_mutable(iq_in), *copy;
+
+    if (!ctx || !iq)
+        return NULL;
+    copy = new_element(ctx, "iq");
+    if (!copy)
+        return NULL;
+    if (set_opt(copy, "type", xmpp_stanza_get_type(iq)) != 0 ||
+        set_opt(copy, "id", xmpp_stanza_get_id(iq)) != 0 ||
+        set_opt(copy, "from", xmpp_stanza_get_from(iq)) != 0 ||
+        set_opt(copy, "to", xmpp_stanza_get_to(iq)) != 0) {
+        xmpp_stanza_release(copy);
+        return NULL;
+    }
+    return copy;
+}
+
 /* ---- replies --------------------------------------------------------- */
 
 xmpp_stanza_t *stanza_build_iq_result(xmpp_ctx_t *ctx, const xmpp_stanza_t *req)

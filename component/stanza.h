@@ -31,6 +31,15 @@
  * with any `req` (missing attributes are left out of the reply). */
 
 /**
+ * The envelope of `iq` without its payload: <iq type id from to/> (the
+ * attributes it has), enough to build any reply to it later. What a
+ * request waiting in a queue keeps: a parsed register of tens of KiB is
+ * hundreds of KiB of stanza tree.
+ */
+xmpp_stanza_t *stanza_copy_iq_envelope(xmpp_ctx_t *ctx, const xmpp_stanza_t *iq)
+    __attribute__((warn_unused_result));
+
+/**
  * Empty IQ result replying to `req`: <iq type='result' id=req.id
  * to=req.from from=req.to/>.
  */

@@ -591,7 +591,7 @@ static void test_failed_removal_spares_a_new_registration(void **state)
     const char *s = keep(t, shares_xml("owner", 0, 1, "o"));
     hx_proc_t *c = component(t, NULL);
     xclient_t *a = agent(t, u, "pc"), *b;
-    busy_count_t bc = {0};
+    replies_t bc = {"wait", "internal-server-error", "busy", 0, 0, 0};
     const char *params[1];
     char pid[16], id[32], *xml;
     long long end;
@@ -605,7 +605,7 @@ static void test_failed_removal_spares_a_new_registration(void **state)
     snprintf(pid, sizeof pid, "%d", wait_blocked_backend(t));
 
     b = agent(t, u, "pc");
-    xclient_on_reply(b, busy_reply, &bc);
+    xclient_on_reply(b, count_replies, &bc);
     xml = hx_agent_iq(t->stack->component_jid, next_id(t, id, sizeof id), "register", 2, s);
     assert_int_equal(xclient_send_xml(b, xml), 0);
     free(xml);
@@ -708,20 +708,6 @@ static void test_requests_keep_their_order_while_probed(void **state)
     t->passed = 1;
 }
 
-static void stopping_reply(xclient_t *cl, xmpp_stanza_t *reply, void *arg)
-{
-    busy_count_t *bc = arg;
-    char text[256];
-    (void)cl;
-    if (strcmp(hx_iq_type(reply), "result") == 0)
-        bc->results++;
-    else if (hx_iq_error_is(reply, "wait", "internal-server-error", text, sizeof text) &&
-             strstr(text, "shutting down"))
-        bc->busy++;
-    else
-        bc->other++;
-}
-
 /* A request waits for its sender's liveness ping (the agent does not
  * answer it) when the component is told to stop: the request is answered
  * with a wait error before the component goes, not left without a reply. */
@@ -732,14 +718,14 @@ static void test_stop_answers_requests_held_for_a_probe(void **state)
     const char *s = keep(t, shares_xml("owner", 0, 1, "o"));
     hx_proc_t *c = component(t, NULL);
     xclient_t *a = login(t, u, "pc");
-    busy_count_t bc = {0};
+    replies_t bc = {"wait", "internal-server-error", "shutting down", 0, 0, 0};
     char id[32], *xml;
     long long end;
     unsigned n0;
 
     xclient_ignore_pings(a, 1);
     n0 = xclient_pings(a);
-    xclient_on_reply(a, stopping_reply, &bc);
+    xclient_on_reply(a, count_replies, &bc);
     xml = hx_agent_iq(t->stack->component_jid, next_id(t, id, sizeof id), "register", 1, s);
     assert_int_equal(xclient_send_xml(a, xml), 0);
     free(xml);

@@ -116,6 +116,36 @@ static void stanza__xml_equal__detects_differences(void **state)
 
 /* ---- replies ----------------------------------------------------------- */
 
+/* The envelope keeps what a reply needs and drops the payload; replies
+ * built from it equal those built from the request. */
+static void stanza__iq_envelope__keeps_attributes_drops_payload(void **state)
+{
+    xmpp_stanza_t *req = sample_request(*state), *env, *bare;
+    agent_error_t err;
+
+    env = stanza_copy_iq_envelope(*state, req);
+    assert_non_null(env);
+    assert_null(xmpp_stanza_get_children(env));
+    assert_xml(*state, stanza_build_iq_result(*state, env),
+               "<iq type='result' id='r1' to='" REQ_FROM "' from='" REQ_TO "'/>");
+    agent_error_set(&err, AGENT_ERR_BUSY, "later");
+    {
+        xmpp_stanza_t *a = stanza_build_agent_error(*state, env, &err);
+        xmpp_stanza_t *b = stanza_build_agent_error(*state, req, &err);
+        char why[256];
+        assert_int_equal(xml_equal(b, a, why, sizeof why), 1);
+        xmpp_stanza_release(a);
+        xmpp_stanza_release(b);
+    }
+    assert_xml(*state, env, "<iq type='set' id='r1' from='" REQ_FROM "' to='" REQ_TO "'/>");
+    bare = parse(*state, "<iq><x xmlns='y'/></iq>");
+    assert_xml(*state, stanza_copy_iq_envelope(*state, bare), "<iq/>");
+    assert_null(stanza_copy_iq_envelope(*state, NULL));
+    assert_null(stanza_copy_iq_envelope(NULL, bare));
+    xmpp_stanza_release(bare);
+    xmpp_stanza_release(req);
+}
+
 static void stanza__iq_result__swaps_from_and_to_keeps_id(void **state)
 {
     xmpp_stanza_t *req = sample_request(*state);
@@ -879,6 +909,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(stanza__xml_equal__detects_differences),
+        T(stanza__iq_envelope__keeps_attributes_drops_payload),
         T(stanza__iq_result__swaps_from_and_to_keeps_id),
         T(stanza__iq_result__leaves_out_missing_attributes),
         T(stanza__iq_error__builds_rfc6120_error_without_payload),
