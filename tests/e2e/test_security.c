@@ -794,6 +794,43 @@ static void count_reply(xclient_t *cl, xmpp_stanza_t *reply, void *arg)
     (*(int *)arg)++;
 }
 
+/* A user sends hundreds of bad requests: each gets its error, and the
+ * log holds a bounded number of lines about them (the rest are counted),
+ * so nobody can flood the operator's log. */
+static void test_refusals_do_not_flood_the_log(void **state)
+{
+    t_t *t = *state;
+    const char *u = user(t, "owner");
+    hx_proc_t *c = component(t, NULL);
+    xclient_t *a = agent(t, u, "pc");
+    replies_t rc = {"modify", "not-acceptable", NULL, 0, 0, 0};
+    double before = metric(t, c, "bitween_agent_requests_total", "outcome=\"refused\"");
+    int i, lines;
+
+    xclient_on_reply(a, count_replies, &rc);
+    for (i = 0; i < 300; i++) {
+        char id[32], *req;
+        snprintf(id, sizeof id, "%s-bad%d", t->prefix, i);
+        req = hx_agent_iq(t->stack->component_jid, id, "register", 1,
+                          "<share_item hash='nothex' name='n' size='1'/>");
+        assert_int_equal(xclient_send_xml(a, req), 0);
+        free(req);
+        if (i % 50 == 49)
+            xclient_pump(t->ctx, 1);
+    }
+    wait_count(t, &rc.busy, 300);
+    assert_int_equal(rc.results + rc.other, 0);
+    assert_true(metric(t, c, "bitween_agent_requests_total", "outcome=\"refused\"") - before >=
+                300);
+    lines = hx_file_count(hx_proc_log(c), " refused: ");
+    trace("%d refusal lines logged", lines);
+    assert_true(lines >= 1);
+    assert_true(lines <= 40); /* at most 20 per 10 s */
+    xclient_on_reply(a, NULL, NULL);
+    component_stop(t, c);
+    t->passed = 1;
+}
+
 /* IQ results and errors sent to the component, with ids it never used or
  * with malformed content, are never answered (RFC 6120 8.2.3). */
 static void test_replies_never_answered(void **state)
@@ -903,6 +940,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest addressing[] = {
         T(test_requests_to_other_jids),
         T(test_replies_never_answered),
+        T(test_refusals_do_not_flood_the_log),
         T(test_id_too_long_to_echo),
     };
     const char *group = argc > 2 ? argv[2] : "all";
