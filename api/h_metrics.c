@@ -107,6 +107,13 @@ static void component_metrics(api_buf_t *b, component_stats_t *cs)
           (double)L(cs->probes_inflight));
     gauge(b, "bitween_removals_pending", "Resource removals queued or waiting to retry.",
           (double)L(cs->removals_pending));
+    gauge(b, "bitween_republishes_queued",
+          "Catch-up publishes after a (re)connection waiting for one of the "
+          "max_republishes_in_flight slots.",
+          (double)L(cs->republishes_queued));
+    gauge(b, "bitween_republishes_in_flight",
+          "Catch-up publishes after a (re)connection sent and not yet answered.",
+          (double)L(cs->republishes_inflight));
     counter(b, "bitween_db_unavailable_total",
             "Database calls of the component that found PostgreSQL unavailable.",
             L(cs->db_unavailable));

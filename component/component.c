@@ -27,6 +27,13 @@
  *
  * Every IQ the component sends carries 128 random bits as its id, and a
  * reply counts only when it comes from the entity the request went to.
+ *
+ * After each (re)connection every user's item is checked and sent again
+ * when it differs from the last one published. Those catch-up publishes
+ * go out at most max_republishes_in_flight at a time, in order: sent all
+ * at once, hundreds of them would queue in the server ahead of agents'
+ * updates and liveness pings, and stall them for seconds. An agent's
+ * update is never queued behind them; it replaces the user's catch-up.
  */
 #include "component.h"
 
@@ -110,7 +117,11 @@ typedef struct user {
     unsigned retry_attempt;
     rsrc_t **res; /* known resources, unordered */
     size_t nres, cap_res;
-    unsigned jobs; /* requests accepted and not yet answered (held or queued) */
+    unsigned jobs;        /* requests accepted and not yet answered (held or queued) */
+    int catchup;          /* pending is a catch-up republish, not an agent's update */
+    int inflight_catchup; /* inflight holds one of the max_republishes_in_flight slots */
+    int queued;           /* in the catch-up queue (possibly no longer catch-up) */
+    struct user *cq_next;
     component_t *c;
 } user_t;
 
@@ -176,7 +187,12 @@ struct component {
     strmap_t *users;      /* jid -> user_t */
     strmap_t *pending;    /* outgoing iq id -> pending_iq_t */
     size_t held_total;    /* requests waiting for probes, all users */
-    struct {              /* rate of the log lines about refused requests */
+    struct {              /* catch-up publishes after a (re)connection */
+        user_t *head, *tail;
+        size_t queued;
+        unsigned inflight;
+    } catchup;
+    struct { /* rate of the log lines about refused requests */
         uint64_t window_start;
         unsigned lines, suppressed;
     } refusals;
@@ -314,6 +330,18 @@ static int can_publish(component_t *c, const char *jid)
         return 0;
     p = perm_for(c, jid_domain_part(jid));
     return p && p->state == 1;
+}
+
+/* Connected and allowed to publish for at least one domain. */
+static int can_publish_any(const component_t *c)
+{
+    size_t i;
+    if (!c->connected || c->stopping)
+        return 0;
+    for (i = 0; i < c->n_domains; i++)
+        if (c->perms[i].state == 1)
+            return 1;
+    return 0;
 }
 
 static void send_stanza(component_t *c, xmpp_stanza_t *st)
@@ -524,9 +552,17 @@ static void user_retry_cb(loop_t *loop, void *arg)
     user_kick(u->c, u);
 }
 
-/* The publish of `u` ended; `temporary` keeps its state for a retry. */
+/* The publish of `u` ended; `temporary` keeps its state for a retry.
+ * A catch-up publish gives its slot back; catchup_pump() hands it on. */
 static void user_publish_ended(component_t *c, user_t *u, int ok, int temporary, const char *why)
 {
+    if (u->inflight_catchup) {
+        u->inflight_catchup = 0;
+        c->catchup.inflight--;
+        atomic_store(&c->stats.republishes_inflight, c->catchup.inflight);
+        if (temporary && !u->pending)
+            u->catchup = 1; /* its retry is a catch-up again */
+    }
     if (ok) {
         snprintf(u->last_digest, sizeof u->last_digest, "%s", u->inflight_digest);
         u->digest_known = 1;
@@ -567,9 +603,40 @@ static void user_publish_ended(component_t *c, user_t *u, int ok, int temporary,
 
 static int pending_add(component_t *c, pending_iq_t *p);
 
+static void catchup_enqueue(component_t *c, user_t *u)
+{
+    if (u->queued)
+        return;
+    u->queued = 1;
+    u->cq_next = NULL;
+    if (c->catchup.tail)
+        c->catchup.tail->cq_next = u;
+    else
+        c->catchup.head = u;
+    c->catchup.tail = u;
+    c->catchup.queued++;
+    atomic_store(&c->stats.republishes_queued, c->catchup.queued);
+}
+
+static user_t *catchup_dequeue(component_t *c)
+{
+    user_t *u = c->catchup.head;
+    if (!u)
+        return NULL;
+    c->catchup.head = u->cq_next;
+    if (!c->catchup.head)
+        c->catchup.tail = NULL;
+    u->cq_next = NULL;
+    u->queued = 0;
+    c->catchup.queued--;
+    atomic_store(&c->stats.republishes_queued, c->catchup.queued);
+    return u;
+}
+
 /* Send the pending state of `u` if allowed and nothing is in flight. The
  * item's canonical text is spliced into the privileged IQ and sent raw:
- * no stanza tree is built for it. */
+ * no stanza tree is built for it. A catch-up waits in the queue for a
+ * free slot. */
 static void user_kick(component_t *c, user_t *u)
 {
     pending_iq_t *p;
@@ -583,10 +650,15 @@ static void user_kick(component_t *c, user_t *u)
         LOG_DEBUG(c->log, "publish", "%s unchanged, not published", u->jid);
         free(u->pending);
         u->pending = NULL;
+        u->catchup = 0;
         return;
     }
     if (!can_publish(c, u->jid))
         return; /* kept pending until connected and allowed */
+    if (u->catchup && c->catchup.inflight >= c->s.max_republishes_in_flight) {
+        catchup_enqueue(c, u);
+        return;
+    }
     p = calloc(1, sizeof *p);
     if (!p) {
         LOG_ERROR(c->log, "publish", "out of memory publishing %s", u->jid);
@@ -614,18 +686,38 @@ static void user_kick(component_t *c, user_t *u)
     memcpy(u->inflight_digest, u->pending_digest, sizeof u->inflight_digest);
     u->pending = NULL;
     u->pending_len = 0;
+    if (u->catchup) {
+        u->catchup = 0;
+        u->inflight_catchup = 1;
+        c->catchup.inflight++;
+        atomic_store(&c->stats.republishes_inflight, c->catchup.inflight);
+    }
     LOG_DEBUG(c->log, "publish", "publishing %s (%s) as %s", u->jid, u->inflight_digest, p->id);
     if (c->connected)
         xmpp_send_raw(c->conn, text, len);
     free(text);
 }
 
+/* Hand the free catch-up slots to the queued users, in order. */
+static void catchup_pump(component_t *c)
+{
+    while (c->catchup.inflight < c->s.max_republishes_in_flight && can_publish_any(c)) {
+        user_t *u = catchup_dequeue(c);
+        if (!u)
+            return;
+        if (u->catchup) /* else an agent's update replaced it, and went out */
+            user_kick(c, u);
+    }
+}
+
 /* A new merged state of `jid` from a database job: its canonical text
  * (ownership passes here) and digest. `db_last` is the digest of the last
  * successful publish stored in the database ("" when none), or NULL when
- * not fetched. */
+ * not fetched. `catchup`: a republish after a (re)connection rather than
+ * an agent's change; an agent's change already waiting keeps its
+ * precedence. */
 static void user_offer(component_t *c, const char *jid, char *text, size_t len, const char *digest,
-                       const char *db_last)
+                       const char *db_last, int catchup)
 {
     user_t *u = user_get(c, jid);
     if (!u) {
@@ -637,6 +729,7 @@ static void user_offer(component_t *c, const char *jid, char *text, size_t len, 
         snprintf(u->last_digest, sizeof u->last_digest, "%s", db_last);
         u->digest_known = 1;
     }
+    u->catchup = catchup && (!u->pending || u->catchup);
     free(u->pending);
     u->pending = text;
     u->pending_len = len;
@@ -689,6 +782,7 @@ static void pending_timeout_cb(loop_t *loop, void *arg)
     else
         ping_ended(c, p, 0, "no reply to ping");
     pending_free(c, p);
+    catchup_pump(c);
 }
 
 /* Connection lost: publishes go back to pending (sent again after the
@@ -1008,7 +1102,7 @@ static void req_done(void *arg)
             stat_inc(&c->stats.removals);
         /* Committed: publish first (contacts wait for it), then answer. */
         user_offer(c, j->req.jid, j->out.text, j->out.len, j->out.digest,
-                   j->out.have_last ? j->out.last : NULL);
+                   j->out.have_last ? j->out.last : NULL, 0);
         j->out.text = NULL;
         send_stanza(c, stanza_build_iq_result(c->ctx, j->iq));
     }
@@ -1355,7 +1449,7 @@ static void removal_done(void *arg)
          * nothing (a mistyped JID must not create a PEP node). */
         if (j->rc == STORE_OK || !r->done) {
             user_offer(c, r->jid, j->out.text, j->out.len, j->out.digest,
-                       j->out.have_last ? j->out.last : NULL);
+                       j->out.have_last ? j->out.last : NULL, 0);
             j->out.text = NULL;
         }
         if (r->done) {
@@ -1558,7 +1652,7 @@ static void republish_done(void *arg)
             }
         }
         user_offer(c, j->jid, j->out.text, j->out.len, j->out.digest,
-                   j->out.have_last ? j->out.last : NULL);
+                   j->out.have_last ? j->out.last : NULL, !j->done);
         j->out.text = NULL;
     }
     if (j->done) {
@@ -1917,6 +2011,7 @@ static void handle_reply(component_t *c, xmpp_stanza_t *st, const char *type)
         user_publish_ended(c, u, rc == 0, rc == -2, why);
         pending_free(c, p);
         user_kick(c, u);
+        catchup_pump(c);
     } else if (p->kind == PENDING_PROBE) {
         probe_ended(c, p, strcmp(type, "result") == 0, "error reply");
         pending_free(c, p);
@@ -2075,6 +2170,7 @@ static int message_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
                      from);
         p->state = 1;
         strmap_each(c->users, kick_each, c);
+        catchup_pump(c);
     } else {
         p->state = -1;
         LOG_ERROR(c->log, "privilege",
@@ -2252,6 +2348,7 @@ void component_settings_default(component_settings_t *s)
     s->max_pending = 10000;
     s->max_pending_per_user = 32;
     s->liveness_interval_s = 300;
+    s->max_republishes_in_flight = 4;
     s->state_cache_mb = 64;
     s->name = "bitween";
 }

@@ -34,15 +34,16 @@ typedef struct component_settings {
     shares_limits_t limits;    /* quotas (max_resources is per user) */
     unsigned reconnect_min_ms; /* XMPP reconnect backoff */
     unsigned reconnect_max_ms;
-    unsigned publish_retry_max_ms; /* backoff cap for temporary publish errors */
-    unsigned iq_timeout_ms;        /* outgoing IQ (publish, ping) reply timeout */
-    unsigned privilege_wait_ms;    /* how long to wait for the advertisement */
-    unsigned check_rate;           /* registration re-check pings per second */
-    unsigned max_pending;          /* queued database jobs before refusing requests */
-    unsigned max_pending_per_user; /* a user's requests in progress before refusing more */
-    unsigned liveness_interval_s;  /* pause between two liveness sweeps */
-    unsigned state_cache_mb;       /* merged states of active users kept in memory (0: none) */
-    const char *name;              /* disco#info identity name */
+    unsigned publish_retry_max_ms;      /* backoff cap for temporary publish errors */
+    unsigned iq_timeout_ms;             /* outgoing IQ (publish, ping) reply timeout */
+    unsigned privilege_wait_ms;         /* how long to wait for the advertisement */
+    unsigned check_rate;                /* registration re-check pings per second */
+    unsigned max_pending;               /* queued database jobs before refusing requests */
+    unsigned max_pending_per_user;      /* a user's requests in progress before refusing more */
+    unsigned liveness_interval_s;       /* pause between two liveness sweeps */
+    unsigned max_republishes_in_flight; /* catch-up publishes after a (re)connection at once */
+    unsigned state_cache_mb;            /* merged states of active users kept in memory (0: none) */
+    const char *name;                   /* disco#info identity name */
 } component_settings_t;
 
 /** Fill `s` with defaults (no host, JID, secret, domains or URL). */
@@ -72,21 +73,23 @@ typedef struct component_stats {
     atomic_ullong sweeps;      /* liveness sweeps started */
     atomic_ullong probes_sent; /* liveness probes before a request */
     atomic_ullong probes_failed;
-    atomic_ullong replies_unknown;    /* IQ results/errors matching no request of ours */
-    atomic_ullong replies_forged;     /* ... matching one, but not from where it went */
-    atomic_ullong requests_dropped;   /* IQ requests left unanswered: id too long to echo */
-    atomic_ullong presences_ignored;  /* unavailable of unknown resources, available over
-                                       * the per-user cap */
-    atomic_ullong removals_coalesced; /* removals asked for while one was on its way */
-    atomic_ullong requests_held;      /* gauge: requests waiting for a probe */
-    atomic_ullong probes_inflight;    /* gauge */
-    atomic_ullong removals_pending;   /* gauge: removals queued or waiting to retry */
-    hist_t request_time;              /* agent request from arrival to answer, when it reached
-                                       * the database */
-    hist_t database_time;             /* ... of which in the database job */
-    hist_t publish_time;              /* privileged publish from sending to the server's reply */
-    atomic_int xmpp_up;               /* authenticated */
-    atomic_int publish_allowed;       /* pubsub iq permission on every domain */
+    atomic_ullong replies_unknown;      /* IQ results/errors matching no request of ours */
+    atomic_ullong replies_forged;       /* ... matching one, but not from where it went */
+    atomic_ullong requests_dropped;     /* IQ requests left unanswered: id too long to echo */
+    atomic_ullong presences_ignored;    /* unavailable of unknown resources, available over
+                                         * the per-user cap */
+    atomic_ullong removals_coalesced;   /* removals asked for while one was on its way */
+    atomic_ullong requests_held;        /* gauge: requests waiting for a probe */
+    atomic_ullong probes_inflight;      /* gauge */
+    atomic_ullong removals_pending;     /* gauge: removals queued or waiting to retry */
+    atomic_ullong republishes_queued;   /* gauge: catch-up publishes waiting for a slot */
+    atomic_ullong republishes_inflight; /* gauge: catch-up publishes sent, not answered */
+    hist_t request_time;                /* agent request from arrival to answer, when it reached
+                                         * the database */
+    hist_t database_time;               /* ... of which in the database job */
+    hist_t publish_time;                /* privileged publish from sending to the server's reply */
+    atomic_int xmpp_up;                 /* authenticated */
+    atomic_int publish_allowed;         /* pubsub iq permission on every domain */
 } component_stats_t;
 
 typedef struct component component_t;

@@ -116,6 +116,11 @@ const config_option_t component_options[OPT_COUNT] = {
                                       "accept 127.0.0.0/8 and ::1 in registrations (tests, or "
                                       "agents and contacts on one machine); off, an agent cannot "
                                       "point its contacts at their own machine's services"},
+    [OPT_MAX_REPUBLISHES_IN_FLIGHT] =
+        INT("max_republishes_in_flight", "4", 1, 10000, 0,
+            "catch-up publishes (each user's item sent again after a (re)connection) waiting "
+            "for the server's reply at once; the rest queue, so that agents' updates and "
+            "liveness pings are not stuck behind hundreds of them in the server"),
 };
 
 void options_free_domains(char **domains)
@@ -199,6 +204,7 @@ int options_to_settings(const config_t *cfg, component_settings_t *s, char ***do
     s->max_pending_per_user = (unsigned)config_int(cfg, OPT_MAX_PENDING_PER_USER);
     s->liveness_interval_s = (unsigned)config_int(cfg, OPT_LIVENESS_INTERVAL);
     s->limits.allow_loopback = config_bool(cfg, OPT_ALLOW_LOOPBACK_ADDRESSES);
+    s->max_republishes_in_flight = (unsigned)config_int(cfg, OPT_MAX_REPUBLISHES_IN_FLIGHT);
     if (s->reconnect_max_ms < s->reconnect_min_ms) {
         options_free_domains(domains);
         err->code = CONFIG_EINVAL;

@@ -1404,6 +1404,95 @@ static void test_publish_timeout_retried(void **state)
     t->passed = 1;
 }
 
+/* After a (re)connection, the catch-up republishes go out at most
+ * max_republishes_in_flight at a time, and an agent's update is
+ * published at once rather than behind them. The catch-ups are made to
+ * hang in the server (a dropped first IQ per user) so that the bound can
+ * be seen from outside: the server has received exactly as many as the
+ * bound allows while the agent's update already reached its contact;
+ * later every user's stored state is published. */
+static void test_republishes_bounded_agent_first(void **state)
+{
+    t_t *t = *state;
+    enum { N = 6, BOUND = 2 };
+    static const char *const first[] = {"BITWEEN_IQ_TIMEOUT_MS=2000", NULL};
+    static const char *const extra[] = {"BITWEEN_MAX_REPUBLISHES_IN_FLIGHT=2",
+                                        "BITWEEN_IQ_TIMEOUT_MS=8000",
+                                        "BITWEEN_PUBLISH_RETRY_MAX_MS=500", NULL};
+    const char *jids[N], *aj = user(t, "rqa"), *wj = user(t, "rqw");
+    char *plog = keep(t, hx_strdupf("%s/prosody/prosody.log", t->stack->dir));
+    const char *must[] = {"rqa-after-0", NULL};
+    xclient_t *a, *w;
+    hx_proc_t *c;
+    int i, before;
+
+    subscribe(t, aj, wj);
+    c = component(t, first);
+    for (i = 0; i < N; i++) {
+        char name[16];
+        xclient_t *ag;
+        snprintf(name, sizeof name, "rq%d", i);
+        jids[i] = user(t, name);
+        ag = agent(t, jids[i], "pc"); /* stays online: answers the re-check */
+        expect_result(t, ag, "register", 1, keep(t, shares_xml(name, 0, 1, "plain")));
+    }
+    a = agent(t, aj, "pc");
+    expect_result(t, a, "register", 1, keep(t, shares_xml("rqa", 0, 1, "rqa-before")));
+    for (i = 0; i < N; i++)
+        wait_publish_status(t, jids[i], "ok", NULL);
+    component_stop(t, c);
+
+    /* While it is down, the stored states change: each item differs from
+     * the one last published, and its first publish will hang. */
+    for (i = 0; i < N; i++) {
+        const char *params[1] = {jids[i]};
+        PGresult *r = PQexecParams(
+            t->db,
+            "UPDATE shares SET name = 'fault-drop-1' WHERE resource_id IN (SELECT r.id FROM "
+            "resources r JOIN users u ON u.id = r.user_id WHERE u.jid = $1)",
+            1, NULL, params, NULL, NULL, 0);
+        assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+        assert_string_equal(PQcmdTuples(r), "1");
+        PQclear(r);
+    }
+    before = hx_file_count(plog, "injecting drop fault");
+
+    c = component(t, extra);
+    w = watcher(t, wj);
+    {
+        long long end = hx_now_ms() + 30000;
+        while (hx_file_count(plog, "injecting drop fault") - before < BOUND) {
+            assert_true(hx_now_ms() < end);
+            xclient_pump(t->ctx, 20);
+        }
+    }
+    expect_result(t, a, "register", 2, keep(t, shares_xml("rqa", 0, 1, "rqa-after")));
+    wait_item(t, w, aj, must, NULL);
+    /* The agent's update is out; the catch-ups are still held back. */
+    assert_int_equal(hx_file_count(plog, "injecting drop fault") - before, BOUND);
+    assert_int_equal((int)metric(t, c, "bitween_republishes_in_flight", NULL), BOUND);
+    assert_true(metric(t, c, "bitween_republishes_queued", NULL) >= 1);
+
+    /* Every catch-up goes through in the end (each user's dropped first
+     * publish is retried after the IQ timeout). */
+    for (i = 0; i < N; i++) {
+        char db[SHARES_DIGEST_HEX], pub[SHARES_DIGEST_HEX];
+        long long end = hx_now_ms() + 60000;
+        assert_int_equal(hx_db_digest(t->db, jids[i], db), 0);
+        for (;;) {
+            if (hx_db_published_digest(t->db, jids[i], pub) == 0 && strcmp(db, pub) == 0)
+                break;
+            assert_true(hx_now_ms() < end);
+            xclient_pump(t->ctx, 50);
+        }
+    }
+    assert_int_equal(hx_file_count(plog, "injecting drop fault") - before, N);
+    assert_int_equal((int)metric(t, c, "bitween_republishes_queued", NULL), 0);
+    assert_int_equal((int)metric(t, c, "bitween_republishes_in_flight", NULL), 0);
+    component_stop(t, c);
+    t->passed = 1;
+}
+
 /* ===== privilege ========================================================= */
 
 /* Parse the `export NAME='value'` lines of `stack up`. */
@@ -1569,6 +1658,7 @@ int main(int argc, char **argv)
         T(test_publish_wait_error_retried),
         T(test_publish_permanent_error_recorded),
         T(test_publish_timeout_retried),
+        T(test_republishes_bounded_agent_first),
     };
     const struct CMUnitTest privilege[] = {
         T(test_missing_pubsub_permission),

@@ -93,6 +93,8 @@ static long long setting_of(const component_settings_t *s, size_t opt)
         return s->max_pending_per_user;
     case OPT_LIVENESS_INTERVAL:
         return s->liveness_interval_s;
+    case OPT_MAX_REPUBLISHES_IN_FLIGHT:
+        return s->max_republishes_in_flight;
     default:
         fail_msg("option %s has no integer setting", component_options[opt].name);
     }
