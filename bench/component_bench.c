@@ -38,7 +38,8 @@
  * the time to build and digest one merged item of 5 resources x 1,000
  * shares.
  *
- * BENCH_SIZES=1,10 limits the item sizes; BENCH_LATENCY_ONLY=1 skips the
+ * BENCH_SIZES=1,10 limits the item sizes; BENCH_ROTATE=k changes which path
+ * runs first (it rotates with the size); BENCH_LATENCY_ONLY=1 skips the
  * sustained phase; BENCH_DETAIL=1 prints percentiles and CPU shares per
  * path and writes each path's samples to /tmp/bench-lat-SIZE-PATH.txt.
  *
@@ -615,8 +616,24 @@ static void settle(xmpp_ctx_t *ctx, int quiet_ms)
 typedef struct snap {
     uint64_t at;
     unsigned long long acks, errors, notifications, raw_errors;
-    double cpu_prosody, cpu_comp, cpu_pg, cpu_load;
+    double cpu_prosody, cpu_comp, cpu_pg, cpu_load, cpu_all;
 } snap_t;
+
+/* CPU seconds the whole machine spent busy (every core; user, system,
+ * interrupts), from /proc/stat. */
+static double cpu_machine(void)
+{
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return 0;
+    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+               &v[5], &v[6], &v[7]) != 8)
+        memset(v, 0, sizeof v);
+    fclose(f);
+    /* user nice system idle iowait irq softirq steal: all but idle, iowait */
+    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+}
 
 static double cpu_seconds(pid_t pid);
 static double cpu_postgres(void);
@@ -633,7 +650,8 @@ static void take_snap(snap_t *s)
     s->cpu_prosody = cpu_seconds(prosody_pid);
     s->cpu_comp = comp_pid ? cpu_seconds(comp_pid) : 0;
     s->cpu_pg = cpu_postgres();
-    s->cpu_load = 0;
+    s->cpu_all = cpu_machine();
+    s->cpu_load = cpu_seconds(getpid()); /* the watcher and the raw component */
     for (i = 0; i < cfg.procs; i++)
         s->cpu_load += cpu_seconds(kids[i]);
 }
@@ -779,9 +797,9 @@ static void stop_component(pid_t pid)
 
 typedef struct result {
     double acked, published, refused; /* sustained: per second over the window, refused a count */
-    double cpu_prosody, cpu_comp, cpu_pg, cpu_load, wall; /* sustained: CPU seconds, window */
-    double p50, p99, max;                                 /* light load, ms */
-    unsigned long long slow, lost, measured;              /* light load: > 1 s, never arrived */
+    double cpu_prosody, cpu_comp, cpu_pg, cpu_load, cpu_all, wall; /* sustained: CPU s, window */
+    double p50, p99, max;                                          /* light load, ms */
+    unsigned long long slow, lost, measured; /* light load: > 1 s, never arrived */
 } result_t;
 
 /* One path (0 component, 1 raw privileged, 2 direct) for `n` shares:
@@ -878,6 +896,7 @@ static void run_path(xmpp_ctx_t *ctx, int path, int n, int phase, double light, 
         res->cpu_comp = b.cpu_comp - a.cpu_comp;
         res->cpu_pg = b.cpu_pg - a.cpu_pg;
         res->cpu_load = b.cpu_load - a.cpu_load;
+        res->cpu_all = b.cpu_all - a.cpu_all;
     } else {
         size_t k;
         if (getenv("BENCH_DETAIL")) {
@@ -928,7 +947,7 @@ int main(int argc, char **argv)
 {
     xmpp_ctx_t *ctx;
     xmpp_conn_t *watcher;
-    int i, sizes[] = {1, 10, 100}, s, n_sizes = 3, latency_only = 0;
+    int i, sizes[] = {1, 10, 100}, s, n_sizes = 3, latency_only = 0, rotate = 0;
     char jid[128];
     pid_t prosody;
 
@@ -1134,6 +1153,8 @@ int main(int argc, char **argv)
             n_sizes = k > 0 ? k : 3;
         }
         latency_only = getenv("BENCH_LATENCY_ONLY") && atoi(getenv("BENCH_LATENCY_ONLY")) == 1;
+        if (getenv("BENCH_ROTATE") && atoi(getenv("BENCH_ROTATE")) >= 0)
+            rotate = atoi(getenv("BENCH_ROTATE"));
         if (getenv("BENCH_WARMUP") && atoi(getenv("BENCH_WARMUP")) >= 0)
             warmup_s = atoi(getenv("BENCH_WARMUP"));
         if (getenv("BENCH_MIN_SAMPLES") && atoi(getenv("BENCH_MIN_SAMPLES")) >= 0)
@@ -1154,9 +1175,16 @@ int main(int argc, char **argv)
                     if (res[path].published / 4 < light)
                         light = res[path].published / 4 > 1 ? res[path].published / 4 : 1;
             }
-            for (int path = 0; path < 3; path++)
+            /* which path goes first rotates with the size (and BENCH_ROTATE),
+             * so that none always runs right after another's load */
+            for (int k = 0; k < 3; k++) {
+                int path = (k + s + rotate) % 3;
                 run_path(ctx, path, n, phase, phase ? light : 0, &res[path]);
+            }
         }
+        printf("       (order: %s first)\n", (s + rotate) % 3 == 0   ? "component"
+                                             : (s + rotate) % 3 == 1 ? "raw privileged"
+                                                                     : "direct PEP");
         for (int path = 0; path < 3; path++)
             printf("%-6d %-15s %9.1f %11.1f %7.0f %7.0f %8.2f %8.2f %8.1f %5llu %5llu\n", n,
                    path == 0   ? "component"
@@ -1179,10 +1207,11 @@ int main(int argc, char **argv)
             for (int path = 0; path < 2; path++) {
                 result_t *x = &res[path];
                 double w = x->wall > 0 ? x->wall : 1;
-                printf("       %s path, cores busy (of %ld): Prosody %.2f, component %.2f, "
-                       "PostgreSQL %.2f, load generator %.2f\n",
-                       path == 0 ? "component" : "raw", sysconf(_SC_NPROCESSORS_ONLN),
-                       x->cpu_prosody / w, x->cpu_comp / w, x->cpu_pg / w, x->cpu_load / w);
+                printf("       %s path, cores busy: machine %.2f of %ld; Prosody %.2f, "
+                       "component %.2f, PostgreSQL %.2f, load generator and watcher %.2f%s\n",
+                       path == 0 ? "component" : "raw", x->cpu_all / w,
+                       sysconf(_SC_NPROCESSORS_ONLN), x->cpu_prosody / w, x->cpu_comp / w,
+                       x->cpu_pg / w, x->cpu_load / w, path == 1 ? " (incl. raw component)" : "");
             }
             printf("       component CPU per acked update %.3f ms, Prosody's %.3f ms, ratio %.2f "
                    "(target < 0.25)\n\n",
