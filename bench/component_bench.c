@@ -38,7 +38,8 @@
  * the time to build and digest one merged item of 5 resources x 1,000
  * shares.
  *
- * BENCH_SIZES=1,10 limits the item sizes; BENCH_ROTATE=k changes which path
+ * BENCH_SIZES=1,10 limits the item sizes; BENCH_PIN=1 gives Prosody a core of
+ * its own (the rest share the others); BENCH_ROTATE=k changes which path
  * runs first (it rotates with the size); BENCH_LATENCY_ONLY=1 skips the
  * sustained phase; BENCH_DETAIL=1 prints percentiles and CPU shares per
  * path and writes each path's samples to /tmp/bench-lat-SIZE-PATH.txt.
@@ -46,7 +47,9 @@
  * Run through scripts/bench (needs the stack's environment and the path
  * of bitween-component as the first argument).
  */
+#define _GNU_SOURCE /* sched_setaffinity */
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -189,10 +192,22 @@ static int agent_iq(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
         strcmp(id, a->wait_id) == 0) {
         a->outstanding = 0;
         a->wait_id[0] = '\0';
-        if (strcmp(type, "result") == 0)
+        if (strcmp(type, "result") == 0) {
             atomic_fetch_add(&shm->acks, 1);
-        else
+        } else {
+            /* the first few refusals of each process, with their reason */
+            static unsigned shown;
             atomic_fetch_add(&shm->errors, 1);
+            if (shown < 5) {
+                char *text = NULL;
+                size_t len = 0;
+                shown++;
+                if (xmpp_stanza_to_text(st, &text, &len) == XMPP_EOK) {
+                    fprintf(stderr, "component_bench: %s refused: %.400s\n", a->jid, text);
+                    xmpp_free(xmpp_conn_get_context(conn), text);
+                }
+            }
+        }
         return 1;
     }
     if (strcmp(type, "get") == 0 && child && xmpp_stanza_get_ns(child) &&
@@ -766,6 +781,61 @@ static double cpu_postgres(void)
     return sum;
 }
 
+/* Every thread of `pid` onto the cores of `set`; with `children`, also
+ * the processes whose parent it is. */
+static void pin(int pid, const cpu_set_t *set, int children)
+{
+    char path[64];
+    DIR *d;
+    struct dirent *e;
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    if ((d = opendir(path))) {
+        while ((e = readdir(d)) != NULL)
+            if (e->d_name[0] >= '1' && e->d_name[0] <= '9' &&
+                sched_setaffinity(atoi(e->d_name), sizeof *set, set) != 0)
+                fprintf(stderr, "component_bench: pinning %s: %s\n", e->d_name, strerror(errno));
+        closedir(d);
+    }
+    if (children && (d = opendir("/proc"))) {
+        while ((e = readdir(d)) != NULL)
+            if (e->d_name[0] >= '1' && e->d_name[0] <= '9' && parent_of(atoi(e->d_name)) == pid)
+                pin(atoi(e->d_name), set, 0);
+        closedir(d);
+    }
+}
+
+/* BENCH_PIN=1: Prosody alone on the last core, everything else (this
+ * process, the agents, the component, PostgreSQL) on the others, so that
+ * no path's Prosody waits for a core behind its database. */
+static void pin_all(pid_t prosody)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t rest, last;
+    char path[512];
+    FILE *f;
+    int pm = -1, i;
+    if (n < 2)
+        die("BENCH_PIN needs two cores at least");
+    CPU_ZERO(&rest);
+    for (i = 0; i < n - 1; i++)
+        CPU_SET(i, &rest);
+    CPU_ZERO(&last);
+    CPU_SET((int)n - 1, &last);
+    pin((int)prosody, &last, 0);
+    if (sched_setaffinity(0, sizeof rest, &rest) != 0)
+        die("sched_setaffinity");
+    snprintf(path, sizeof path, "%s/pg/data/postmaster.pid", cfg.stack_dir);
+    if ((f = fopen(path, "r"))) {
+        if (fscanf(f, "%d", &pm) != 1)
+            pm = -1;
+        fclose(f);
+    }
+    if (pm <= 0)
+        die("no PostgreSQL pid");
+    pin(pm, &rest, 1); /* and its children; new backends inherit its mask */
+    printf("pinned: Prosody on core %ld, everything else on cores 0-%ld\n", n - 1, n - 2);
+}
+
 static pid_t start_component(void)
 {
     pid_t pid = fork();
@@ -868,6 +938,10 @@ static void run_path(xmpp_ctx_t *ctx, int path, int n, int phase, double light, 
         int measure_s = cfg.seconds;
         if (phase == 1 && light > 0 && min_samples / light > measure_s)
             measure_s = (int)(min_samples / light + 0.999);
+        /* bounded whatever the rate: a path that published almost nothing
+         * in the sustained phase must not stretch this one to hours */
+        if (measure_s > 8 * cfg.seconds && measure_s > 120)
+            measure_s = 8 * cfg.seconds > 120 ? 8 * cfg.seconds : 120;
         int run_s = measure_s + (phase == 1 ? warmup_s : 0);
         uint64_t t0 = now_ns();
         command_t cmd = {phase == 0 ? 1 : 2,
@@ -897,6 +971,10 @@ static void run_path(xmpp_ctx_t *ctx, int path, int n, int phase, double light, 
         res->cpu_pg = b.cpu_pg - a.cpu_pg;
         res->cpu_load = b.cpu_load - a.cpu_load;
         res->cpu_all = b.cpu_all - a.cpu_all;
+        fprintf(stderr,
+                "component_bench: %d shares, path %d: acked %.1f/s, published %.1f/s, "
+                "refused %.0f\n",
+                n, path, res->acked, res->published, res->refused);
     } else {
         size_t k;
         if (getenv("BENCH_DETAIL")) {
@@ -954,6 +1032,7 @@ int main(int argc, char **argv)
     if (argc < 2)
         die("usage: component_bench BITWEEN_COMPONENT [users] [seconds] [rate] [window]");
     cfg.component_bin = argv[1];
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress visible when writing to a file */
     if (argc > 2)
         cfg.users = atoi(argv[2]);
     if (argc > 3)
@@ -1062,6 +1141,8 @@ int main(int argc, char **argv)
     if (shm == MAP_FAILED || !lat || !last_token || !raw_outstanding || !raw_dirty || !raw_tokens)
         die("out of memory");
     prosody_pid = prosody;
+    if (getenv("BENCH_PIN") && atoi(getenv("BENCH_PIN")) == 1)
+        pin_all(prosody); /* before the agents fork: they inherit it */
 
     /* ---- agents ---- */
     for (i = 0; i < cfg.procs; i++) {
