@@ -852,6 +852,7 @@ static pid_t start_component(void)
         setenv("BITWEEN_MAX_SHARES_PER_RESOURCE", "1000", 1);
         setenv("BITWEEN_MAX_ITEM_BYTES", "240000", 1);
         setenv("BITWEEN_ALLOW_LOOPBACK_ADDRESSES", "true", 1); /* agents register 127.0.0.1 */
+        setenv("BITWEEN_API_PORT", "0", 1);                    /* never in another instance's way */
         execl(cfg.component_bin, cfg.component_bin, (char *)NULL);
         _exit(127);
     }
@@ -897,6 +898,11 @@ static void run_path(xmpp_ctx_t *ctx, int path, int n, int phase, double light, 
                 pump(ctx, 1000);
             }
             settle(ctx, 1000);
+        }
+        {
+            int status;
+            if (waitpid(comp_pid, &status, WNOHANG) == comp_pid)
+                die("bitween-component exited (see /tmp/bitween-bench-component.log)");
         }
     } else if (path == 1) {
         raw = xmpp_conn_new(ctx);
