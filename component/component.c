@@ -2065,7 +2065,7 @@ static int iq_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
     } else if (strcmp(type, "get") == 0 && ns && name &&
                strcmp(ns, "http://jabber.org/protocol/disco#info") == 0 &&
                strcmp(name, "query") == 0) {
-        send_stanza(c, stanza_build_disco_info(c->ctx, st, c->s.name));
+        send_stanza(c, stanza_build_disco_info(c->ctx, st, c->s.name, &c->s.limits));
     } else if (strcmp(type, "get") == 0 && ns && name && strcmp(ns, STANZA_NS_PING) == 0 &&
                strcmp(name, "ping") == 0) {
         send_stanza(c, stanza_build_iq_result(c->ctx, st));

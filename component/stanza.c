@@ -265,8 +265,48 @@ xmpp_stanza_t *stanza_build_agent_error(xmpp_ctx_t *ctx, const xmpp_stanza_t *re
     return iq;
 }
 
+/* <field var=VAR [type=TYPE]><value>VALUE</value></field> into `form`. */
+static int add_field(xmpp_ctx_t *ctx, xmpp_stanza_t *form, const char *var, const char *type,
+                     const char *value)
+{
+    xmpp_stanza_t *field = add_element(ctx, form, "field", NULL), *v;
+    if (!field || xmpp_stanza_set_attribute(field, "var", var) != XMPP_EOK ||
+        set_opt(field, "type", type) != 0)
+        return -1;
+    v = add_element(ctx, field, "value", NULL);
+    return v ? add_text(ctx, v, value) : -1;
+}
+
+/* The XEP-0128 form of the quotas into `query`. */
+static int add_quotas_form(xmpp_ctx_t *ctx, xmpp_stanza_t *query, const shares_limits_t *l)
+{
+    const struct {
+        const char *var;
+        size_t value;
+    } fields[] = {
+        {"max_resources", l->max_resources},
+        {"max_shares_per_resource", l->max_shares},
+        {"max_addresses_per_resource", l->max_addresses},
+        {"max_name_bytes", l->max_name_bytes},
+        {"max_item_bytes", l->max_item_bytes},
+    };
+    xmpp_stanza_t *form = add_element(ctx, query, "x", "jabber:x:data");
+    char num[24];
+    size_t i;
+
+    if (!form || xmpp_stanza_set_type(form, "result") != XMPP_EOK ||
+        add_field(ctx, form, "FORM_TYPE", "hidden", STANZA_QUOTAS_FORM) != 0)
+        return -1;
+    for (i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        snprintf(num, sizeof num, "%zu", fields[i].value);
+        if (add_field(ctx, form, fields[i].var, NULL, num) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 xmpp_stanza_t *stanza_build_disco_info(xmpp_ctx_t *ctx, const xmpp_stanza_t *req_in,
-                                       const char *name)
+                                       const char *name, const shares_limits_t *limits)
 {
     static const char *const features[] = {XMPP_NS_DISCO_INFO, STANZA_NS_PING, AGENT_NS};
     xmpp_stanza_t *req = xmpp_compat_mutable(req_in), *query, *iq, *el;
@@ -294,6 +334,8 @@ xmpp_stanza_t *stanza_build_disco_info(xmpp_ctx_t *ctx, const xmpp_stanza_t *req
         if (!el || xmpp_stanza_set_attribute(el, "var", features[i]) != XMPP_EOK)
             goto fail;
     }
+    if (limits && add_quotas_form(ctx, query, limits) != 0)
+        goto fail;
     return iq;
 
 fail:
@@ -318,19 +360,6 @@ xmpp_stanza_t *stanza_build_ping(xmpp_ctx_t *ctx, const char *from, const char *
         return NULL;
     }
     return iq;
-}
-
-/* <field var=VAR [type=TYPE]><value>VALUE</value></field> */
-static int add_field(xmpp_ctx_t *ctx, xmpp_stanza_t *x, const char *var, const char *type,
-                     const char *value)
-{
-    xmpp_stanza_t *field = add_element(ctx, x, "field", NULL), *v;
-
-    if (!field || xmpp_stanza_set_attribute(field, "var", var) != XMPP_EOK ||
-        set_opt(field, "type", type) != 0)
-        return -1;
-    v = add_element(ctx, field, "value", NULL);
-    return v ? add_text(ctx, v, value) : -1;
 }
 
 xmpp_stanza_t *stanza_build_privileged_publish(xmpp_ctx_t *ctx, const char *component_jid,

@@ -67,15 +67,23 @@ xmpp_stanza_t *stanza_build_agent_error(xmpp_ctx_t *ctx, const xmpp_stanza_t *re
                                         const agent_error_t *err)
     __attribute__((warn_unused_result));
 
+/* FORM_TYPE of the XEP-0128 form in which the component advertises its
+ * quotas. */
+#define STANZA_QUOTAS_FORM AGENT_NS "#quotas"
+
 /**
  * Reply to a disco#info get `req`: a result with
  * <query xmlns='http://jabber.org/protocol/disco#info'> holding
- * <identity category='component' type='generic' name=NAME/> and the
- * features disco#info, urn:xmpp:ping and AGENT_NS. The component has no
- * nodes: a query with a `node` attribute gets a cancel/item-not-found
- * error instead.
+ * <identity category='component' type='generic' name=NAME/>, the
+ * features disco#info, urn:xmpp:ping and AGENT_NS and, when `limits` is
+ * not NULL, a XEP-0128 form (FORM_TYPE STANZA_QUOTAS_FORM) with the
+ * fields max_resources, max_shares_per_resource,
+ * max_addresses_per_resource, max_name_bytes and max_item_bytes. The
+ * component has no nodes: a query with a `node` attribute gets a
+ * cancel/item-not-found error instead.
  */
-xmpp_stanza_t *stanza_build_disco_info(xmpp_ctx_t *ctx, const xmpp_stanza_t *req, const char *name)
+xmpp_stanza_t *stanza_build_disco_info(xmpp_ctx_t *ctx, const xmpp_stanza_t *req, const char *name,
+                                       const shares_limits_t *limits)
     __attribute__((warn_unused_result));
 
 /** XEP-0199 ping: <iq type='get' from to id><ping xmlns='urn:xmpp:ping'/>.

@@ -53,8 +53,9 @@ static void test_disco_and_ping(void **state)
     const char *u = user(t, "dp");
     xclient_t *a;
     xmpp_stanza_t *r, *q, *child;
-    hx_proc_t *c = component(t, NULL);
-    int ident = 0, f_agent = 0, f_ping = 0, f_disco = 0;
+    static const char *const quota[] = {"BITWEEN_MAX_SHARES_PER_RESOURCE=321", NULL};
+    hx_proc_t *c = component(t, quota);
+    int ident = 0, f_agent = 0, f_ping = 0, f_disco = 0, forms = 0;
 
     a = agent(t, u, "probe");
     r = raw_request(t, a,
@@ -77,8 +78,29 @@ static void test_disco_and_ping(void **state)
             f_ping |= strcmp(var, "urn:xmpp:ping") == 0;
             f_disco |= strcmp(var, "http://jabber.org/protocol/disco#info") == 0;
         }
+        if (strcmp(name, "x") == 0 && xmpp_stanza_get_ns(child) &&
+            strcmp(xmpp_stanza_get_ns(child), "jabber:x:data") == 0) {
+            /* XEP-0128: the quotas, as configured */
+            xmpp_stanza_t *f;
+            char *text;
+            forms++;
+            for (f = xmpp_stanza_get_children(child); f; f = xmpp_stanza_get_next(f)) {
+                const char *fv = xmpp_stanza_get_attribute(f, "var");
+                xmpp_stanza_t *v = xmpp_stanza_get_child_by_name(f, "value");
+                if (!fv || !v || !(text = xmpp_stanza_get_text(v)))
+                    continue;
+                if (strcmp(fv, "FORM_TYPE") == 0)
+                    assert_string_equal(text, AGENT_NS "#quotas");
+                if (strcmp(fv, "max_shares_per_resource") == 0) {
+                    assert_string_equal(text, "321");
+                    forms += 10;
+                }
+                xmpp_free(t->ctx, text);
+            }
+        }
     }
     xmpp_stanza_release(r);
+    assert_int_equal(forms, 11);
     assert_true(ident);
     assert_true(f_agent);
     assert_true(f_ping);

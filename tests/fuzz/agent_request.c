@@ -258,7 +258,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     agent_request_clear(&req); /* documented safe on a cleared request */
     FUZZ_CHECK(req.seq == -1 && req.jid == NULL);
 
-    check_reply(ctx, stanza_build_disco_info(ctx, st, "bitween"));
+    check_reply(ctx, stanza_build_disco_info(ctx, st, "bitween", &lim));
     /* the registration check pings the sender, echoing a server-stamped
      * `from` and, here, whatever id the input carries */
     if (xmpp_stanza_get_from(st) && xmpp_stanza_get_id(st))

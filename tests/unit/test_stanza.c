@@ -317,7 +317,14 @@ static void stanza__disco_info__lists_identity_and_features(void **state)
                                        "'><query xmlns='http://jabber.org/protocol/disco#info'/>"
                                        "</iq>");
 
-    assert_xml(*state, stanza_build_disco_info(*state, req, "bitween <shares> & co"),
+    shares_limits_t lim = {0};
+
+    lim.max_resources = 10;
+    lim.max_shares = 1000;
+    lim.max_addresses = 16;
+    lim.max_name_bytes = 255;
+    lim.max_item_bytes = 65536;
+    assert_xml(*state, stanza_build_disco_info(*state, req, "bitween <shares> & co", NULL),
                "<iq type='result' id='d1' to='" REQ_FROM "' from='" REQ_TO "'>"
                "<query xmlns='http://jabber.org/protocol/disco#info'>"
                "<identity category='component' type='generic' name='bitween &lt;shares&gt; "
@@ -326,6 +333,23 @@ static void stanza__disco_info__lists_identity_and_features(void **state)
                "<feature var='urn:xmpp:ping'/>"
                "<feature var='urn:bitween:agent:1'/>"
                "</query></iq>");
+    /* with the quotas: a XEP-0128 form after the features */
+    assert_xml(*state, stanza_build_disco_info(*state, req, "bitween", &lim),
+               "<iq type='result' id='d1' to='" REQ_FROM "' from='" REQ_TO "'>"
+               "<query xmlns='http://jabber.org/protocol/disco#info'>"
+               "<identity category='component' type='generic' name='bitween'/>"
+               "<feature var='http://jabber.org/protocol/disco#info'/>"
+               "<feature var='urn:xmpp:ping'/>"
+               "<feature var='urn:bitween:agent:1'/>"
+               "<x xmlns='jabber:x:data' type='result'>"
+               "<field var='FORM_TYPE' type='hidden'><value>urn:bitween:agent:1#quotas</value>"
+               "</field>"
+               "<field var='max_resources'><value>10</value></field>"
+               "<field var='max_shares_per_resource'><value>1000</value></field>"
+               "<field var='max_addresses_per_resource'><value>16</value></field>"
+               "<field var='max_name_bytes'><value>255</value></field>"
+               "<field var='max_item_bytes'><value>65536</value></field>"
+               "</x></query></iq>");
     xmpp_stanza_release(req);
 }
 
@@ -335,7 +359,7 @@ static void stanza__disco_info__node_gives_item_not_found(void **state)
                                        "'><query xmlns='http://jabber.org/protocol/disco#info' "
                                        "node='x'/></iq>");
 
-    assert_xml(*state, stanza_build_disco_info(*state, req, "bitween"),
+    assert_xml(*state, stanza_build_disco_info(*state, req, "bitween", NULL),
                "<iq type='error' id='d2' to='" REQ_FROM "' from='" REQ_TO "'>"
                "<error type='cancel'>"
                "<item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
@@ -475,8 +499,8 @@ static void stanza__builders__reject_null_arguments(void **state)
     assert_null(stanza_build_iq_error(ctx, req, NULL, "bad-request", "x"));
     assert_null(stanza_build_iq_error(ctx, req, "modify", NULL, "x"));
     assert_null(stanza_build_iq_error(ctx, NULL, "modify", "bad-request", "x"));
-    assert_null(stanza_build_disco_info(ctx, req, NULL));
-    assert_null(stanza_build_disco_info(ctx, NULL, "x"));
+    assert_null(stanza_build_disco_info(ctx, req, NULL, NULL));
+    assert_null(stanza_build_disco_info(ctx, NULL, "x", NULL));
     assert_null(stanza_build_ping(ctx, NULL, "b", "c"));
     assert_null(stanza_build_ping(ctx, "a", NULL, "c"));
     assert_null(stanza_build_ping(ctx, "a", "b", NULL));
@@ -558,7 +582,11 @@ static xmpp_stanza_t *b_stale(xmpp_ctx_t *ctx, xmpp_stanza_t *req, xmpp_stanza_t
 static xmpp_stanza_t *b_disco(xmpp_ctx_t *ctx, xmpp_stanza_t *req, xmpp_stanza_t *payload)
 {
     (void)payload;
-    return stanza_build_disco_info(ctx, req, "bitween");
+    {
+        shares_limits_t lim;
+        shares_limits_default(&lim);
+        return stanza_build_disco_info(ctx, req, "bitween", &lim);
+    }
 }
 
 static xmpp_stanza_t *b_ping(xmpp_ctx_t *ctx, xmpp_stanza_t *req, xmpp_stanza_t *payload)
