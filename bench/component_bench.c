@@ -697,11 +697,12 @@ static void agents_phase(xmpp_ctx_t *ctx, const command_t *cmd, uint64_t window_
     pump(ctx, 500); /* last notifications */
 }
 
-/* CPU seconds of the reaped children of `pid` (cutime + cstime). */
-static double cpu_children(pid_t pid)
+/* Two clock-tick fields of /proc/PID/stat in seconds: `skip` fields after
+ * the state field (12: utime + stime; 14: cutime + cstime). */
+static double stat_seconds(pid_t pid, int skip)
 {
     char path[64], buf[2048], *p;
-    unsigned long ut = 0, st = 0;
+    unsigned long a = 0, b = 0;
     FILE *f;
     int i;
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
@@ -709,34 +710,23 @@ static double cpu_children(pid_t pid)
         return 0;
     p = fgets(buf, sizeof buf, f) ? strrchr(buf, ')') : NULL;
     fclose(f);
-    for (i = 0; p && i < 14; i++)
+    for (i = 0; p && i < skip; i++)
         p = strchr(p + 1, ' ');
     if (p)
-        sscanf(p + 1, "%lu %lu", &ut, &st);
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+        sscanf(p + 1, "%lu %lu", &a, &b);
+    return (double)(a + b) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* CPU seconds of the reaped children of `pid` (cutime + cstime). */
+static double cpu_children(pid_t pid)
+{
+    return stat_seconds(pid, 14);
+}
+
+/* CPU seconds of `pid` itself (utime + stime). */
 static double cpu_seconds(pid_t pid)
 {
-    char path[64], buf[2048], *p;
-    unsigned long ut = 0, st = 0;
-    FILE *f;
-    int i;
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    f = fopen(path, "r");
-    if (!f)
-        return 0;
-    if (!fgets(buf, sizeof buf, f)) {
-        fclose(f);
-        return 0;
-    }
-    fclose(f);
-    p = strrchr(buf, ')');
-    for (i = 0; p && i < 12; i++)
-        p = strchr(p + 1, ' ');
-    if (p)
-        sscanf(p + 1, "%lu %lu", &ut, &st);
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    return stat_seconds(pid, 12);
 }
 
 /* Parent of `pid`, or -1. */
