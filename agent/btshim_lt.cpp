@@ -247,6 +247,19 @@ static lt::torrent_handle find_handle(btshim_session_t *ses, const char *hash)
     return ses->ses->find_torrent(h);
 }
 
+/* `fn(handle)` on the torrent `hash`, every exception caught; ENOTFOUND
+ * when the session has no such torrent. */
+template <typename Fn>
+static int on_torrent(btshim_session_t *ses, const char *hash, btshim_error_t *err, Fn fn)
+{
+    GUARD_BEGIN
+    lt::torrent_handle h = find_handle(ses, hash);
+    if (!h.is_valid())
+        return set_error(err, BTSHIM_ENOTFOUND, "no such torrent");
+    return fn(h);
+    GUARD_END(err)
+}
+
 extern "C" {
 
 const char *btshim_backend(void)
@@ -475,97 +488,82 @@ int btshim_torrent_add(btshim_session_t *ses, const void *torrent, size_t len,
 
 int btshim_torrent_remove(btshim_session_t *ses, const char *hash, btshim_error_t *err)
 {
-    GUARD_BEGIN
-    lt::torrent_handle h = find_handle(ses, hash);
-    if (!h.is_valid())
-        return set_error(err, BTSHIM_ENOTFOUND, "no such torrent");
-    ses->ses->remove_torrent(h); /* never with delete_files */
-    return BTSHIM_OK;
-    GUARD_END(err)
+    return on_torrent(ses, hash, err, [&](lt::torrent_handle &h) -> int {
+        ses->ses->remove_torrent(h); /* never with delete_files */
+        return BTSHIM_OK;
+    });
 }
 
 int btshim_torrent_recheck(btshim_session_t *ses, const char *hash, btshim_error_t *err)
 {
-    GUARD_BEGIN
-    lt::torrent_handle h = find_handle(ses, hash);
-    if (!h.is_valid())
-        return set_error(err, BTSHIM_ENOTFOUND, "no such torrent");
-    h.force_recheck();
-    return BTSHIM_OK;
-    GUARD_END(err)
+    return on_torrent(ses, hash, err, [](lt::torrent_handle &h) -> int {
+        h.force_recheck();
+        return BTSHIM_OK;
+    });
 }
 
 int btshim_torrent_save_resume(btshim_session_t *ses, const char *hash, btshim_error_t *err)
 {
-    GUARD_BEGIN
-    lt::torrent_handle h = find_handle(ses, hash);
-    if (!h.is_valid())
-        return set_error(err, BTSHIM_ENOTFOUND, "no such torrent");
-    h.save_resume_data();
-    return BTSHIM_OK;
-    GUARD_END(err)
+    return on_torrent(ses, hash, err, [](lt::torrent_handle &h) -> int {
+        h.save_resume_data();
+        return BTSHIM_OK;
+    });
 }
 
 int btshim_torrent_add_peer(btshim_session_t *ses, const char *hash, const char *address,
                             uint16_t port, btshim_error_t *err)
 {
-    GUARD_BEGIN
-    lt::torrent_handle h = find_handle(ses, hash);
-    if (!h.is_valid())
-        return set_error(err, BTSHIM_ENOTFOUND, "no such torrent");
-    lt::error_code ec;
-    lt::address a = lt::make_address(address ? address : "", ec);
-    if (ec || !port)
-        return set_error(err, BTSHIM_EINVAL, "bad peer address");
-    h.connect_peer(lt::tcp::endpoint(a, port));
-    return BTSHIM_OK;
-    GUARD_END(err)
+    return on_torrent(ses, hash, err, [&](lt::torrent_handle &h) -> int {
+        lt::error_code ec;
+        lt::address a = lt::make_address(address ? address : "", ec);
+        if (ec || !port)
+            return set_error(err, BTSHIM_EINVAL, "bad peer address");
+        h.connect_peer(lt::tcp::endpoint(a, port));
+        return BTSHIM_OK;
+    });
 }
 
 int btshim_torrent_status(btshim_session_t *ses, const char *hash, btshim_torrent_status_t *st,
                           size_t st_size, btshim_error_t *err)
 {
-    GUARD_BEGIN
-    lt::torrent_handle h = find_handle(ses, hash);
-    if (!h.is_valid())
-        return set_error(err, BTSHIM_ENOTFOUND, "no such torrent");
-    if (!st || !st_size)
-        return set_error(err, BTSHIM_EINVAL, "bad arguments");
-    lt::torrent_status ts = h.status();
-    btshim_torrent_status_t s;
-    std::memset(&s, 0, sizeof s);
-    hex_of(ts.info_hashes.v1, s.hash);
-    copy_text(s.name, sizeof s.name, ts.name);
-    switch (ts.state) {
-    case lt::torrent_status::checking_files:
-    case lt::torrent_status::checking_resume_data:
-        s.state = BTSHIM_STATE_CHECKING;
-        break;
-    case lt::torrent_status::downloading_metadata:
-        s.state = BTSHIM_STATE_METADATA;
-        break;
-    case lt::torrent_status::downloading:
-        s.state = BTSHIM_STATE_DOWNLOADING;
-        break;
-    default:
-        s.state = BTSHIM_STATE_SEEDING;
-        break;
-    }
-    if (ts.errc) {
-        s.state = BTSHIM_STATE_ERROR;
-        copy_text(s.error, sizeof s.error, ts.errc.message());
-    }
-    s.size = static_cast<uint64_t>(ts.total_wanted);
-    s.done = static_cast<uint64_t>(ts.total_wanted_done);
-    s.progress = ts.progress;
-    s.download_rate = ts.download_payload_rate;
-    s.upload_rate = ts.upload_payload_rate;
-    s.uploaded = static_cast<uint64_t>(ts.total_payload_upload);
-    s.downloaded = static_cast<uint64_t>(ts.total_payload_download);
-    s.peers = ts.num_peers;
-    std::memcpy(st, &s, st_size < sizeof s ? st_size : sizeof s);
-    return BTSHIM_OK;
-    GUARD_END(err)
+    return on_torrent(ses, hash, err, [&](lt::torrent_handle &h) -> int {
+        if (!st || !st_size)
+            return set_error(err, BTSHIM_EINVAL, "bad arguments");
+        lt::torrent_status ts = h.status();
+        btshim_torrent_status_t s;
+        std::memset(&s, 0, sizeof s);
+        hex_of(ts.info_hashes.v1, s.hash);
+        copy_text(s.name, sizeof s.name, ts.name);
+        switch (ts.state) {
+        case lt::torrent_status::checking_files:
+        case lt::torrent_status::checking_resume_data:
+            s.state = BTSHIM_STATE_CHECKING;
+            break;
+        case lt::torrent_status::downloading_metadata:
+            s.state = BTSHIM_STATE_METADATA;
+            break;
+        case lt::torrent_status::downloading:
+            s.state = BTSHIM_STATE_DOWNLOADING;
+            break;
+        default:
+            s.state = BTSHIM_STATE_SEEDING;
+            break;
+        }
+        if (ts.errc) {
+            s.state = BTSHIM_STATE_ERROR;
+            copy_text(s.error, sizeof s.error, ts.errc.message());
+        }
+        s.size = static_cast<uint64_t>(ts.total_wanted);
+        s.done = static_cast<uint64_t>(ts.total_wanted_done);
+        s.progress = ts.progress;
+        s.download_rate = ts.download_payload_rate;
+        s.upload_rate = ts.upload_payload_rate;
+        s.uploaded = static_cast<uint64_t>(ts.total_payload_upload);
+        s.downloaded = static_cast<uint64_t>(ts.total_payload_download);
+        s.peers = ts.num_peers;
+        std::memcpy(st, &s, st_size < sizeof s ? st_size : sizeof s);
+        return BTSHIM_OK;
+    });
 }
 
 /* A torrent's alert as an event of `type` about it; false when the torrent
