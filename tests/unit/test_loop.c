@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests of component/loop.c, the event loop: one-shot timers in due
+ * Unit tests of common/loop.c, the event loop: one-shot timers in due
  * order (ties in arming order), stopping and re-arming from anywhere
  * (including inside callbacks), file descriptors on a pipe (readable,
  * removed, replaced, removed during the same iteration), the wait being cut

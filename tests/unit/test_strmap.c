@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests of component/strmap.c, the string-keyed hash map: put, get,
+ * Unit tests of common/strmap.c, the string-keyed hash map: put, get,
  * delete and replace, the count, growth across 100,000 keys with deletions
  * in between, strmap_each visiting every entry exactly once, and keys
  * copied rather than borrowed.

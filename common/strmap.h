@@ -3,8 +3,8 @@
  * String-keyed hash map (separate chaining, FNV-1a, doubling at load 1).
  * Keys are copied; values are borrowed pointers the caller owns.
  */
-#ifndef BITWEEN_COMPONENT_STRMAP_H
-#define BITWEEN_COMPONENT_STRMAP_H
+#ifndef BITWEEN_COMMON_STRMAP_H
+#define BITWEEN_COMMON_STRMAP_H
 
 #include <stddef.h>
 
@@ -34,4 +34,4 @@ size_t strmap_count(const strmap_t *map);
 void strmap_each(const strmap_t *map, void (*fn)(const char *key, void *value, void *arg),
                  void *arg);
 
-#endif /* BITWEEN_COMPONENT_STRMAP_H */
+#endif /* BITWEEN_COMMON_STRMAP_H */

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The component's event loop: poll(2) over registered file descriptors
+ * The daemons' event loop: poll(2) over registered file descriptors
  * (the XMPP socket, the database pool's wake-up descriptor, the HTTP side's
  * queue) plus one-shot timers kept in a binary heap. Timers are embedded in
  * their owners (no allocation per timer) and can be stopped at any time.
  * Single-threaded: every call comes from the thread that runs the loop.
  */
-#ifndef BITWEEN_COMPONENT_LOOP_H
-#define BITWEEN_COMPONENT_LOOP_H
+#ifndef BITWEEN_COMMON_LOOP_H
+#define BITWEEN_COMMON_LOOP_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -69,4 +69,4 @@ int loop_timer_armed(const loop_timer_t *timer);
  */
 int loop_run_once(loop_t *loop, int max_wait_ms);
 
-#endif /* BITWEEN_COMPONENT_LOOP_H */
+#endif /* BITWEEN_COMMON_LOOP_H */
