@@ -519,103 +519,11 @@ static int request_body(api_req_t *req, long long *declared)
     return te != NULL;
 }
 
-/* ---- the Authorization header, whole ------------------------------------------ */
-
-typedef struct auth_scan {
-    const char *value; /* the first Authorization header's value */
-    size_t len;
-    unsigned count;      /* Authorization headers */
-    uintptr_t after;     /* end of `value` */
-    uintptr_t next_line; /* lowest header name after it, or the end of the head */
-} auth_scan_t;
-
-static enum MHD_Result scan_auth(void *cls, enum MHD_ValueKind kind, const char *key,
-                                 size_t key_size, const char *value, size_t value_size)
-{
-    auth_scan_t *a = cls;
-    (void)kind;
-    if (key && key_size == 13 && strncasecmp(key, "Authorization", 13) == 0 && a->count++ == 0) {
-        a->value = value ? value : "";
-        a->len = value ? value_size : 0;
-    }
-    return MHD_YES;
-}
-
-static enum MHD_Result scan_next_line(void *cls, enum MHD_ValueKind kind, const char *key,
-                                      size_t key_size, const char *value, size_t value_size)
-{
-    auth_scan_t *a = cls;
-    uintptr_t k = (uintptr_t)key;
-    (void)kind;
-    (void)key_size;
-    (void)value;
-    (void)value_size;
-    if (k > a->after && k < a->next_line)
-        a->next_line = k;
-    return MHD_YES;
-}
-
-/*
- * Whether the Authorization value `a` is the whole line the client sent.
- * libmicrohttpd before 1.0 keeps a header value as the C string it finds
- * in its read buffer, so "Bearer <token>\0junk" arrives here as "Bearer
- * <token>" with its length (1.0 answers a NUL in a header with 400
- * itself). The request head is still in that buffer, in place: `method`
- * starts it, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE is its length, and
- * each line end (CR LF, or a bare LF) has been overwritten with NULs.
- * Between the end of the value and the next line (the next header's name,
- * or the end of the head, which holds the blank line too) there may only
- * be that line end: one or two NULs, up to four before the end of the
- * head. Anything else, or a value outside the head, means the line did
- * not end where the value does: refused. That also refuses obsolete line
- * folding (RFC 9112 lets a server reject it) of the Authorization header
- * or of the header after it, which libmicrohttpd 0.9 moves out of place.
- * A single NUL just before a bare LF looks like a CR and passes; nothing
- * can hide behind it.
- */
-static int auth_value_whole(api_t *api, struct MHD_Connection *conn, const char *method,
-                            auth_scan_t *a)
-{
-    const union MHD_ConnectionInfo *info;
-    uintptr_t head, head_end, v, p;
-
-    if (!api->mhd_cuts_at_nul)
-        return 1;
-    info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-    if (!info || !method)
-        return 0;
-    head = (uintptr_t)method;
-    head_end = head + info->header_size;
-    v = (uintptr_t)a->value;
-    if (v <= head || v + a->len >= head_end)
-        return 0;
-    a->after = v + a->len;
-    a->next_line = head_end;
-    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, scan_next_line, a);
-    if (a->next_line - a->after > (a->next_line == head_end ? 4u : 2u))
-        return 0;
-    for (p = a->after; p < a->next_line; p++)
-        if (method[p - head] != '\0')
-            return 0;
-    return 1;
-}
-
 /* NULL when the request carries the right bearer token; else why not. */
 static const char *auth_refusal(api_req_t *req, const char *method)
 {
-    auth_scan_t a;
-
-    memset(&a, 0, sizeof a);
-    MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, scan_auth, &a);
-    if (a.count == 0)
-        return "missing bearer token (Authorization: Bearer <token>)";
-    if (a.count > 1)
-        return "more than one Authorization header";
-    if (memchr(a.value, '\0', a.len) || !auth_value_whole(req->api, req->conn, method, &a))
-        return "malformed Authorization header (a NUL byte, or folded over lines)";
-    if (!api_bearer_ok(a.value, a.len, req->api->token_digest))
-        return "wrong bearer token";
-    return NULL;
+    return http_auth_refusal(req->conn, method, req->api->mhd_cuts_at_nul,
+                             req->api->token_digest);
 }
 
 /* Route, decode the path, check the body size and the token. Sets a reply
@@ -803,8 +711,7 @@ api_t *api_new(const api_settings_t *s, component_t *comp, log_t *log)
     atomic_store(&api->connections, 0);
     atomic_store(&api->connections_refused, 0);
     {
-        const char *v = MHD_get_version();
-        api->mhd_cuts_at_nul = !v || strncmp(v, "0.", 2) == 0;
+        api->mhd_cuts_at_nul = http_mhd_cuts_at_nul();
     }
     api->own_address = dupstr(s->address);
     api->own_url = dupstr(s->database_url);
@@ -814,7 +721,7 @@ api_t *api_new(const api_settings_t *s, component_t *comp, log_t *log)
     if (!api->own_address || !api->own_url)
         goto fail_oom;
     if (s->token && *s->token) {
-        if (api_token_digest(s->token, strlen(s->token), api->token_digest) != 0)
+        if (http_token_digest(s->token, strlen(s->token), api->token_digest) != 0)
             goto fail_oom;
         api->have_token = 1;
         if (strlen(s->token) < 16)

@@ -20,6 +20,7 @@
 
 #include "api.h"
 #include "hist.h"
+#include "httpauth.h"
 #include "store.h"
 
 #define API_SUB "api"
@@ -72,23 +73,7 @@ int api_jid_check(char *jid, char *msg, size_t len);
  */
 int api_parse_uint(const char *s, size_t n, unsigned long lo, unsigned long hi, unsigned long *out);
 
-/** Compare `n` bytes in time independent of the contents (1: equal). */
-int api_ct_equal(const void *a, const void *b, size_t n);
-
-/* SHA-256 size, for the token digest. */
-#define API_TOKEN_DIGEST 32
-
-/** SHA-256 of `n` bytes of `s` into `out`. Returns 0 or -1. */
-int api_token_digest(const char *s, size_t n, unsigned char out[API_TOKEN_DIGEST]);
-
-/**
- * Whether `header` (an Authorization header value of `len` bytes, may be
- * NULL) carries "Bearer <token>" whose SHA-256 equals `want` (compared in
- * constant time, so neither the contents nor the length of the token
- * leak). The scheme is case-insensitive; a NUL byte anywhere in the `len`
- * bytes refuses the header. Returns 1 or 0.
- */
-int api_bearer_ok(const char *header, size_t len, const unsigned char want[API_TOKEN_DIGEST]);
+#define API_TOKEN_DIGEST HTTP_TOKEN_DIGEST
 
 /**
  * Whether `address` (an IPv4 or IPv6 literal) is a loopback address:

@@ -250,42 +250,6 @@ int api_parse_uint(const char *s, size_t n, unsigned long lo, unsigned long hi, 
 
 /* ---- token ------------------------------------------------------------------- */
 
-int api_ct_equal(const void *a, const void *b, size_t n)
-{
-    return CRYPTO_memcmp(a, b, n) == 0;
-}
-
-int api_token_digest(const char *s, size_t n, unsigned char out[API_TOKEN_DIGEST])
-{
-    unsigned int len = 0;
-    if (!EVP_Digest(s, n, out, &len, EVP_sha256(), NULL) || len != API_TOKEN_DIGEST)
-        return -1;
-    return 0;
-}
-
-int api_bearer_ok(const char *header, size_t len, const unsigned char want[API_TOKEN_DIGEST])
-{
-    unsigned char got[API_TOKEN_DIGEST];
-    const char *t, *end;
-    size_t n;
-
-    /* A NUL would end the token for anything that reads the header as a
-     * C string (a proxy, a log): refuse it rather than guess. */
-    if (!header || memchr(header, '\0', len) || len < 7 || strncasecmp(header, "Bearer", 6) != 0 ||
-        (header[6] != ' ' && header[6] != '\t'))
-        return 0;
-    t = header + 6;
-    end = header + len;
-    while (t < end && (*t == ' ' || *t == '\t'))
-        t++;
-    n = (size_t)(end - t);
-    while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
-        n--;
-    if (n == 0 || api_token_digest(t, n, got) != 0)
-        return 0;
-    return api_ct_equal(got, want, API_TOKEN_DIGEST);
-}
-
 /* ---- base64url ------------------------------------------------------------------ */
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

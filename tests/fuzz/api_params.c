@@ -246,8 +246,8 @@ static void authorization(const char *header)
     const char *t;
     size_t n;
 
-    FUZZ_CHECK(api_token_digest(TOKEN, strlen(TOKEN), want) == 0);
-    if (!api_bearer_ok(header, strlen(header), want))
+    FUZZ_CHECK(http_token_digest(TOKEN, strlen(TOKEN), want) == 0);
+    if (!http_bearer_ok(header, strlen(header), want))
         return;
     /* accepted: "Bearer", blanks, the token, blanks; nothing else */
     FUZZ_CHECK(strncasecmp(header, "bearer", 6) == 0);

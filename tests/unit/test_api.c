@@ -281,13 +281,13 @@ static void api__text_ok__checks_utf8_and_controls(void **state)
 /* ---- token ------------------------------------------------------------------------- */
 
 /* The header as given: every byte counts, NULs included. */
-#define BEARER_OK(text) api_bearer_ok((text), sizeof(text) - 1, want)
+#define BEARER_OK(text) http_bearer_ok((text), sizeof(text) - 1, want)
 
 static void api__bearer_ok__compares_the_whole_token(void **state)
 {
     unsigned char want[API_TOKEN_DIGEST];
     (void)state;
-    assert_int_equal(api_token_digest("s3cret-token", 12, want), 0);
+    assert_int_equal(http_token_digest("s3cret-token", 12, want), 0);
     assert_true(BEARER_OK("Bearer s3cret-token"));
     assert_true(BEARER_OK("bearer   s3cret-token ")); /* scheme any case */
     assert_false(BEARER_OK("Bearer s3cret-tokeN"));
@@ -298,24 +298,24 @@ static void api__bearer_ok__compares_the_whole_token(void **state)
     assert_false(BEARER_OK("Basic s3cret-token"));
     assert_false(BEARER_OK("Bearers3cret-token"));
     assert_false(BEARER_OK(""));
-    assert_false(api_bearer_ok(NULL, 0, want));
-    assert_true(api_ct_equal("abc", "abc", 3));
-    assert_false(api_ct_equal("abc", "abd", 3));
-    assert_true(api_ct_equal("", "x", 0));
+    assert_false(http_bearer_ok(NULL, 0, want));
+    assert_true(http_ct_equal("abc", "abc", 3));
+    assert_false(http_ct_equal("abc", "abd", 3));
+    assert_true(http_ct_equal("", "x", 0));
 }
 
 static void api__bearer_ok__refuses_a_nul_anywhere(void **state)
 {
     unsigned char want[API_TOKEN_DIGEST];
     (void)state;
-    assert_int_equal(api_token_digest("s3cret-token", 12, want), 0);
+    assert_int_equal(http_token_digest("s3cret-token", 12, want), 0);
     assert_false(BEARER_OK("Bearer s3cret-token\0"));
     assert_false(BEARER_OK("Bearer s3cret-token\0junk"));
     assert_false(BEARER_OK("Bearer s3cret-token \0"));
     assert_false(BEARER_OK("Bearer \0s3cret-token"));
     assert_false(BEARER_OK("Bearer\0s3cret-token"));
     /* the same bytes up to the NUL pass when the NUL is not counted */
-    assert_true(api_bearer_ok("Bearer s3cret-token\0junk", 19, want));
+    assert_true(http_bearer_ok("Bearer s3cret-token\0junk", 19, want));
 }
 
 /* ---- routes ------------------------------------------------------------------------ */
