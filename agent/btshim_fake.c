@@ -32,6 +32,7 @@ typedef struct fake_torrent {
     char error[256];
     int peers;
     int resumed;
+    int flags;
     struct fake_torrent *next;
 } fake_torrent_t;
 
@@ -363,6 +364,7 @@ int btshim_torrent_add(btshim_session_t *ses, const void *torrent, size_t len,
     t->state = (resume && resume_len) || (flags & BTSHIM_ADD_SEED_MODE) ? BTSHIM_STATE_SEEDING
                                                                         : BTSHIM_STATE_CHECKING;
     t->resumed = resume && resume_len;
+    t->flags = flags;
     t->next = ses->torrents;
     ses->torrents = t;
     return BTSHIM_OK;
@@ -474,4 +476,10 @@ int btshim_fake_torrent_resumed(const btshim_session_t *ses, const char *hash)
 {
     const fake_torrent_t *t = find_torrent(ses, hash);
     return t ? t->resumed : -1;
+}
+
+int btshim_fake_torrent_flags(const btshim_session_t *ses, const char *hash)
+{
+    const fake_torrent_t *t = find_torrent(ses, hash);
+    return t ? t->flags : -1;
 }

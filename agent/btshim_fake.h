@@ -40,6 +40,9 @@ int btshim_fake_torrent_peers(const btshim_session_t *ses, const char *hash);
 /** Whether the torrent was added with resume data (-1: no such torrent). */
 int btshim_fake_torrent_resumed(const btshim_session_t *ses, const char *hash);
 
+/** The BTSHIM_ADD_* flags the torrent was added with (-1: no such torrent). */
+int btshim_fake_torrent_flags(const btshim_session_t *ses, const char *hash);
+
 #ifdef __cplusplus
 }
 #endif

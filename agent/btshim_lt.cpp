@@ -479,6 +479,10 @@ int btshim_torrent_add(btshim_session_t *ses, const void *torrent, size_t len,
     atp.flags &= ~(lt::torrent_flags::auto_managed | lt::torrent_flags::paused);
     if (flags & BTSHIM_ADD_SEED_MODE)
         atp.flags |= lt::torrent_flags::seed_mode;
+    /* upload mode requests no piece, so a share whose files changed is
+     * never "repaired" by writing contacts' data over them */
+    if (flags & BTSHIM_ADD_UPLOAD_ONLY)
+        atp.flags |= lt::torrent_flags::upload_mode;
     ses->ses->add_torrent(std::move(atp), ec);
     if (ec)
         return set_error(err, BTSHIM_EINTERNAL, "adding the torrent", ec.message().c_str());

@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: MIT */
+/* The agent's context: event loop, BitTorrent session, shares, RPC. */
+#include "agent_private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#ifndef BITWEEN_VERSION
+#define BITWEEN_VERSION "unknown"
+#endif
+
+#define STOP_SAVE_MS 10000 /* longest wait for resume data at shutdown */
+
+rpc_t *agent_rpc(agent_t *a)
+{
+    return a->rpc;
+}
+
+void agent_drain_events(agent_t *a)
+{
+    btshim_event_t ev[32];
+    btshim_error_t err;
+    size_t n, i;
+
+    do {
+        if (btshim_poll(a->bt, ev, sizeof ev[0], 32, &n, &err) != BTSHIM_OK) {
+            LOG_ERROR(a->log, "bt", "reading the session's events: %s", err.message);
+            return;
+        }
+        for (i = 0; i < n; i++) {
+            if (!library_on_event(a->lib, &ev[i])) {
+                switch (ev[i].type) {
+                case BTSHIM_EV_LISTEN:
+                    LOG_INFO(a->log, "bt", "listening on %s port %u", ev[i].address,
+                             (unsigned)ev[i].port);
+                    break;
+                case BTSHIM_EV_LISTEN_FAILED:
+                    LOG_WARN(a->log, "bt", "could not listen on %s port %u: %s", ev[i].address,
+                             (unsigned)ev[i].port, ev[i].message);
+                    break;
+                case BTSHIM_EV_PORT_MAPPED:
+                    LOG_INFO(a->log, "bt", "router mapped port %u on %s", (unsigned)ev[i].port,
+                             ev[i].address);
+                    break;
+                case BTSHIM_EV_PORT_MAP_FAILED:
+                    LOG_INFO(a->log, "bt", "port mapping failed: %s", ev[i].message);
+                    break;
+                default:
+                    break;
+                }
+            }
+            btshim_event_clear(&ev[i]);
+        }
+    } while (n == 32);
+}
+
+static void on_bt_wake(loop_t *loop, int fd, short revents, void *arg)
+{
+    (void)loop;
+    (void)fd;
+    (void)revents;
+    agent_drain_events(arg);
+}
+
+static void on_library(void *arg, library_event_t ev, const share_info_t *info)
+{
+    agent_t *a = arg;
+    if (ev == LIBRARY_EV_HASHED && info)
+        agent_rpc_job_ended(a, info);
+}
+
+/* ---- the RPC file: where the CLI and the web page find the agent ------- */
+
+static int write_rpc_file(agent_t *a)
+{
+    json_t *o = json_pack("{sssssI}", "url", a->rpc_url, "token", a->token, "pid",
+                          (json_int_t)getpid());
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL, *tmp = NULL;
+    size_t len = text ? strlen(text) : 0, off = 0;
+    int fd = -1, rc = -1;
+
+    json_decref(o);
+    if (!text || !(tmp = malloc(strlen(a->rpc_file) + 5)))
+        goto out;
+    sprintf(tmp, "%s.tmp", a->rpc_file);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || fchmod(fd, 0600) != 0)
+        goto out;
+    while (off < len) {
+        ssize_t w = write(fd, text + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            goto out;
+        off += (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        fd = -1;
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, a->rpc_file) != 0)
+        goto out;
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc != 0 && tmp)
+        unlink(tmp);
+    free(tmp);
+    free(text);
+    return rc;
+}
+
+static int make_token(agent_t *a)
+{
+    unsigned char raw[AGENT_TOKEN_BYTES];
+    size_t i, got = 0;
+
+    if (a->s->rpc_token) {
+        if (strlen(a->s->rpc_token) >= sizeof a->token)
+            return -1;
+        strcpy(a->token, a->s->rpc_token);
+        return 0;
+    }
+    while (got < sizeof raw) {
+        ssize_t r = getrandom(raw + got, sizeof raw - got, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    for (i = 0; i < sizeof raw; i++)
+        sprintf(a->token + 2 * i, "%02x", raw[i]);
+    return 0;
+}
+
+static int start_rpc(agent_t *a)
+{
+    rpc_http_settings_t hs;
+    char err[256];
+    int v6;
+
+    if (make_token(a) != 0) {
+        LOG_ERROR(a->log, "rpc", "no token: rpc_token is too long, or no randomness");
+        return -1;
+    }
+    memset(&hs, 0, sizeof hs);
+    hs.address = a->s->rpc_address;
+    hs.port = a->s->rpc_port;
+    hs.token = a->token;
+    hs.allowed_hosts = a->s->rpc_allowed_hosts;
+    a->http = rpc_http_new(a->loop, a->rpc, &hs, a->log, err, sizeof err);
+    if (!a->http) {
+        LOG_ERROR(a->log, "rpc", "%s", err);
+        return -1;
+    }
+    v6 = strchr(a->s->rpc_address, ':') != NULL;
+    snprintf(a->rpc_url, sizeof a->rpc_url, "http://%s%s%s:%u/rpc", v6 ? "[" : "",
+             a->s->rpc_address, v6 ? "]" : "", rpc_http_port(a->http));
+    a->rpc_file = malloc(strlen(a->s->state_dir) + sizeof "/rpc.json");
+    if (!a->rpc_file)
+        return -1;
+    sprintf(a->rpc_file, "%s/rpc.json", a->s->state_dir);
+    if (write_rpc_file(a) != 0) {
+        LOG_ERROR(a->log, "rpc", "could not write %s: %s", a->rpc_file, strerror(errno));
+        return -1;
+    }
+    LOG_INFO(a->log, "rpc", "JSON-RPC on %s; URL and token in %s", a->rpc_url, a->rpc_file);
+    return 0;
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+
+static agent_t *agent_alloc(const agent_settings_t *s, log_t *log, btshim_session_t *bt)
+{
+    agent_t *a = calloc(1, sizeof *a);
+    library_error_t lerr;
+
+    if (!a) {
+        LOG_ERROR(log, "main", "out of memory");
+        return NULL;
+    }
+    a->s = s;
+    a->log = log;
+    a->bt = bt;
+    a->download_rate_limit = s->download_rate_limit;
+    a->upload_rate_limit = s->upload_rate_limit;
+    if (!(a->loop = loop_new()) ||
+        !(a->rpc = rpc_new(agent_rpc_methods, agent_rpc_methods_count, a))) {
+        LOG_ERROR(log, "main", "out of memory");
+        goto fail;
+    }
+    a->lib = library_new(bt, s->state_dir, 0, log, on_library, a, &lerr);
+    if (!a->lib) {
+        LOG_ERROR(log, "share", "%s", lerr.message);
+        goto fail;
+    }
+    if (loop_fd_add(a->loop, btshim_session_wake_fd(bt), POLLIN, on_bt_wake, a) != 0)
+        goto fail;
+    library_load(a->lib);
+    return a;
+fail:
+    library_free(a->lib);
+    rpc_free(a->rpc);
+    loop_free(a->loop);
+    free(a);
+    return NULL;
+}
+
+agent_t *agent_new_offline(const agent_settings_t *s, log_t *log, btshim_session_t *bt)
+{
+    return agent_alloc(s, log, bt);
+}
+
+agent_t *agent_new(const agent_settings_t *s, log_t *log)
+{
+    btshim_settings_t bs;
+    btshim_error_t err;
+    btshim_session_t *bt;
+    agent_t *a;
+
+    if (mkdir(s->state_dir, 0700) != 0 && errno != EEXIST) {
+        LOG_ERROR(log, "main", "state directory %s: %s", s->state_dir, strerror(errno));
+        return NULL;
+    }
+    memset(&bs, 0, sizeof bs);
+    bs.listen_interfaces = s->listen_interfaces;
+    bs.upnp = bs.natpmp = s->port_mapping;
+    bs.download_rate_limit = (int)s->download_rate_limit;
+    bs.upload_rate_limit = (int)s->upload_rate_limit;
+    bs.max_jobs = s->hashing_jobs;
+    bs.user_agent = "bitween/" BITWEEN_VERSION;
+    bt = btshim_session_new(&bs, &err);
+    if (!bt) {
+        LOG_ERROR(log, "bt", "BitTorrent session: %s", err.message);
+        return NULL;
+    }
+    LOG_INFO(log, "bt", "%s session; DHT, local discovery, trackers and peer exchange off%s",
+             btshim_backend(), s->port_mapping ? "; UPnP and NAT-PMP on" : "");
+    a = agent_alloc(s, log, bt);
+    if (!a) {
+        btshim_session_free(bt);
+        return NULL;
+    }
+    a->own_bt = 1;
+    if (s->rpc_address && start_rpc(a) != 0) {
+        agent_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+int agent_run(agent_t *a, volatile sig_atomic_t *stop, volatile sig_atomic_t *reload,
+              void (*on_reload)(void *), void *arg)
+{
+    uint64_t end;
+
+    while (!*stop) {
+        if (loop_run_once(a->loop, 1000) < 0) {
+            LOG_ERROR(a->log, "main", "event loop: %s", strerror(errno));
+            return -1;
+        }
+        if (reload && *reload) {
+            *reload = 0;
+            if (on_reload)
+                on_reload(arg);
+        }
+    }
+    LOG_INFO(a->log, "main", "stopping: saving resume data");
+    a->stopping = 1;
+    agent_rpc_fail_waiters(a);
+    library_save_all(a->lib);
+    end = loop_now_ms(a->loop) + STOP_SAVE_MS;
+    while (library_saves_pending(a->lib) && loop_now_ms(a->loop) < end)
+        if (loop_run_once(a->loop, 100) < 0)
+            break;
+    if (library_saves_pending(a->lib))
+        LOG_WARN(a->log, "main", "%zu share(s) without fresh resume data: they are checked "
+                                 "at the next start",
+                 library_saves_pending(a->lib));
+    return 0;
+}
+
+void agent_free(agent_t *a)
+{
+    if (!a)
+        return;
+    agent_rpc_fail_waiters(a);
+    if (a->http && a->rpc_file)
+        unlink(a->rpc_file);
+    rpc_http_free(a->http);
+    free(a->rpc_file);
+    rpc_free(a->rpc);
+    library_free(a->lib);
+    if (a->bt)
+        loop_fd_del(a->loop, btshim_session_wake_fd(a->bt));
+    loop_free(a->loop);
+    if (a->own_bt)
+        btshim_session_free(a->bt);
+    free(a);
+}

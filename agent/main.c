@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bitween-agent: command line, configuration (file, BITWEEN_AGENT_*
+ * environment, flags), logging and signals around agent_run().
+ * SIGTERM/SIGINT save resume data and stop; SIGHUP re-reads the
+ * configuration and applies what may change at run time (log level, rate
+ * limits).
+ */
+#include <signal.h>
+#include <stdio.h>
+
+#include "agent.h"
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "options.h"
+
+#ifndef BITWEEN_VERSION
+#define BITWEEN_VERSION "unknown"
+#endif
+
+static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t reload_flag;
+
+static const daemon_spec_t spec = {
+    .prog = "bitween-agent",
+    .version = BITWEEN_VERSION,
+    .summary = "Shares files with your XMPP contacts over BitTorrent: seeds what you share,\n"
+               "announces it through bitween-component, and serves a JSON-RPC API on\n"
+               "loopback for the bitween command and the web page.\n",
+    .config_env = "BITWEEN_AGENT_CONFIG",
+    .env_prefix = AGENT_ENV_PREFIX,
+    .table = agent_options,
+    .n_options = AOPT_COUNT,
+    .log_level_option = AOPT_LOG_LEVEL,
+    .log_timestamps_option = AOPT_LOG_TIMESTAMPS,
+    .docs = "docs/agent.md",
+};
+
+static void reload(void *arg)
+{
+    daemon_reload(arg);
+}
+
+int main(int argc, char **argv)
+{
+    daemon_app_t app;
+    int check_only, rc;
+    config_error_t err;
+    agent_settings_t settings;
+    agent_strings_t strings;
+    agent_t *agent = NULL;
+
+    rc = daemon_start(&app, &spec, argc, argv, &check_only);
+    if (rc >= 0)
+        return rc;
+    if (agent_options_to_settings(app.cfg, &settings, &strings, &err) != 0) {
+        daemon_app_free(&app);
+        return daemon_config_error(&app, err.message);
+    }
+    if (check_only) {
+        printf("configuration ok\n");
+        daemon_app_free(&app);
+        return 0;
+    }
+    rc = 1;
+    if (daemon_setup(&app, &stop_flag, &reload_flag) != 0)
+        goto out;
+    LOG_INFO(app.log, "main", "bitween-agent %s starting for %s/%s, state in %s", BITWEEN_VERSION,
+             settings.jid, settings.resource, settings.state_dir);
+    agent = agent_new(&settings, app.log);
+    if (!agent)
+        goto out;
+    rc = agent_run(agent, &stop_flag, &reload_flag, reload, &app) == 0 ? 0 : 1;
+out:
+    agent_free(agent);
+    daemon_app_free(&app);
+    return rc;
+}
