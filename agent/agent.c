@@ -60,7 +60,7 @@ void agent_drain_events(agent_t *a)
             }
             btshim_event_clear(&ev[i]);
         }
-    } while (n == 32);
+    } while (n > 0); /* handling an event may queue more (resume data) */
 }
 
 static void on_bt_wake(loop_t *loop, int fd, short revents, void *arg)
@@ -289,6 +289,20 @@ int agent_run(agent_t *a, volatile sig_atomic_t *stop, volatile sig_atomic_t *re
         LOG_WARN(a->log, "main", "%zu share(s) without fresh resume data: they are checked "
                                  "at the next start",
                  library_saves_pending(a->lib));
+    return 0;
+}
+
+int agent_set_rates(agent_t *a, long long download, long long upload)
+{
+    btshim_error_t err;
+    if (btshim_session_set_rates(a->bt, (int)download, (int)upload, &err) != BTSHIM_OK) {
+        LOG_ERROR(a->log, "bt", "rate limits: %s", err.message);
+        return -1;
+    }
+    a->download_rate_limit = download;
+    a->upload_rate_limit = upload;
+    LOG_INFO(a->log, "bt", "rate limits: download %lld KiB/s, upload %lld KiB/s (0: unlimited)",
+             download / 1024, upload / 1024);
     return 0;
 }
 

@@ -67,6 +67,9 @@ agent_t *agent_new(const agent_settings_t *s, log_t *log) __attribute__((warn_un
 int agent_run(agent_t *a, volatile sig_atomic_t *stop, volatile sig_atomic_t *reload,
               void (*on_reload)(void *), void *arg);
 
+/** Change the rate limits (bytes/s, 0: unlimited), as bt.set_rates does. */
+int agent_set_rates(agent_t *a, long long download, long long upload);
+
 /** Free; NULL is a no-op. */
 void agent_free(agent_t *a);
 

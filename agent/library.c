@@ -178,7 +178,8 @@ static int snap_take(snapshot_t *s, const char *path, library_error_t *err)
     memset(s, 0, sizeof *s);
     rc = snap_walk(s, path, "", 0);
     if (rc == 0) {
-        qsort(s->v, s->n, sizeof *s->v, cmp_rec);
+        if (s->n > 1)
+            qsort(s->v, s->n, sizeof *s->v, cmp_rec);
         return 0;
     }
     snap_free(s);
@@ -392,11 +393,8 @@ static void info_of(library_t *lib, const share_t *sh, share_info_t *out)
     out->error = sh->error;
     if (sh->state == SHARE_HASHING && sh->job) {
         uint64_t done = 0, total = 0;
-        if (btshim_create_progress(lib->ses, sh->job, &done, &total, NULL) == BTSHIM_OK) {
-            out->hashed = done;
-            if (total)
-                out->size = total;
-        }
+        if (btshim_create_progress(lib->ses, sh->job, &done, &total, NULL) == BTSHIM_OK)
+            out->hashed = done < out->size ? done : out->size;
     }
 }
 
@@ -865,7 +863,8 @@ static int meta_parse(const char *text, share_t *sh)
         if (snap_push(&sh->snap, rel, &st) != 0)
             goto out;
     }
-    qsort(sh->snap.v, sh->snap.n, sizeof *sh->snap.v, cmp_rec);
+    if (sh->snap.n > 1)
+        qsort(sh->snap.v, sh->snap.n, sizeof *sh->snap.v, cmp_rec);
     rc = 0;
 out:
     json_decref(o);

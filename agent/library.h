@@ -46,7 +46,7 @@ typedef struct share_info {
     char hash[BTSHIM_HASH_HEX]; /* "" while hashing */
     const char *name;          /* the torrent's name: the path's last component */
     const char *path;          /* absolute */
-    uint64_t size;             /* bytes; while hashing: bytes to hash */
+    uint64_t size;             /* bytes of data */
     uint64_t hashed;           /* while hashing: bytes hashed so far */
     int64_t added_ms;          /* wall clock, ms since the epoch */
     share_state_t state;

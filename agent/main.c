@@ -37,9 +37,17 @@ static const daemon_spec_t spec = {
     .docs = "docs/agent.md",
 };
 
+typedef struct running {
+    daemon_app_t *app;
+    agent_t *agent;
+} running_t;
+
 static void reload(void *arg)
 {
-    daemon_reload(arg);
+    running_t *r = arg;
+    if (daemon_reload(r->app) == 0)
+        agent_set_rates(r->agent, config_int(r->app->cfg, AOPT_DOWNLOAD_RATE_LIMIT) * 1024,
+                        config_int(r->app->cfg, AOPT_UPLOAD_RATE_LIMIT) * 1024);
 }
 
 int main(int argc, char **argv)
@@ -71,7 +79,10 @@ int main(int argc, char **argv)
     agent = agent_new(&settings, app.log);
     if (!agent)
         goto out;
-    rc = agent_run(agent, &stop_flag, &reload_flag, reload, &app) == 0 ? 0 : 1;
+    {
+        running_t r = {&app, agent};
+        rc = agent_run(agent, &stop_flag, &reload_flag, reload, &r) == 0 ? 0 : 1;
+    }
 out:
     agent_free(agent);
     daemon_app_free(&app);

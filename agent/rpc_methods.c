@@ -421,20 +421,14 @@ static rpc_status_t m_set_rates(void *ctx, json_t *params, rpc_call_t *call)
     static const char *const known[] = {"download", "upload", NULL};
     agent_t *a = ctx;
     long long down = a->download_rate_limit / 1024, up = a->upload_rate_limit / 1024;
-    btshim_error_t err;
 
     if (only_known(params, known, call) || get_uint(params, "download", 2097151, &down, call) ||
         get_uint(params, "upload", 2097151, &up, call))
         return RPC_DONE;
-    if (btshim_session_set_rates(a->bt, (int)(down * 1024), (int)(up * 1024), &err) !=
-        BTSHIM_OK) {
-        rpc_call_error(call, RPC_INTERNAL_ERROR, "internal", "%s", err.message);
+    if (agent_set_rates(a, down * 1024, up * 1024) != 0) {
+        rpc_call_error(call, RPC_INTERNAL_ERROR, "internal", "the session refused the limits");
         return RPC_DONE;
     }
-    a->download_rate_limit = down * 1024;
-    a->upload_rate_limit = up * 1024;
-    LOG_INFO(a->log, "bt", "rate limits: download %lld KiB/s, upload %lld KiB/s (0: unlimited)",
-             down, up);
     rpc_call_result(call, json_pack("{sIsI}", "download", (json_int_t)down, "upload",
                                     (json_int_t)up));
     return RPC_DONE;
