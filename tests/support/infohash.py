@@ -3,10 +3,13 @@
 """Print the v1 info-hash of a .torrent file: the SHA-1 of the bencoded
 `info` dictionary exactly as it appears in the file. Independent of
 libtorrent and of bitween, for the tests to check their hashes against.
+With a data folder, also check every piece hash against the files there
+(the torrent's `name` under that folder), and fail when one differs.
 
-    infohash.py FILE.torrent
+    infohash.py FILE.torrent [DATA_PARENT]
 """
 import hashlib
+import os
 import sys
 
 
@@ -41,10 +44,64 @@ def info_span(buf):
     raise ValueError("no info dictionary")
 
 
+def decode(buf, i=0):
+    """The bencoded value at buf[i] as Python objects, and the index past it."""
+    c = buf[i:i + 1]
+    if c == b"i":
+        end = buf.index(b"e", i)
+        return int(buf[i + 1:end]), end + 1
+    if c == b"l":
+        out, i = [], i + 1
+        while buf[i:i + 1] != b"e":
+            v, i = decode(buf, i)
+            out.append(v)
+        return out, i + 1
+    if c == b"d":
+        out, i = {}, i + 1
+        while buf[i:i + 1] != b"e":
+            k, i = decode(buf, i)
+            v, i = decode(buf, i)
+            out[k] = v
+        return out, i + 1
+    colon = buf.index(b":", i)
+    n = int(buf[i:colon])
+    return buf[colon + 1:colon + 1 + n], colon + 1 + n
+
+
+def check_pieces(info, parent):
+    """Recompute every piece's SHA-1 over the files under `parent`."""
+    name = info[b"name"].decode()
+    if b"files" in info:
+        files = [(os.path.join(parent, name, *[p.decode() for p in f[b"path"]]), f[b"length"],
+                  f.get(b"attr", b"")) for f in info[b"files"]]
+    else:
+        files = [(os.path.join(parent, name), info[b"length"], b"")]
+    plen, pieces = info[b"piece length"], info[b"pieces"]
+    data, n = bytearray(), 0
+    for path, length, attr in files:
+        chunk = b"\0" * length if b"p" in attr else open(path, "rb").read()
+        if len(chunk) != length:
+            raise ValueError("%s: %d bytes, the torrent says %d" % (path, len(chunk), length))
+        data += chunk
+        while len(data) >= plen:
+            if hashlib.sha1(data[:plen]).digest() != pieces[20 * n:20 * n + 20]:
+                raise ValueError("piece %d differs" % n)
+            del data[:plen]
+            n += 1
+    if data:
+        if hashlib.sha1(data).digest() != pieces[20 * n:20 * n + 20]:
+            raise ValueError("piece %d differs" % n)
+        n += 1
+    if 20 * n != len(pieces):
+        raise ValueError("%d pieces hashed, the torrent has %d" % (n, len(pieces) // 20))
+
+
 def main():
     with open(sys.argv[1], "rb") as f:
         buf = f.read()
     start, end = info_span(buf)
+    if len(sys.argv) > 2:
+        check_pieces(decode(buf, start)[0], sys.argv[2])
     print(hashlib.sha1(buf[start:end]).hexdigest())
 
 

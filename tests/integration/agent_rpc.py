@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The real bitween-agent (real libtorrent, real HTTP) driven through its
+JSON-RPC API, no XMPP server needed:
+
+- the HTTP guards: a foreign Host (DNS rebinding) 421, a foreign Origin
+  403, no token, a wrong one, one cut by a NUL byte, two Authorization
+  headers 401, another path 404, another method 405, an oversized body
+  413; the same origin and the right token pass;
+- bt.add_path of a nested folder with spaces and multi-byte names and of
+  a single file: the info-hash returned is the SHA-1 of the torrent's info
+  dictionary, and every piece hash matches the files (both recomputed
+  here with hashlib, tests/support/infohash.py);
+- the API answers while a multi-GiB file is being hashed (a call returns
+  while the share is still "hashing");
+- after a restart every share seeds again without being hashed (the log
+  says so, and no hashing line appears); a file modified while the agent
+  was stopped, size kept, is checked and withdrawn, never seeded.
+
+usage: agent_rpc.py BITWEEN_AGENT INFOHASH_PY
+"""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+AGENT, INFOHASH = sys.argv[1], sys.argv[2]
+BIG_GIB = 3
+failures = 0
+
+
+def check(what, cond, detail=""):
+    global failures
+    if cond:
+        print("ok: " + what)
+    else:
+        failures += 1
+        print("FAIL: %s %s" % (what, detail), file=sys.stderr)
+
+
+def wait_for(seconds, cond):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.05)
+    return cond()
+
+
+class Agent:
+    def __init__(self, work):
+        self.work = work
+        self.state = os.path.join(work, "state")
+        self.log_path = os.path.join(work, "agent.log")
+        self.proc = None
+
+    def start(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BITWEEN_AGENT_")}
+        env.update(BITWEEN_AGENT_JID="alice@example.org", BITWEEN_AGENT_PASSWORD="pw",
+                   BITWEEN_AGENT_STATE_DIR=self.state,
+                   BITWEEN_AGENT_LISTEN_INTERFACES="127.0.0.1:0",
+                   BITWEEN_AGENT_LOG_LEVEL="debug")
+        self.log = open(self.log_path, "a")
+        self.log_from = os.path.getsize(self.log_path)
+        self.proc = subprocess.Popen([AGENT], env=env, stdout=self.log, stderr=self.log)
+        rpc_file = os.path.join(self.state, "rpc.json")
+        ok = wait_for(30, lambda: os.path.exists(rpc_file) or self.proc.poll() is not None)
+        if not ok or self.proc.poll() is not None:
+            raise SystemExit("agent did not start:\n" + self.log_text())
+        info = json.load(open(rpc_file))
+        self.token = info["token"]
+        m = re.match(r"http://([0-9.]+):(\d+)(/rpc)$", info["url"])
+        self.host, self.port, self.path = m.group(1), int(m.group(2)), m.group(3)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(60)
+        self.log.close()
+        return rc
+
+    def log_text(self):
+        with open(self.log_path) as f:
+            f.seek(self.log_from)
+            return f.read()
+
+    def http(self, method="POST", path=None, body=b"{}", headers=None, token=True):
+        h = {"Host": "%s:%d" % (self.host, self.port), "Content-Type": "application/json"}
+        if token:
+            h["Authorization"] = "Bearer " + self.token
+        h.update(headers or {})
+        c = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        c.request(method, path or self.path, body=body, headers=h)
+        r = c.getresponse()
+        out = (r.status, dict(r.getheaders()), r.read())
+        c.close()
+        return out
+
+    def raw(self, request):
+        """Send raw bytes; the status code of the reply."""
+        s = socket.create_connection((self.host, self.port), timeout=30)
+        s.sendall(request)
+        data = b""
+        while b"\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        return int(data.split(b" ")[1]) if data else 0
+
+    def call(self, method, **params):
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        status, _, data = self.http(body=body.encode())
+        if status != 200:
+            raise SystemExit("%s: HTTP %d %s" % (method, status, data))
+        return json.loads(data)
+
+    def result(self, method, **params):
+        r = self.call(method, **params)
+        if "result" not in r:
+            raise SystemExit("%s %s: %s" % (method, params, r))
+        return r["result"]
+
+    def torrents(self):
+        return {t["path"]: t for t in self.result("bt.get_torrents")["torrents"]}
+
+
+def http_guards(a):
+    ok = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "agent.status"}).encode()
+    status, _, body = a.http(body=ok)
+    check("the right token passes", status == 200 and b'"result"' in body, body)
+    status, _, _ = a.http(body=ok, headers={"Origin": "http://%s:%d" % (a.host, a.port)})
+    check("the API's own origin passes", status == 200)
+    status, _, _ = a.http(body=ok, headers={"Host": "localhost:%d" % a.port})
+    check("localhost passes", status == 200)
+    status, _, body = a.http(body=ok, headers={"Host": "evil.example:%d" % a.port})
+    check("a foreign Host is refused (421)", status == 421 and b"bad_host" in body, status)
+    status, _, _ = a.http(body=ok, headers={"Origin": "http://evil.example"})
+    check("a foreign Origin is refused (403)", status == 403, status)
+    status, headers, _ = a.http(body=ok, token=False)
+    check("no token: 401 with WWW-Authenticate", status == 401 and
+          headers.get("WWW-Authenticate") == "Bearer", status)
+    status, _, _ = a.http(body=ok, token=False, headers={"Authorization": "Bearer nope"})
+    check("a wrong token: 401", status == 401, status)
+    head = ("POST /rpc HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+            % (a.host, a.port)).encode()
+    status = a.raw(head + b"Authorization: Bearer " + a.token.encode() + b"\0junk\r\n"
+                   b"Content-Length: %d\r\n\r\n" % len(ok) + ok)
+    check("a token followed by a NUL byte: refused", status in (400, 401), status)
+    status = a.raw(head + b"Authorization: Bearer x\r\nAuthorization: Bearer " +
+                   a.token.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(ok) + ok)
+    check("two Authorization headers: 401", status == 401, status)
+    status, _, _ = a.http(path="/other")
+    check("another path: 404", status == 404, status)
+    status, headers, _ = a.http(method="GET")
+    check("another method: 405 with Allow", status == 405 and headers.get("Allow") == "POST",
+          status)
+    status = a.raw(head + b"Authorization: Bearer " + a.token.encode() +
+                   b"\r\nContent-Length: %d\r\n\r\n" % ((1 << 20) + 1))
+    check("a body declared over 1 MiB: 413 before it is sent", status == 413, status)
+    status = a.raw(head + b"Authorization: Bearer " + a.token.encode() +
+                   b"\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                   b"".join(b"%x\r\n" % 65536 + b" " * 65536 + b"\r\n" for _ in range(17)) +
+                   b"0\r\n\r\n")
+    check("a chunked body over 1 MiB: 413", status == 413, status)
+    status, _, body = a.http(body=b"{not json")
+    check("not JSON: a parse error", status == 200 and b"-32700" in body, body)
+    check("the token never reaches the log", a.token not in a.log_text())
+
+
+def infohash(torrent, parent):
+    p = subprocess.run([sys.executable, INFOHASH, torrent, parent], capture_output=True,
+                       text=True)
+    return p.stdout.strip() if p.returncode == 0 else "error: " + p.stderr.strip()[-300:]
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="bitween-agent-rpc.")
+    data = os.path.join(work, "data")
+    folder = os.path.join(data, "holiday photos")
+    os.makedirs(os.path.join(folder, "día 2", "ネコ"))
+    for rel, size in (("a.txt", 1000), ("día 2/b b.bin", 300000),
+                      ("día 2/ネコ/c.bin", 70000), ("día 2/ネコ/empty", 0)):
+        with open(os.path.join(folder, rel), "wb") as f:
+            f.write(os.urandom(size))
+    single = os.path.join(data, "notes.txt")
+    with open(single, "wb") as f:
+        f.write(b"a note\n" * 1000)
+    big = os.path.join(data, "big.img")
+    with open(big, "wb") as f:
+        f.truncate(BIG_GIB << 30)
+
+    a = Agent(work)
+    a.start()
+    try:
+        http_guards(a)
+
+        hashes = {}
+        for path in (folder, single):
+            r = a.result("bt.add_path", path=path, wait=True)
+            hashes[path] = r["hash"]
+            torrent = os.path.join(a.state, "shares", r["hash"] + ".torrent")
+            check("%s: the hash is the info dictionary's, every piece matches" %
+                  os.path.basename(path), infohash(torrent, data) == r["hash"],
+                  (infohash(torrent, data), r["hash"]))
+        t = a.torrents()
+        check("both seed", t[folder]["state"] == "seeding" and t[single]["state"] == "seeding")
+        check("sizes are the data's", t[folder]["size"] == 371000 and t[single]["size"] == 7000)
+
+        # the API answers while a big file is hashed
+        r = a.result("bt.add_path", path=big)
+        check("a big file starts hashing", r["state"] == "hashing" and r["hash"] is None)
+        answered_while_hashing = 0
+        for _ in range(5):
+            s = a.result("agent.status")
+            t = a.torrents()
+            if t[big]["state"] == "hashing" and s["shares"]["hashing"] == 1:
+                answered_while_hashing += 1
+        check("calls return while the %d GiB file is still hashing" % BIG_GIB,
+              answered_while_hashing == 5, answered_while_hashing)
+        progressed = wait_for(600, lambda: a.torrents()[big]["hashed"] > 0 or
+                              a.torrents()[big]["state"] != "hashing")
+        check("hashing progress is reported", progressed)
+        done = wait_for(900, lambda: a.torrents()[big]["state"] != "hashing")
+        check("the big file is shared once hashed", done and
+              a.torrents()[big]["state"] == "seeding", a.torrents()[big])
+        hashes[big] = a.torrents()[big]["hash"]
+        check("three shares are kept",
+              len(os.listdir(os.path.join(a.state, "shares"))) == 9)
+        check("a clean stop", a.stop() == 0)
+
+        # restart: seeded again without hashing
+        a.start()
+        t = a.torrents()
+        check("after a restart all three seed at once",
+              all(t[p]["state"] == "seeding" for p in hashes), t)
+        log = a.log_text()
+        check("the log says none was checked or hashed",
+              "3 share(s) loaded" in log and "3 seeding without a check" in log and
+              "hashing " not in log, log[-2000:])
+        check("a clean stop again", a.stop() == 0)
+
+        # a file modified while the agent was stopped, size kept
+        target = os.path.join(folder, "día 2", "b b.bin")
+        with open(target, "r+b") as f:
+            f.seek(1000)
+            f.write(b"changed!")
+        a.start()
+        settled = wait_for(60, lambda: a.torrents()[folder]["state"] not in ("checking",))
+        t = a.torrents()
+        check("the changed folder is checked and withdrawn",
+              settled and t[folder]["state"] == "error", t[folder])
+        check("the others still seed", t[single]["state"] == "seeding" and
+              t[big]["state"] == "seeding")
+        log = a.log_text()
+        check("the log says why", "changed while the agent was stopped" in log and
+              "withdrawn" in log, log[-2000:])
+        check("the user's file is untouched", open(target, "rb").read()[1000:1008] ==
+              b"changed!")
+        check("the last clean stop", a.stop() == 0)
+    finally:
+        if a.proc and a.proc.poll() is None:
+            a.proc.kill()
+        if failures:
+            print("----- agent log -----\n" + open(a.log_path).read()[-6000:], file=sys.stderr)
+        subprocess.run(["rm", "-rf", work])
+    sys.exit(1 if failures else 0)
+
+
+main()
