@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,6 +31,7 @@ void agent_drain_events(agent_t *a)
     btshim_event_t ev[32];
     btshim_error_t err;
     size_t n, i;
+    int changed = 0;
 
     do {
         if (btshim_poll(a->bt, ev, sizeof ev[0], 32, &n, &err) != BTSHIM_OK) {
@@ -42,6 +44,8 @@ void agent_drain_events(agent_t *a)
                 case BTSHIM_EV_LISTEN:
                     LOG_INFO(a->log, "bt", "listening on %s port %u", ev[i].address,
                              (unsigned)ev[i].port);
+                    if (addresses_listen(&a->addrs, ev[i].address, ev[i].port))
+                        changed = 1;
                     break;
                 case BTSHIM_EV_LISTEN_FAILED:
                     LOG_WARN(a->log, "bt", "could not listen on %s port %u: %s", ev[i].address,
@@ -50,6 +54,9 @@ void agent_drain_events(agent_t *a)
                 case BTSHIM_EV_PORT_MAPPED:
                     LOG_INFO(a->log, "bt", "router mapped port %u on %s", (unsigned)ev[i].port,
                              ev[i].address);
+                    if (ev[i].address[0] &&
+                        addresses_external(&a->addrs, ev[i].address, ev[i].port))
+                        changed = 1;
                     break;
                 case BTSHIM_EV_PORT_MAP_FAILED:
                     LOG_INFO(a->log, "bt", "port mapping failed: %s", ev[i].message);
@@ -61,6 +68,8 @@ void agent_drain_events(agent_t *a)
             btshim_event_clear(&ev[i]);
         }
     } while (n > 0); /* handling an event may queue more (resume data) */
+    if (changed)
+        agent_xmpp_shares_changed(a);
 }
 
 static void on_bt_wake(loop_t *loop, int fd, short revents, void *arg)
@@ -76,6 +85,8 @@ static void on_library(void *arg, library_event_t ev, const share_info_t *info)
     agent_t *a = arg;
     if (ev == LIBRARY_EV_HASHED && info)
         agent_rpc_job_ended(a, info);
+    if (ev == LIBRARY_EV_CHANGED)
+        agent_xmpp_shares_changed(a);
 }
 
 /* ---- the RPC file: where the CLI and the web page find the agent ------- */
@@ -194,6 +205,12 @@ static agent_t *agent_alloc(const agent_settings_t *s, log_t *log, btshim_sessio
     a->s = s;
     a->log = log;
     a->bt = bt;
+    a->xfd = -1;
+    a->addrs.announce_private = s->announce_private;
+    a->addrs.allow_loopback = s->allow_loopback;
+    if (s->external_address && !addresses_external(&a->addrs, s->external_address, 0))
+        LOG_WARN(log, "main", "external_address \"%s\" is not an IP address: ignored",
+                 s->external_address);
     a->download_rate_limit = s->download_rate_limit;
     a->upload_rate_limit = s->upload_rate_limit;
     if (!(a->loop = loop_new()) ||
@@ -229,9 +246,24 @@ agent_t *agent_new(const agent_settings_t *s, log_t *log)
     btshim_error_t err;
     btshim_session_t *bt;
     agent_t *a;
+    char lock_path[4200];
+    int lock_fd;
 
     if (mkdir(s->state_dir, 0700) != 0 && errno != EEXIST) {
         LOG_ERROR(log, "main", "state directory %s: %s", s->state_dir, strerror(errno));
+        return NULL;
+    }
+    /* one agent per state directory: a second would share its torrents
+     * and overwrite its RPC file */
+    snprintf(lock_path, sizeof lock_path, "%s/lock", s->state_dir);
+    lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        LOG_ERROR(log, "main", "%s: %s", lock_path,
+                  lock_fd >= 0 && errno == EWOULDBLOCK
+                      ? "another bitween-agent uses this state directory"
+                      : strerror(errno));
+        if (lock_fd >= 0)
+            close(lock_fd);
         return NULL;
     }
     memset(&bs, 0, sizeof bs);
@@ -244,6 +276,7 @@ agent_t *agent_new(const agent_settings_t *s, log_t *log)
     bt = btshim_session_new(&bs, &err);
     if (!bt) {
         LOG_ERROR(log, "bt", "BitTorrent session: %s", err.message);
+        close(lock_fd);
         return NULL;
     }
     LOG_INFO(log, "bt", "%s session; DHT, local discovery, trackers and peer exchange off%s",
@@ -251,10 +284,13 @@ agent_t *agent_new(const agent_settings_t *s, log_t *log)
     a = agent_alloc(s, log, bt);
     if (!a) {
         btshim_session_free(bt);
+        close(lock_fd);
         return NULL;
     }
     a->own_bt = 1;
-    if (s->rpc_address && start_rpc(a) != 0) {
+    a->lock_fd = lock_fd;
+    if ((s->rpc_address && start_rpc(a) != 0) || agent_xmpp_start(a) != 0) {
+        LOG_ERROR(log, "main", "could not start (out of memory?)");
         agent_free(a);
         return NULL;
     }
@@ -267,19 +303,22 @@ int agent_run(agent_t *a, volatile sig_atomic_t *stop, volatile sig_atomic_t *re
     uint64_t end;
 
     while (!*stop) {
-        if (loop_run_once(a->loop, 1000) < 0) {
+        /* libstrophe's own timers (connect timeout, keepalive) need turns */
+        if (loop_run_once(a->loop, a->ctx ? 200 : 1000) < 0) {
             LOG_ERROR(a->log, "main", "event loop: %s", strerror(errno));
             return -1;
         }
+        agent_xmpp_iterate(a);
         if (reload && *reload) {
             *reload = 0;
             if (on_reload)
                 on_reload(arg);
         }
     }
-    LOG_INFO(a->log, "main", "stopping: saving resume data");
+    LOG_INFO(a->log, "main", "stopping: unregistering, saving resume data");
     a->stopping = 1;
     agent_rpc_fail_waiters(a);
+    agent_xmpp_stop(a);
     library_save_all(a->lib);
     end = loop_now_ms(a->loop) + STOP_SAVE_MS;
     while (library_saves_pending(a->lib) && loop_now_ms(a->loop) < end)
@@ -316,11 +355,14 @@ void agent_free(agent_t *a)
     rpc_http_free(a->http);
     free(a->rpc_file);
     rpc_free(a->rpc);
+    agent_xmpp_free(a);
     library_free(a->lib);
     if (a->bt)
         loop_fd_del(a->loop, btshim_session_wake_fd(a->bt));
     loop_free(a->loop);
     if (a->own_bt)
         btshim_session_free(a->bt);
+    if (a->lock_fd > 0)
+        close(a->lock_fd);
     free(a);
 }

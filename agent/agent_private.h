@@ -8,8 +8,13 @@
 
 #include <stdint.h>
 
+#include <strophe.h>
+
+#include "addresses.h"
 #include "agent.h"
+#include "announce.h"
 #include "btshim.h"
+#include "contacts.h"
 #include "library.h"
 #include "loop.h"
 #include "rpc.h"
@@ -17,6 +22,33 @@
 
 #define AGENT_MAX_WAITERS 64 /* bt.add_path calls waiting for their job */
 #define AGENT_TOKEN_BYTES 32
+
+#define AGENT_MAX_IQS 16 /* our requests waiting for a reply */
+
+/* What a request of ours was. */
+enum {
+    AGENT_IQ_REGISTER = 1,
+    AGENT_IQ_ADD,
+    AGENT_IQ_REMOVE,
+    AGENT_IQ_UNREGISTER,
+    AGENT_IQ_DISCO,
+    AGENT_IQ_ROSTER,
+    AGENT_IQ_SIC,
+};
+
+enum { AGENT_XMPP_OFFLINE, AGENT_XMPP_CONNECTING, AGENT_XMPP_ONLINE };
+
+struct agent;
+
+/* A request of ours: its reply counts only with this id and from `to`. */
+typedef struct agent_iq {
+    int used;
+    int kind;
+    char id[33]; /* 128 random bits */
+    char to[1100];
+    loop_timer_t timer;
+    struct agent *a;
+} agent_iq_t;
 
 /* A bt.add_path call with wait: true, until its job ends. */
 typedef struct agent_waiter {
@@ -30,6 +62,7 @@ struct agent {
     loop_t *loop;
     btshim_session_t *bt;
     int own_bt;
+    int lock_fd; /* <state_dir>/lock, held while running */
     library_t *lib;
     rpc_t *rpc;
     rpc_http_t *http;
@@ -40,6 +73,35 @@ struct agent {
     size_t n_waiters;
     int stopping;
     long long download_rate_limit, upload_rate_limit; /* bytes/s, as in force */
+
+    /* XMPP (xmpp.c) */
+    xmpp_ctx_t *ctx;
+    xmpp_conn_t *conn;
+    int xfd, xfd_ready;
+    int xmpp_state;
+    char xmpp_error[300];
+    unsigned reconnect_attempt, rng;
+    loop_timer_t reconnect_timer;
+    agent_iq_t iqs[AGENT_MAX_IQS];
+    addresses_t addrs;
+    contacts_t *contacts;
+
+    /* registration with the component */
+    uint64_t seq;
+    int registered;    /* the component holds reg_acked */
+    int reg_in_flight; /* a request is on its way */
+    int reg_blocked;   /* refused for good until something changes */
+    int quota_known;
+    int unregistered;
+    int conflicts;
+    unsigned reg_attempt;
+    loop_timer_t reg_retry;
+    announce_set_t reg_acked, reg_sending;
+    announce_quota_t quota;
+    size_t over_quota;
+    char (*over)[41]; /* shares left out by the quotas */
+    char last_refusal[600];
+    int64_t last_refusal_ms;
 };
 
 /** The method table of the JSON-RPC API (rpc_methods.c). */
@@ -58,6 +120,22 @@ void agent_rpc_fail_waiters(agent_t *a);
  */
 agent_t *agent_new_offline(const agent_settings_t *s, log_t *log, btshim_session_t *bt)
     __attribute__((warn_unused_result));
+
+/* xmpp.c */
+/** Create the XMPP client and start connecting. 0, -1 when out of memory. */
+int agent_xmpp_start(agent_t *a);
+/** Let libstrophe read and write; after every turn of the loop. */
+void agent_xmpp_iterate(agent_t *a);
+/** Unregister (waiting a few seconds for the answer) and disconnect. */
+void agent_xmpp_stop(agent_t *a);
+void agent_xmpp_free(agent_t *a);
+/** The shares or addresses changed: announce again. */
+void agent_xmpp_shares_changed(agent_t *a);
+const char *agent_xmpp_state_name(const agent_t *a);
+/** "announced", "announcing", "not announced: over the server's quota", ... */
+const char *agent_announce_state(const agent_t *a, const char *hash);
+/** "offline", "registering", "registered", "updating", "retrying", "refused" */
+const char *agent_registration_state(const agent_t *a);
 
 /** The agent's JSON-RPC dispatcher (borrowed). */
 rpc_t *agent_rpc(agent_t *a);

@@ -6,8 +6,11 @@
  * configuration and applies what may change at run time (log level, rate
  * limits).
  */
+#include <langinfo.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "agent.h"
 #include "config.h"
@@ -59,6 +62,10 @@ int main(int argc, char **argv)
     agent_strings_t strings;
     agent_t *agent = NULL;
 
+    /* file names are UTF-8 to contacts whatever the locale: libtorrent
+     * converts paths with the C library's multibyte functions */
+    if (!setlocale(LC_CTYPE, "") || strcmp(nl_langinfo(CODESET), "UTF-8") != 0)
+        setlocale(LC_CTYPE, "C.UTF-8");
     rc = daemon_start(&app, &spec, argc, argv, &check_only);
     if (rc >= 0)
         return rc;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "agent_private.h"
 
@@ -110,7 +111,7 @@ static int parse_hash(const char *in, char out[BTSHIM_HASH_HEX])
 static const char *const torrent_fields[] = {
     "id",       "hash",          "name",        "path",     "state",    "progress",
     "size",     "done",          "hashed",      "download_rate", "upload_rate", "uploaded",
-    "peers",    "error",         "added",       NULL,
+    "peers",    "error",         "added",       "announce", NULL,
 };
 
 static const char *state_name(share_state_t st)
@@ -219,6 +220,11 @@ static json_t *torrent_json(agent_t *a, const share_info_t *sh, unsigned mask)
         json_object_set_new(o, "error", json_string(sh->error ? sh->error : ""));
     if (WANT(14))
         json_object_set_new(o, "added", json_integer((json_int_t)(sh->added_ms / 1000)));
+    if (WANT(15))
+        json_object_set_new(o, "announce",
+                            json_string(sh->state == SHARE_SEEDING
+                                            ? agent_announce_state(a, sh->hash)
+                                            : "not announced: not seeding"));
 #undef WANT
     return o;
 }
@@ -455,12 +461,206 @@ static rpc_status_t m_status(void *ctx, json_t *params, rpc_call_t *call)
     shares = json_pack("{sIsIsIsI}", "seeding", (json_int_t)count[SHARE_SEEDING], "hashing",
                        (json_int_t)count[SHARE_HASHING], "checking",
                        (json_int_t)count[SHARE_CHECKING], "error", (json_int_t)count[SHARE_ERROR]);
-    rpc_call_result(call,
-                    json_pack("{sssssssosos{sIsI}}", "version", BITWEEN_VERSION, "backend",
-                              btshim_backend(), "state_dir", a->s->state_dir, "listen_ports", ports,
-                              "shares", shares, "rate_limits", "download",
-                              (json_int_t)(a->download_rate_limit / 1024), "upload",
-                              (json_int_t)(a->upload_rate_limit / 1024)));
+    {
+        json_t *st = json_pack("{sssssssosos{sIsI}}", "version", BITWEEN_VERSION, "backend",
+                               btshim_backend(), "state_dir", a->s->state_dir, "listen_ports",
+                               ports, "shares", shares, "rate_limits", "download",
+                               (json_int_t)(a->download_rate_limit / 1024), "upload",
+                               (json_int_t)(a->upload_rate_limit / 1024));
+        json_t *addrs = json_array();
+        announce_addr_t list[ANNOUNCE_MAX_ADDRESSES];
+        size_t na = addresses_collect(&a->addrs, list, ANNOUNCE_MAX_ADDRESSES);
+        for (i = 0; addrs && i < na; i++)
+            json_array_append_new(addrs, json_pack("{sssi}", "address", list[i].address, "port",
+                                                   (int)list[i].port));
+        if (st) {
+            json_object_set_new(st, "jid", json_string(a->s->jid ? a->s->jid : ""));
+            json_object_set_new(st, "resource", json_string(a->s->resource ? a->s->resource : ""));
+            json_object_set_new(st, "addresses", addrs ? addrs : json_array());
+            json_object_set_new(
+                st, "xmpp",
+                json_pack("{sssssb}", "state", agent_xmpp_state_name(a), "error", a->xmpp_error,
+                          "tls", a->conn && a->xmpp_state == AGENT_XMPP_ONLINE &&
+                                     xmpp_conn_is_secured(a->conn)));
+            json_object_set_new(
+                st, "registration",
+                json_pack("{sssssIsIsIsssI}", "state", agent_registration_state(a), "component",
+                          a->s->component_jid ? a->s->component_jid : "", "seq",
+                          (json_int_t)a->seq, "announced",
+                          (json_int_t)(a->registered ? a->reg_acked.n_shares : 0),
+                          "not_announced", (json_int_t)a->over_quota, "last_refusal",
+                          a->last_refusal, "last_refusal_at",
+                          (json_int_t)(a->last_refusal_ms / 1000)));
+            json_object_set_new(st, "quotas",
+                                json_pack("{sIsIsIsI}", "max_shares_per_resource",
+                                          (json_int_t)a->quota.max_shares,
+                                          "max_addresses_per_resource",
+                                          (json_int_t)a->quota.max_addresses, "max_name_bytes",
+                                          (json_int_t)a->quota.max_name_bytes, "max_item_bytes",
+                                          (json_int_t)a->quota.max_item_bytes));
+            json_object_set_new(st, "contacts",
+                                json_integer(a->contacts ? (json_int_t)contacts_count(a->contacts)
+                                                         : 0));
+        } else {
+            json_decref(addrs);
+        }
+        rpc_call_result(call, st);
+    }
+    return RPC_DONE;
+}
+
+/* ---- contacts' shares ------------------------------------------------------ */
+
+/* Whether `name` holds `query`, ASCII letters compared without case. */
+static int name_matches(const char *name, const char *query)
+{
+    size_t n = strlen(query), i, j;
+    if (!n)
+        return 1;
+    for (i = 0; name[i]; i++) {
+        for (j = 0; j < n && name[i + j]; j++) {
+            char x = name[i + j], y = query[j];
+            if (x >= 'A' && x <= 'Z')
+                x = (char)(x - 'A' + 'a');
+            if (y >= 'A' && y <= 'Z')
+                y = (char)(y - 'A' + 'a');
+            if (x != y)
+                break;
+        }
+        if (j == n)
+            return 1;
+    }
+    return 0;
+}
+
+static json_t *addresses_json(const shares_item_t *item, size_t ri)
+{
+    json_t *list = json_array();
+    size_t ai;
+    for (ai = 0; list && ai < shares_item_address_count(item, ri); ai++) {
+        shares_address_t ad;
+        if (shares_item_address(item, ri, ai, &ad) == 0)
+            json_array_append_new(list, json_pack("{sssi}", "address", ad.address, "port",
+                                                  (int)ad.port));
+    }
+    return list;
+}
+
+static rpc_status_t m_get_shares(void *ctx, json_t *params, rpc_call_t *call)
+{
+    static const char *const known[] = {"jid", "query", NULL};
+    agent_t *a = ctx;
+    const char *jid, *query, *bare;
+    const shares_item_t *item;
+    json_t *out;
+    size_t i, ri, si;
+
+    if (only_known(params, known, call) || get_string(params, "jid", 0, &jid, call) ||
+        get_string(params, "query", 0, &query, call))
+        return RPC_DONE;
+    if (!(out = json_array())) {
+        rpc_call_error(call, RPC_INTERNAL_ERROR, "internal", "out of memory");
+        return RPC_DONE;
+    }
+    for (i = 0; a->contacts && contacts_get(a->contacts, i, &bare, &item) == 0; i++) {
+        json_t *resources = json_array();
+        if (jid && strcasecmp(jid, bare) != 0) {
+            json_decref(resources);
+            continue;
+        }
+        for (ri = 0; resources && ri < shares_item_resource_count(item); ri++) {
+            json_t *shares = json_array();
+            for (si = 0; shares && si < shares_item_share_count(item, ri); si++) {
+                shares_share_t sh;
+                if (shares_item_share(item, ri, si, &sh) != 0 ||
+                    (query && !name_matches(sh.name, query)))
+                    continue;
+                json_array_append_new(shares, json_pack("{sssssI}", "hash", sh.hash, "name",
+                                                        sh.name, "size", (json_int_t)sh.size));
+            }
+            if (query && json_array_size(shares) == 0) {
+                json_decref(shares);
+                continue;
+            }
+            json_array_append_new(resources,
+                                  json_pack("{sssoso}", "resource",
+                                            shares_item_resource(item, ri), "shares", shares,
+                                            "addresses", addresses_json(item, ri)));
+        }
+        if (query && json_array_size(resources) == 0) {
+            json_decref(resources);
+            continue;
+        }
+        json_array_append_new(out, json_pack("{ssso}", "jid", bare, "resources", resources));
+    }
+    rpc_call_result(call, json_pack("{so}", "contacts", out));
+    return RPC_DONE;
+}
+
+typedef struct hashes_ctx {
+    agent_t *a;
+    json_t *list;
+} hashes_ctx_t;
+
+static json_t *hash_json(agent_t *a, const char *hash, int with_sources)
+{
+    contacts_source_t src[64];
+    size_t n = contacts_sources(a->contacts, hash, src, 64), i;
+    shares_share_t sh;
+    json_t *o, *sources;
+    if (!n || shares_item_share(src[0].item, src[0].resource, src[0].share, &sh) != 0)
+        return NULL;
+    o = json_pack("{sssssIsI}", "hash", hash, "name", sh.name, "size", (json_int_t)sh.size,
+                  "source_count", (json_int_t)n);
+    if (!o || !with_sources)
+        return o;
+    sources = json_array();
+    for (i = 0; sources && i < n && i < 64; i++)
+        json_array_append_new(sources,
+                              json_pack("{ssssso}", "jid", src[i].bare, "resource",
+                                        shares_item_resource(src[i].item, src[i].resource),
+                                        "addresses", addresses_json(src[i].item, src[i].resource)));
+    json_object_set_new(o, "sources", sources ? sources : json_array());
+    return o;
+}
+
+static void each_hash(void *arg, const char *hash)
+{
+    hashes_ctx_t *h = arg;
+    json_t *o = hash_json(h->a, hash, 0);
+    if (o)
+        json_array_append_new(h->list, o);
+}
+
+static rpc_status_t m_get_hashes(void *ctx, json_t *params, rpc_call_t *call)
+{
+    static const char *const known[] = {"hash", NULL};
+    agent_t *a = ctx;
+    const char *hash_in;
+    char hash[BTSHIM_HASH_HEX];
+    hashes_ctx_t h = {a, json_array()};
+
+    if (!h.list || only_known(params, known, call) ||
+        get_string(params, "hash", 0, &hash_in, call)) {
+        json_decref(h.list);
+        if (!h.list)
+            rpc_call_error(call, RPC_INTERNAL_ERROR, "internal", "out of memory");
+        return RPC_DONE;
+    }
+    if (hash_in && parse_hash(hash_in, hash) != 0) {
+        json_decref(h.list);
+        rpc_call_error(call, RPC_INVALID_PARAMS, "invalid_params",
+                       "\"hash\" must be 40 hexadecimal digits");
+        return RPC_DONE;
+    }
+    if (a->contacts && hash_in) {
+        json_t *o = hash_json(a, hash, 1);
+        if (o)
+            json_array_append_new(h.list, o);
+    } else if (a->contacts) {
+        contacts_each_hash(a->contacts, each_hash, &h);
+    }
+    rpc_call_result(call, json_pack("{so}", "hashes", h.list));
     return RPC_DONE;
 }
 
@@ -471,5 +671,7 @@ const rpc_method_t agent_rpc_methods[] = {
     {"bt.del_torrent", m_del_torrent},
     {"bt.get_torrents", m_get_torrents},
     {"bt.set_rates", m_set_rates},
+    {"xmpp.get_hashes", m_get_hashes},
+    {"xmpp.get_shares", m_get_shares},
 };
 const size_t agent_rpc_methods_count = sizeof agent_rpc_methods / sizeof agent_rpc_methods[0];

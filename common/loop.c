@@ -266,3 +266,14 @@ int loop_run_once(loop_t *loop, int max_wait_ms)
     loop_fd_compact(loop);
     return ran;
 }
+
+uint64_t loop_backoff_ms(unsigned base, unsigned max, unsigned attempt, unsigned *rng)
+{
+    uint64_t d = base ? base : 1;
+    unsigned i;
+    for (i = 0; i < attempt && d < max; i++)
+        d *= 2;
+    if (d > max)
+        d = max;
+    return d / 2 + (uint64_t)rand_r(rng) % (d / 2 + 1);
+}

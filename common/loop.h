@@ -69,4 +69,12 @@ int loop_timer_armed(const loop_timer_t *timer);
  */
 int loop_run_once(loop_t *loop, int max_wait_ms);
 
+/**
+ * Delay before retry number `attempt` (0 first): `base` ms doubled per
+ * attempt up to `max`, then a random point in its upper half (jitter, so
+ * that many clients cut off together do not come back together). `rng` is
+ * the caller's rand_r() state.
+ */
+uint64_t loop_backoff_ms(unsigned base, unsigned max, unsigned attempt, unsigned *rng);
+
 #endif /* BITWEEN_COMMON_LOOP_H */

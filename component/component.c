@@ -280,13 +280,7 @@ static int new_iq_id(char out[IQ_ID_LEN], char kind)
 /* Exponential backoff with jitter: a delay in [d/2, d], d = min(max, base * 2^attempt). */
 static uint64_t backoff_ms(component_t *c, unsigned base, unsigned max, unsigned attempt)
 {
-    uint64_t d = base ? base : 1;
-    unsigned i;
-    for (i = 0; i < attempt && d < max; i++)
-        d *= 2;
-    if (d > max)
-        d = max;
-    return d / 2 + (uint64_t)rand_r(&c->rng) % (d / 2 + 1);
+    return loop_backoff_ms(base, max, attempt, &c->rng);
 }
 
 static const char *jid_domain_part(const char *jid)
