@@ -92,6 +92,7 @@ struct agent {
     int reg_in_flight; /* a request is on its way */
     int reg_blocked;   /* refused for good until something changes */
     int quota_known;
+    int quota_refetched; /* after a quota refusal, once */
     int unregistered;
     int conflicts;
     unsigned reg_attempt;

@@ -404,6 +404,7 @@ static void reg_reply(agent_t *a, int kind, xmpp_stanza_t *reply)
         a->registered = 1;
         a->reg_attempt = 0;
         a->conflicts = 0;
+        a->quota_refetched = 0;
         reg_kick(a);
         return;
     }
@@ -434,6 +435,17 @@ static void reg_reply(agent_t *a, int kind, xmpp_stanza_t *reply)
         return;
     }
     a->registered = 0;
+    if (cond && strcmp(cond, "policy-violation") == 0 && !a->quota_refetched) {
+        /* over a quota: the component's quotas may have changed since we
+         * read them; read them again and fit once more */
+        LOG_WARN(a->log, "register", "%s; reading the component's quotas again",
+                 a->last_refusal);
+        a->quota_refetched = 1;
+        a->quota_known = 0;
+        send_tracked(a, iq_new(a, "get", new_el(a->ctx, "query", NS_DISCO)),
+                     a->s->component_jid, AGENT_IQ_DISCO);
+        return;
+    }
     if (type && strcmp(type, "wait") == 0) {
         delay = loop_backoff_ms(RETRY_MIN_MS, RETRY_MAX_MS, a->reg_attempt++, &a->rng);
         LOG_WARN(a->log, "register", "%s; retrying in %" PRIu64 " s", a->last_refusal,

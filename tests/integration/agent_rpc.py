@@ -19,117 +19,18 @@ JSON-RPC API, no XMPP server needed:
 
 usage: agent_rpc.py BITWEEN_AGENT INFOHASH_PY
 """
-import http.client
 import json
 import os
-import re
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from agentlib import Agent, check, infohash, wait_for  # noqa: E402
+import agentlib  # noqa: E402
 
 AGENT, INFOHASH = sys.argv[1], sys.argv[2]
 BIG_GIB = 3
-failures = 0
-
-
-def check(what, cond, detail=""):
-    global failures
-    if cond:
-        print("ok: " + what)
-    else:
-        failures += 1
-        print("FAIL: %s %s" % (what, detail), file=sys.stderr)
-
-
-def wait_for(seconds, cond):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    return cond()
-
-
-class Agent:
-    def __init__(self, work):
-        self.work = work
-        self.state = os.path.join(work, "state")
-        self.log_path = os.path.join(work, "agent.log")
-        self.proc = None
-
-    def start(self):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BITWEEN_AGENT_")}
-        env.update(BITWEEN_AGENT_JID="alice@example.org", BITWEEN_AGENT_PASSWORD="pw",
-                   BITWEEN_AGENT_STATE_DIR=self.state,
-                   BITWEEN_AGENT_LISTEN_INTERFACES="127.0.0.1:0",
-                   BITWEEN_AGENT_LOG_LEVEL="debug")
-        self.log = open(self.log_path, "a")
-        self.log_from = os.path.getsize(self.log_path)
-        self.proc = subprocess.Popen([AGENT], env=env, stdout=self.log, stderr=self.log)
-        rpc_file = os.path.join(self.state, "rpc.json")
-        ok = wait_for(30, lambda: os.path.exists(rpc_file) or self.proc.poll() is not None)
-        if not ok or self.proc.poll() is not None:
-            raise SystemExit("agent did not start:\n" + self.log_text())
-        info = json.load(open(rpc_file))
-        self.token = info["token"]
-        m = re.match(r"http://([0-9.]+):(\d+)(/rpc)$", info["url"])
-        self.host, self.port, self.path = m.group(1), int(m.group(2)), m.group(3)
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(60)
-        self.log.close()
-        return rc
-
-    def log_text(self):
-        with open(self.log_path) as f:
-            f.seek(self.log_from)
-            return f.read()
-
-    def http(self, method="POST", path=None, body=b"{}", headers=None, token=True):
-        h = {"Host": "%s:%d" % (self.host, self.port), "Content-Type": "application/json"}
-        if token:
-            h["Authorization"] = "Bearer " + self.token
-        h.update(headers or {})
-        c = http.client.HTTPConnection(self.host, self.port, timeout=30)
-        c.request(method, path or self.path, body=body, headers=h)
-        r = c.getresponse()
-        out = (r.status, dict(r.getheaders()), r.read())
-        c.close()
-        return out
-
-    def raw(self, request):
-        """Send raw bytes; the status code of the reply."""
-        s = socket.create_connection((self.host, self.port), timeout=30)
-        s.sendall(request)
-        data = b""
-        while b"\r\n" not in data:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-        s.close()
-        return int(data.split(b" ")[1]) if data else 0
-
-    def call(self, method, **params):
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
-        status, _, data = self.http(body=body.encode())
-        if status != 200:
-            raise SystemExit("%s: HTTP %d %s" % (method, status, data))
-        return json.loads(data)
-
-    def result(self, method, **params):
-        r = self.call(method, **params)
-        if "result" not in r:
-            raise SystemExit("%s %s: %s" % (method, params, r))
-        return r["result"]
-
-    def torrents(self):
-        return {t["path"]: t for t in self.result("bt.get_torrents")["torrents"]}
 
 
 def http_guards(a):
@@ -175,12 +76,6 @@ def http_guards(a):
     check("the token never reaches the log", a.token not in a.log_text())
 
 
-def infohash(torrent, parent):
-    p = subprocess.run([sys.executable, INFOHASH, torrent, parent], capture_output=True,
-                       text=True)
-    return p.stdout.strip() if p.returncode == 0 else "error: " + p.stderr.strip()[-300:]
-
-
 def main():
     work = tempfile.mkdtemp(prefix="bitween-agent-rpc.")
     data = os.path.join(work, "data")
@@ -197,7 +92,11 @@ def main():
     with open(big, "wb") as f:
         f.truncate(BIG_GIB << 30)
 
-    a = Agent(work)
+    a = Agent(AGENT, work, "state", {"BITWEEN_AGENT_JID": "alice@example.org",
+                                      "BITWEEN_AGENT_PASSWORD": "pw",
+                                      "BITWEEN_AGENT_XMPP_HOST": "127.0.0.1",
+                                      "BITWEEN_AGENT_XMPP_PORT": "9",
+                                      "BITWEEN_AGENT_XMPP_TLS": "disabled"})
     a.start()
     try:
         http_guards(a)
@@ -208,8 +107,8 @@ def main():
             hashes[path] = r["hash"]
             torrent = os.path.join(a.state, "shares", r["hash"] + ".torrent")
             check("%s: the hash is the info dictionary's, every piece matches" %
-                  os.path.basename(path), infohash(torrent, data) == r["hash"],
-                  (infohash(torrent, data), r["hash"]))
+                  os.path.basename(path), infohash(INFOHASH, torrent, data) == r["hash"],
+                  (infohash(INFOHASH, torrent, data), r["hash"]))
         t = a.torrents()
         check("both seed", t[folder]["state"] == "seeding" and t[single]["state"] == "seeding")
         check("sizes are the data's", t[folder]["size"] == 371000 and t[single]["size"] == 7000)
@@ -268,10 +167,10 @@ def main():
     finally:
         if a.proc and a.proc.poll() is None:
             a.proc.kill()
-        if failures:
+        if agentlib.failures:
             print("----- agent log -----\n" + open(a.log_path).read()[-6000:], file=sys.stderr)
         subprocess.run(["rm", "-rf", work])
-    sys.exit(1 if failures else 0)
+    sys.exit(1 if agentlib.failures else 0)
 
 
 main()

@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Agents end to end: the real Prosody and PostgreSQL of scripts/stack
+(run under tests/with_stack.sh), the real bitween-component, real
+bitween-agent processes for alice (devices laptop and desktop) and bob
+(phone), mutual contacts, all driven through their JSON-RPC APIs.
+
+- alice shares a folder (nested, spaces, multi-byte names) and a file; bob
+  lists both under alice's laptop with names, sizes, hashes and the
+  laptop's address; the hash is the info dictionary's SHA-1 and every
+  piece matches the data (recomputed with hashlib);
+- alice's desktop shares too: bob sees both devices; bt.del_torrent on the
+  laptop withdraws that share only;
+- kill -9 of the desktop: bob's view drops it; restarted, its share comes
+  back without being hashed again (its log says so);
+- Prosody restarts: the agents reconnect and register again; bob's view
+  is whole again;
+- a file of a shared folder is changed while the laptop's agent is
+  stopped, its size kept: after the restart the folder is not announced;
+- the component's quota is two shares per resource: the two newest are
+  announced, the rest are reported "not announced: over the server's
+  quota";
+- a contact's item with a name holding a right-to-left override is
+  announced with U+FFFD in its place, never dropped.
+
+usage (under with_stack.sh): agent_e2e.py BITWEEN_AGENT BITWEEN_COMPONENT INFOHASH_PY
+"""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from agentlib import Agent, check, infohash, wait_for  # noqa: E402
+import agentlib  # noqa: E402
+
+AGENT, COMPONENT, INFOHASH = sys.argv[1:4]
+STACK = os.environ["BITWEEN_STACK_SCRIPT"]
+STACK_DIR = os.environ["BITWEEN_STACK_DIR"]
+DOMAIN = os.environ["BITWEEN_STACK_DOMAIN"]
+COMP_JID = os.environ["BITWEEN_COMPONENT_JID"]
+ALICE, BOB = "alice@" + DOMAIN, "bob@" + DOMAIN
+
+
+def stack(*args):
+    subprocess.run([STACK, args[0], STACK_DIR] + list(args[1:]), check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+class Component:
+    def __init__(self, work):
+        self.log_path = os.path.join(work, "component.log")
+        self.proc = None
+
+    def start(self, **extra):
+        env = dict(os.environ)
+        env.update(BITWEEN_DOMAINS=DOMAIN, BITWEEN_ALLOW_LOOPBACK_ADDRESSES="true",
+                   BITWEEN_API_PORT="0", BITWEEN_LOG_LEVEL="info")
+        env.update(extra)
+        self.log = open(self.log_path, "a")
+        self.proc = subprocess.Popen([COMPONENT], env=env, stdout=self.log, stderr=self.log)
+        ok = wait_for(30, lambda: "registration re-check finished" in open(self.log_path).read())
+        if not ok:
+            raise SystemExit("component did not start:\n" + open(self.log_path).read())
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(60)
+        self.log.close()
+
+
+def agent(work, user, resource):
+    return Agent(AGENT, work, "%s-%s" % (user, resource), {
+        "BITWEEN_AGENT_JID": "%s@%s" % (user, DOMAIN),
+        "BITWEEN_AGENT_PASSWORD": "pw-" + user,
+        "BITWEEN_AGENT_RESOURCE": resource,
+        "BITWEEN_AGENT_XMPP_HOST": "127.0.0.1",
+        "BITWEEN_AGENT_XMPP_PORT": os.environ["BITWEEN_STACK_C2S_PORT"],
+        "BITWEEN_AGENT_XMPP_TLS": "disabled",
+        "BITWEEN_AGENT_COMPONENT_JID": COMP_JID,
+        "BITWEEN_AGENT_ALLOW_LOOPBACK_ADDRESSES": "true",
+        "BITWEEN_AGENT_RECONNECT_MIN_MS": "200",
+        "BITWEEN_AGENT_RECONNECT_MAX_MS": "2000",
+    })
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def registered(a):
+    return a.result("agent.status")["registration"]["state"] == "registered"
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="bitween-agent-e2e.")
+    data = os.path.join(work, "data")
+    folder = os.path.join(data, "summer trip")
+    write(os.path.join(folder, "day 1", "beach ☀.jpg"), os.urandom(200000))
+    write(os.path.join(folder, "día 2", "ネコ.png"), os.urandom(70000))
+    write(os.path.join(folder, "notes.txt"), b"sun\n" * 500)
+    single = os.path.join(data, "recipe.pdf")
+    write(single, os.urandom(12345))
+    other = os.path.join(data, "desk", "draft.odt")
+    write(other, os.urandom(4321))
+
+    for user in ("alice", "bob"):
+        stack("adduser", user, "pw-" + user)
+    stack("subscribe", "alice", "bob")
+    comp = Component(work)
+    comp.start()
+    laptop, desktop, phone = agent(work, "alice", "laptop"), agent(work, "alice", "desktop"), \
+        agent(work, "bob", "phone")
+    agents = [laptop, desktop, phone]
+    try:
+        laptop.start()
+        phone.start()
+        check("both agents register", wait_for(30, lambda: registered(laptop) and
+                                                registered(phone)))
+
+        # -- alice shares; bob sees it
+        hashes = {}
+        for path in (folder, single):
+            r = laptop.result("bt.add_path", path=path, wait=True)
+            hashes[path] = r["hash"]
+            torrent = os.path.join(laptop.state, "shares", r["hash"] + ".torrent")
+            check("%s: the hash is the info dictionary's SHA-1, every piece matches" %
+                  os.path.basename(path), infohash(INFOHASH, torrent, data) == r["hash"],
+                  infohash(INFOHASH, torrent, data))
+
+        def bob_sees(resource, hash_, name=None):
+            v = phone.view().get(ALICE, {}).get(resource, {})
+            return hash_ in v and (name is None or v[hash_][0] == name)
+
+        check("bob lists alice's folder and file",
+              wait_for(30, lambda: bob_sees("laptop", hashes[folder], "summer trip") and
+                       bob_sees("laptop", hashes[single], "recipe.pdf")), phone.view())
+        v = phone.view()[ALICE]["laptop"]
+        check("with their sizes", v[hashes[folder]][1] == 272000 and
+              v[hashes[single]][1] == 12345, v)
+        port = laptop.result("agent.status")["listen_ports"][0]
+        src = phone.result("xmpp.get_hashes", hash=hashes[single])["hashes"]
+        check("and the laptop's address", src and src[0]["sources"][0]["addresses"] ==
+              [{"address": "127.0.0.1", "port": port}], src)
+        st = laptop.result("agent.status")
+        check("alice's status: registered, two announced", st["registration"]["state"] ==
+              "registered" and st["registration"]["announced"] == 2, st["registration"])
+
+        # -- a second device
+        desktop.start()
+        dh = desktop.result("bt.add_path", path=other, wait=True)["hash"]
+        check("bob sees both of alice's devices",
+              wait_for(30, lambda: bob_sees("desktop", dh) and bob_sees("laptop", hashes[folder])),
+              phone.view())
+        laptop.result("bt.del_torrent", hash=hashes[single])
+        check("a removed share leaves bob's view, the rest stays",
+              wait_for(30, lambda: not bob_sees("laptop", hashes[single]) and
+                       bob_sees("laptop", hashes[folder]) and bob_sees("desktop", dh)),
+              phone.view())
+        check("the user's file is still there", os.path.getsize(single) == 12345)
+
+        # -- kill -9 of a device, then its restart
+        desktop.kill()
+        check("a killed device leaves bob's view",
+              wait_for(60, lambda: "desktop" not in phone.view().get(ALICE, {})), phone.view())
+        desktop.start()
+        check("restarted, its share comes back", wait_for(30, lambda: bob_sees("desktop", dh)),
+              phone.view())
+        log = desktop.log_text()
+        check("without hashing again", "1 seeding without a check" in log and
+              "INFO share: hashing" not in log, log[-1500:])
+
+        # -- the XMPP server restarts
+        subprocess.run([STACK, "restart", "prosody", STACK_DIR], check=True,
+                       stdout=subprocess.DEVNULL)
+        check("the agents reconnect and register again",
+              wait_for(60, lambda: all(registered(a) for a in (laptop, desktop, phone))),
+              [a.result("agent.status")["registration"] for a in agents])
+        check("bob's view is whole again",
+              wait_for(60, lambda: bob_sees("laptop", hashes[folder]) and bob_sees("desktop", dh)),
+              phone.view())
+        check("the laptop logged its reconnection", "connection lost" in laptop.log_text() or
+              "stream error" in laptop.log_text())
+
+        # -- a file changed while the agent was stopped, size kept
+        check("a clean stop", laptop.stop() == 0)
+        check("the stopped laptop leaves bob's view",
+              wait_for(30, lambda: "laptop" not in phone.view().get(ALICE, {})), phone.view())
+        target = os.path.join(folder, "day 1", "beach ☀.jpg")
+        with open(target, "r+b") as f:
+            f.seek(5000)
+            f.write(b"edited")
+        laptop.start()
+        check("the laptop is back", wait_for(30, lambda: "laptop" in
+                                             phone.view().get(ALICE, {})), phone.view())
+        wait_for(30, lambda: laptop.torrents()[folder]["state"] not in ("checking",))
+        check("the changed folder is not announced with its old hash",
+              not bob_sees("laptop", hashes[folder]) and
+              laptop.torrents()[folder]["state"] == "error", laptop.torrents()[folder])
+
+        # -- names the component would refuse are shown with U+FFFD
+        odd = os.path.join(data, "photo\u202egpj.exe")
+        write(odd, b"x" * 99)
+        oh = laptop.result("bt.add_path", path=odd, wait=True)["hash"]
+        check("a name with a bidi override is announced with U+FFFD",
+              wait_for(30, lambda: bob_sees("laptop", oh, "photo\ufffdgpj.exe")), phone.view())
+
+        # -- quotas: two shares per resource
+        for a in agents:
+            if a.alive():
+                a.stop()
+        comp.stop()
+        comp.start(BITWEEN_MAX_SHARES_PER_RESOURCE="2")
+        laptop.start()
+        phone.start()
+        names = []
+        for i in range(4):
+            p = os.path.join(data, "q", "file%d.bin" % i)
+            write(p, os.urandom(1000 + i))
+            names.append(laptop.result("bt.add_path", path=p, wait=True)["hash"])
+        check("the two newest are announced",
+              wait_for(30, lambda: bob_sees("laptop", names[3]) and bob_sees("laptop", names[2])),
+              phone.view())
+        v = phone.view()[ALICE]["laptop"]
+        check("and nothing else", len(v) == 2, v)
+        st = laptop.result("agent.status")["registration"]
+        check("the status counts the others", st["not_announced"] == 3 and
+              st["state"] == "registered", st)
+        t = {x["hash"]: x["announce"] for x in laptop.result("bt.get_torrents")["torrents"]
+             if x["hash"]}
+        check("each says why", t[names[0]] == "not announced: over the server's quota" and
+              t[names[3]] == "announced", t)
+    finally:
+        for a in agents:
+            if a.alive():
+                a.kill()
+        if comp.proc and comp.proc.poll() is None:
+            comp.proc.kill()
+        if agentlib.failures:
+            for a in agents:
+                print("----- %s -----\n%s" % (a.log_path, open(a.log_path, errors="replace")
+                                             .read()[-5000:]), file=sys.stderr)
+            print("----- component -----\n" + open(comp.log_path).read()[-3000:],
+                  file=sys.stderr)
+        subprocess.run(["rm", "-rf", work])
+    sys.exit(1 if agentlib.failures else 0)
+
+
+main()
