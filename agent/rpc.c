@@ -2,10 +2,14 @@
 /* JSON-RPC 2.0 dispatch: requests, batches, deferred calls. */
 #include "rpc.h"
 
+#include <stdint.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "utf8.h"
 
 struct rpc {
     const rpc_method_t *table;
@@ -140,6 +144,27 @@ static void finish(rpc_call_t *call, json_t *reply)
         complete(req);
 }
 
+/* Messages may quote the request (a method name, the parser's view of
+ * the bytes): keep them printable, with "?" for control characters and
+ * bytes that are not UTF-8, so that a CLI or a log can show them as is. */
+static void printable(char *s)
+{
+    size_t n = strlen(s), i = 0;
+    while (i < n) {
+        int len = utf8_seq((const unsigned char *)s + i, n - i);
+        uint32_t cp = len > 0 ? utf8_code_point((const unsigned char *)s + i, len) : 0;
+        if (len <= 0 || cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) {
+            size_t bad = len > 0 ? (size_t)len : 1;
+            s[i] = '?';
+            memmove(s + i + 1, s + i + bad, n - i - bad + 1);
+            n -= bad - 1;
+            i++;
+            continue;
+        }
+        i += (size_t)len;
+    }
+}
+
 void rpc_call_result(rpc_call_t *call, json_t *result)
 {
     finish(call, response(call->id, "result", result));
@@ -152,6 +177,8 @@ void rpc_call_error(rpc_call_t *call, int code, const char *name, const char *fm
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    utf8_trim_tail(msg);
+    printable(msg);
     finish(call, response(call->id, "error", error_object(code, name, msg)));
 }
 
@@ -166,6 +193,8 @@ static void invalid(rpc_call_t *call, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    utf8_trim_tail(msg);
+    printable(msg);
     json_decref(call->id);
     call->id = NULL;
     call->force_reply = 1;
