@@ -20,8 +20,11 @@ bitween-agent processes for alice (devices laptop and desktop) and bob
 - the component's quota is two shares per resource: the two newest are
   announced, the rest are reported "not announced: over the server's
   quota";
-- a contact's item with a name holding a right-to-left override is
-  announced with U+FFFD in its place, never dropped.
+- a name holding a right-to-left override is announced with U+FFFD in its
+  place, never dropped;
+- TLS: with a certificate made here for the server, an agent that trusts
+  its CA (xmpp_ca_file) logs in over TLS; one that does not trust it, with
+  TLS required, does not log in and says why.
 
 usage (under with_stack.sh): agent_e2e.py BITWEEN_AGENT BITWEEN_COMPONENT INFOHASH_PY
 """
@@ -89,6 +92,29 @@ def write(path, data):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as f:
         f.write(data)
+
+
+def tls_setup(work):
+    """A CA and a certificate for the server's domain, given to Prosody,
+    which is restarted to offer STARTTLS with it."""
+    certs = os.path.join(STACK_DIR, "prosody", "data", "certs")
+    os.makedirs(certs, exist_ok=True)
+    ca_key, ca = os.path.join(work, "ca.key"), os.path.join(work, "ca.pem")
+    key, csr = os.path.join(certs, DOMAIN + ".key"), os.path.join(work, "server.csr")
+    ext = os.path.join(work, "san.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=DNS:%s,DNS:%s\nbasicConstraints=CA:FALSE\n" % (DOMAIN, COMP_JID))
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": True}
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=bitween test CA", "-keyout", ca_key, "-out", ca], **quiet)
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + DOMAIN,
+                    "-keyout", key, "-out", csr], **quiet)
+    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key,
+                    "-CAcreateserial", "-days", "2", "-extfile", ext,
+                    "-out", os.path.join(certs, DOMAIN + ".crt")], **quiet)
+    os.chmod(key, 0o644)  # Prosody may run as another user
+    subprocess.run([STACK, "restart", "prosody", STACK_DIR], check=True,
+                   stdout=subprocess.DEVNULL)
 
 
 def registered(a):
@@ -233,6 +259,29 @@ def main():
              if x["hash"]}
         check("each says why", t[names[0]] == "not announced: over the server's quota" and
               t[names[3]] == "announced", t)
+
+        # -- TLS with a certificate of our own
+        tls_setup(work)
+        tablet = agent(work, "bob", "tablet")
+        tablet.env.update(BITWEEN_AGENT_XMPP_TLS="required",
+                          BITWEEN_AGENT_XMPP_CA_FILE=os.path.join(work, "ca.pem"))
+        agents.append(tablet)
+        tablet.start()
+        check("an agent trusting the server's CA logs in over TLS",
+              wait_for(30, lambda: tablet.result("agent.status")["xmpp"]["tls"] and
+                       registered(tablet)), tablet.result("agent.status")["xmpp"])
+        check("and sees alice's shares",
+              wait_for(30, lambda: names[3] in tablet.view().get(ALICE, {}).get("laptop", {})),
+              tablet.view())
+        wary = agent(work, "bob", "wary")
+        wary.env.update(BITWEEN_AGENT_XMPP_TLS="required")
+        agents.append(wary)
+        wary.start()
+        st = wait_for(30, lambda: wary.result("agent.status")["xmpp"]["error"] and
+                      wary.result("agent.status")["xmpp"])
+        check("an agent not trusting it does not log in, and says so",
+              st and st["state"] != "online" and "could not connect or log in" in st["error"],
+              st)
     finally:
         for a in agents:
             if a.alive():
