@@ -13,6 +13,9 @@ bitween-agent processes for alice (devices laptop and desktop) and bob
   laptop withdraws that share only;
 - kill -9 of the desktop: bob's view drops it; restarted, its share comes
   back without being hashed again (its log says so);
+- the component holds a newer seq for the desktop than the agent's: its
+  next update is refused with conflict, and the agent catches up from the
+  stored seq (docs/protocol.md §1.2) by itself;
 - Prosody restarts: the agents reconnect and register again; bob's view
   is whole again;
 - a file of a shared folder is changed while the laptop's agent is
@@ -59,7 +62,8 @@ class Component:
     def start(self, **extra):
         env = dict(os.environ)
         env.update(BITWEEN_DOMAINS=DOMAIN, BITWEEN_ALLOW_LOOPBACK_ADDRESSES="true",
-                   BITWEEN_API_PORT="0", BITWEEN_LOG_LEVEL="info")
+                   BITWEEN_API_PORT="0", BITWEEN_LOG_LEVEL="info",
+                   BITWEEN_STATE_CACHE_MB="0")  # the stored seq is changed behind its back
         env.update(extra)
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen([COMPONENT], env=env, stdout=self.log, stderr=self.log)
@@ -198,6 +202,21 @@ def main():
         log = desktop.log_text()
         check("without hashing again", "1 seeding without a check" in log and
               "INFO share: hashing" not in log, log[-1500:])
+
+        # -- the component holds a newer seq (another install of this
+        # device, a clock stepped back): the agent catches up by itself
+        stale = 9 * 10 ** 18
+        subprocess.run(["psql", "-q", "-X", "-v", "ON_ERROR_STOP=1", os.environ["BITWEEN_DATABASE_URL"],
+                        "-c", "UPDATE resources SET seq = %d WHERE resource = 'desktop'" % stale],
+                       check=True, stdout=subprocess.DEVNULL)
+        newer = os.path.join(data, "desk", "newer.txt")
+        write(newer, b"newer\n" * 10)
+        nh = desktop.result("bt.add_path", path=newer, wait=True)["hash"]
+        check("after a conflict the agent continues from the stored seq",
+              wait_for(30, lambda: bob_sees("desktop", nh) and
+                       desktop.result("agent.status")["registration"]["seq"] > stale),
+              desktop.result("agent.status")["registration"])
+        check("and says so", "holds a newer seq (%d)" % stale in desktop.log_text())
 
         # -- the XMPP server restarts
         subprocess.run([STACK, "restart", "prosody", STACK_DIR], check=True,
