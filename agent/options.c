@@ -8,21 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const tls_modes[] = {"required", "optional", "disabled", NULL};
 
-#define STR(name, def, flags, help)                                                                \
-    {                                                                                              \
-        name, CONFIG_STRING, def, 0, 0, NULL, flags, help                                          \
-    }
-#define INT(name, def, lo, hi, flags, help)                                                        \
-    {                                                                                              \
-        name, CONFIG_INT, def, lo, hi, NULL, flags, help                                           \
-    }
-#define BOOL(name, def, flags, help)                                                               \
-    {                                                                                              \
-        name, CONFIG_BOOL, def, 0, 0, NULL, flags, help                                            \
-    }
+#define STR CONFIG_OPT_STR
+#define INT CONFIG_OPT_INT
+#define BOOL CONFIG_OPT_BOOL
 
 const config_option_t agent_options[AOPT_COUNT] = {
     [AOPT_JID] = STR("jid", NULL, CONFIG_REQUIRED, "the user's bare JID, e.g. alice@example.org"),
@@ -97,10 +87,8 @@ const config_option_t agent_options[AOPT_COUNT] = {
                                     "shares kept per contact, all devices together"),
     [AOPT_MAX_CONTACT_ITEM_BYTES] = INT("max_contact_item_bytes", "1048576", 1024, 67108864, 0,
                                         "largest contact's item accepted, bytes"),
-    [AOPT_LOG_LEVEL] = {"log_level", CONFIG_ENUM, "info", 0, 0, log_levels, CONFIG_RELOADABLE,
-                        "error, warn, info or debug"},
-    [AOPT_LOG_TIMESTAMPS] = BOOL("log_timestamps", "true", 0,
-                                 "prefix log lines with the time (off under journald)"),
+    [AOPT_LOG_LEVEL] = CONFIG_OPT_LOG_LEVEL,
+    [AOPT_LOG_TIMESTAMPS] = CONFIG_OPT_LOG_TIMESTAMPS,
 };
 
 static int fail(config_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

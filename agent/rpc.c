@@ -170,15 +170,23 @@ void rpc_call_result(rpc_call_t *call, json_t *result)
     finish(call, response(call->id, "result", result));
 }
 
+/* A message from `fmt`, cut at a character and printable. */
+static void format_message(char *msg, size_t n, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void format_message(char *msg, size_t n, const char *fmt, va_list ap)
+{
+    vsnprintf(msg, n, fmt, ap);
+    utf8_trim_tail(msg);
+    printable(msg);
+}
+
 void rpc_call_error(rpc_call_t *call, int code, const char *name, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    format_message(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    utf8_trim_tail(msg);
-    printable(msg);
     finish(call, response(call->id, "error", error_object(code, name, msg)));
 }
 
@@ -191,10 +199,8 @@ static void invalid(rpc_call_t *call, int code, const char *fmt, ...)
     json_t *r;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    format_message(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    utf8_trim_tail(msg);
-    printable(msg);
     json_decref(call->id);
     call->id = NULL;
     call->force_reply = 1;

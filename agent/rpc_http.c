@@ -14,6 +14,7 @@
 
 #include <microhttpd.h>
 
+#include "config.h"
 #include "httpauth.h"
 
 #define DEFAULT_MAX_BODY (1u << 20)
@@ -282,32 +283,19 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     LOG_DEBUG(h->log, "rpc", "libmicrohttpd: %s", msg);
 }
 
-static int parse_hosts(rpc_http_t *h, const char *list)
+static int parse_hosts(rpc_http_t *h, const char *text)
 {
-    const char *p = list ? list : "";
-    while (*p) {
-        const char *end = strchr(p, ',');
-        size_t len;
-        char one[256];
-        if (!end)
-            end = p + strlen(p);
-        while (p < end && (*p == ' ' || *p == '\t'))
-            p++;
-        len = (size_t)(end - p);
-        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-            len--;
-        if (len) {
-            if (len >= sizeof one || h->n_hosts == MAX_HOSTS)
-                return -1;
-            memcpy(one, p, len);
-            one[len] = '\0';
-            if (host_name(one, h->hosts[h->n_hosts], sizeof h->hosts[0]) != 0)
-                return -1;
+    char **list = config_list_split(text ? text : "");
+    size_t i;
+    int rc = list && list[0] ? 0 : -1;
+    for (i = 0; rc == 0 && list[i]; i++) {
+        if (h->n_hosts == MAX_HOSTS || host_name(list[i], h->hosts[h->n_hosts], sizeof h->hosts[0]) != 0)
+            rc = -1;
+        else
             h->n_hosts++;
-        }
-        p = *end ? end + 1 : end;
     }
-    return h->n_hosts ? 0 : -1;
+    config_list_free(list);
+    return rc;
 }
 
 rpc_http_t *rpc_http_new(loop_t *loop, rpc_t *rpc, const rpc_http_settings_t *s, log_t *log,

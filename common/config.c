@@ -1057,3 +1057,49 @@ int config_reload(config_t *cur, const config_t *next, config_error_t *err)
     cur->vals = scratch;
     return CONFIG_OK;
 }
+
+const char *const config_log_levels[] = {"error", "warn", "info", "debug", NULL};
+
+void config_list_free(char **list)
+{
+    size_t i;
+    for (i = 0; list && list[i]; i++)
+        free(list[i]);
+    free(list);
+}
+
+char **config_list_split(const char *text)
+{
+    size_t n = 1, k = 0;
+    const char *p;
+    char **v;
+    for (p = text; *p; p++)
+        n += *p == ',';
+    v = calloc(n + 1, sizeof *v);
+    if (!v)
+        return NULL;
+    p = text;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len;
+        if (!end)
+            end = p + strlen(p);
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        len = (size_t)(end - p);
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (len) {
+            v[k] = malloc(len + 1);
+            if (!v[k]) {
+                config_list_free(v);
+                return NULL;
+            }
+            memcpy(v[k], p, len);
+            v[k][len] = '\0';
+            k++;
+        }
+        p = *end ? end + 1 : end;
+    }
+    return v;
+}

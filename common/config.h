@@ -39,6 +39,30 @@ typedef struct config_option {
     const char *help;           /* one line */
 } config_option_t;
 
+/* Table entries, for the daemons' option tables. */
+#define CONFIG_OPT_STR(name, def, flags, help) {name, CONFIG_STRING, def, 0, 0, NULL, flags, help}
+#define CONFIG_OPT_INT(name, def, lo, hi, flags, help)                                             \
+    {name, CONFIG_INT, def, lo, hi, NULL, flags, help}
+#define CONFIG_OPT_BOOL(name, def, flags, help) {name, CONFIG_BOOL, def, 0, 0, NULL, flags, help}
+
+/* The logging options every daemon has. */
+extern const char *const config_log_levels[]; /* error, warn, info, debug */
+#define CONFIG_OPT_LOG_LEVEL                                                                       \
+    {"log_level", CONFIG_ENUM, "info", 0, 0, config_log_levels, CONFIG_RELOADABLE,                 \
+     "error, warn, info or debug"}
+#define CONFIG_OPT_LOG_TIMESTAMPS                                                                  \
+    CONFIG_OPT_BOOL("log_timestamps", "true", 0, "prefix log lines with the time (off under journald)")
+
+/**
+ * Split a comma-separated list: items trimmed of spaces and tabs, empty
+ * ones dropped. Returns a malloc'd NULL-terminated array of malloc'd
+ * strings (free with config_list_free()), NULL when out of memory.
+ */
+char **config_list_split(const char *text) __attribute__((warn_unused_result));
+
+/** Free what config_list_split() returned; NULL is a no-op. */
+void config_list_free(char **list);
+
 /* Where a value came from, in increasing precedence. */
 typedef enum {
     CONFIG_SRC_DEFAULT,

@@ -6,16 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 
-#define STR(name, def, flags, help)                                                                \
-    {                                                                                              \
-        name, CONFIG_STRING, def, 0, 0, NULL, flags, help                                          \
-    }
-#define INT(name, def, lo, hi, flags, help)                                                        \
-    {                                                                                              \
-        name, CONFIG_INT, def, lo, hi, NULL, flags, help                                           \
-    }
+#define STR CONFIG_OPT_STR
+#define INT CONFIG_OPT_INT
 
 const config_option_t component_options[OPT_COUNT] = {
     [OPT_XMPP_HOST] =
@@ -98,10 +91,8 @@ const config_option_t component_options[OPT_COUNT] = {
     [OPT_API_STATS_TTL] = INT("api_stats_ttl", "10", 1, 3600, 0,
                               "seconds between recounts of users, resources and shares for "
                               "/metrics and /api/v1/stats"),
-    [OPT_LOG_LEVEL] = {"log_level", CONFIG_ENUM, "info", 0, 0, log_levels, CONFIG_RELOADABLE,
-                       "error, warn, info or debug"},
-    [OPT_LOG_TIMESTAMPS] = {"log_timestamps", CONFIG_BOOL, "true", 0, 0, NULL, 0,
-                            "prefix log lines with the time (off under journald)"},
+    [OPT_LOG_LEVEL] = CONFIG_OPT_LOG_LEVEL,
+    [OPT_LOG_TIMESTAMPS] = CONFIG_OPT_LOG_TIMESTAMPS,
     [OPT_API_MAX_CONNECTIONS] = INT("api_max_connections", "128", 1, 10000, 0,
                                     "admin API connections open at once (at least api_threads); "
                                     "further ones wait in the listen queue"),
@@ -125,46 +116,7 @@ const config_option_t component_options[OPT_COUNT] = {
 
 void options_free_domains(char **domains)
 {
-    size_t i;
-    for (i = 0; domains && domains[i]; i++)
-        free(domains[i]);
-    free(domains);
-}
-
-static char **split_domains(const char *text)
-{
-    size_t n = 1, k = 0;
-    const char *p;
-    char **v;
-    for (p = text; *p; p++)
-        n += *p == ',';
-    v = calloc(n + 1, sizeof *v);
-    if (!v)
-        return NULL;
-    p = text;
-    while (*p) {
-        const char *end = strchr(p, ',');
-        size_t len;
-        if (!end)
-            end = p + strlen(p);
-        while (p < end && (*p == ' ' || *p == '\t'))
-            p++;
-        len = (size_t)(end - p);
-        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-            len--;
-        if (len) {
-            v[k] = malloc(len + 1);
-            if (!v[k]) {
-                options_free_domains(v);
-                return NULL;
-            }
-            memcpy(v[k], p, len);
-            v[k][len] = '\0';
-            k++;
-        }
-        p = *end ? end + 1 : end;
-    }
-    return v;
+    config_list_free(domains);
 }
 
 int options_to_settings(const config_t *cfg, component_settings_t *s, char ***domains_out,
@@ -172,7 +124,7 @@ int options_to_settings(const config_t *cfg, component_settings_t *s, char ***do
 {
     char **domains;
     component_settings_default(s);
-    domains = split_domains(config_str(cfg, OPT_DOMAINS));
+    domains = config_list_split(config_str(cfg, OPT_DOMAINS));
     if (!domains || !domains[0]) {
         options_free_domains(domains);
         err->code = CONFIG_EINVAL;
