@@ -16,6 +16,7 @@
 #include "btshim.h"
 #include "contacts.h"
 #include "library.h"
+#include "registration.h"
 #include "loop.h"
 #include "rpc.h"
 #include "rpc_http.h"
@@ -27,7 +28,7 @@
 
 /* What a request of ours was. */
 enum {
-    AGENT_IQ_REGISTER = 1,
+    AGENT_IQ_REGISTER = 1, /* REGISTER, ADD, REMOVE: replies go to registration.c */
     AGENT_IQ_ADD,
     AGENT_IQ_REMOVE,
     AGENT_IQ_UNREGISTER,
@@ -86,23 +87,10 @@ struct agent {
     addresses_t addrs;
     contacts_t *contacts;
 
-    /* registration with the component */
-    uint64_t seq;
-    int registered;    /* the component holds reg_acked */
-    int reg_in_flight; /* a request is on its way */
-    int reg_blocked;   /* refused for good until something changes */
-    int quota_known;
-    int quota_refetched; /* after a quota refusal, once */
-    int unregistered;
-    int conflicts;
-    unsigned reg_attempt;
+    /* registration with the component (registration.h) */
+    registration_t *reg;
     loop_timer_t reg_retry;
-    announce_set_t reg_acked, reg_sending;
-    announce_quota_t quota;
-    size_t over_quota;
-    char (*over)[41]; /* shares left out by the quotas */
-    char last_refusal[600];
-    int64_t last_refusal_ms;
+    int unregistered;
 };
 
 /** The method table of the JSON-RPC API (rpc_methods.c). */
@@ -135,8 +123,7 @@ void agent_xmpp_shares_changed(agent_t *a);
 const char *agent_xmpp_state_name(const agent_t *a);
 /** "announced", "announcing", "not announced: over the server's quota", ... */
 const char *agent_announce_state(const agent_t *a, const char *hash);
-/** "offline", "registering", "registered", "updating", "retrying", "refused" */
-const char *agent_registration_state(const agent_t *a);
+
 
 /** The agent's JSON-RPC dispatcher (borrowed). */
 rpc_t *agent_rpc(agent_t *a);

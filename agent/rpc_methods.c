@@ -482,22 +482,29 @@ static rpc_status_t m_status(void *ctx, json_t *params, rpc_call_t *call)
                 json_pack("{sssssb}", "state", agent_xmpp_state_name(a), "error", a->xmpp_error,
                           "tls", a->conn && a->xmpp_state == AGENT_XMPP_ONLINE &&
                                      xmpp_conn_is_secured(a->conn)));
-            json_object_set_new(
-                st, "registration",
-                json_pack("{sssssIsIsIsssI}", "state", agent_registration_state(a), "component",
-                          a->s->component_jid ? a->s->component_jid : "", "seq",
-                          (json_int_t)a->seq, "announced",
-                          (json_int_t)(a->registered ? a->reg_acked.n_shares : 0),
-                          "not_announced", (json_int_t)a->over_quota, "last_refusal",
-                          a->last_refusal, "last_refusal_at",
-                          (json_int_t)(a->last_refusal_ms / 1000)));
-            json_object_set_new(st, "quotas",
-                                json_pack("{sIsIsIsI}", "max_shares_per_resource",
-                                          (json_int_t)a->quota.max_shares,
-                                          "max_addresses_per_resource",
-                                          (json_int_t)a->quota.max_addresses, "max_name_bytes",
-                                          (json_int_t)a->quota.max_name_bytes, "max_item_bytes",
-                                          (json_int_t)a->quota.max_item_bytes));
+            if (a->reg) {
+                const announce_set_t *acked = registration_acked(a->reg);
+                const announce_quota_t *q = registration_quota(a->reg);
+                int64_t when = 0;
+                const char *refusal = registration_last_refusal(a->reg, &when);
+                json_object_set_new(
+                    st, "registration",
+                    json_pack("{sssssIsIsIsssI}", "state",
+                              a->xmpp_state == AGENT_XMPP_ONLINE ? registration_state(a->reg)
+                                                                  : "offline",
+                              "component", a->s->component_jid, "seq",
+                              (json_int_t)registration_seq(a->reg), "announced",
+                              (json_int_t)(acked ? acked->n_shares : 0), "not_announced",
+                              (json_int_t)registration_over_quota(a->reg, NULL), "last_refusal",
+                              refusal, "last_refusal_at", (json_int_t)(when / 1000)));
+                json_object_set_new(st, "quotas",
+                                    json_pack("{sIsIsIsI}", "max_shares_per_resource",
+                                              (json_int_t)q->max_shares,
+                                              "max_addresses_per_resource",
+                                              (json_int_t)q->max_addresses, "max_name_bytes",
+                                              (json_int_t)q->max_name_bytes, "max_item_bytes",
+                                              (json_int_t)q->max_item_bytes));
+            }
             json_object_set_new(st, "contacts",
                                 json_integer(a->contacts ? (json_int_t)contacts_count(a->contacts)
                                                          : 0));

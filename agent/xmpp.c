@@ -238,17 +238,17 @@ static void send_component_presence(agent_t *a)
 
 /* ---- registration ------------------------------------------------------------------ */
 
-static void reg_kick(agent_t *a);
-
 static void retry_cb(loop_t *loop, void *arg)
 {
+    agent_t *a = arg;
     (void)loop;
-    reg_kick(arg);
+    registration_retry_due(a->reg);
 }
 
-/* The set this device should announce now. */
-static int desired_set(agent_t *a, announce_set_t *out)
+/* registration_io_t: what to announce now, within `q`. */
+static int reg_desired(void *arg, const announce_quota_t *q, announce_set_t *out)
 {
+    agent_t *a = arg;
     size_t n = library_count(a->lib), i, k = 0, na;
     announce_share_t *cand = n ? calloc(n, sizeof *cand) : NULL;
     char **own = n ? calloc(2 * n, sizeof *own) : NULL; /* the strings cand points to */
@@ -271,7 +271,7 @@ static int desired_set(agent_t *a, announce_set_t *out)
         k++;
     }
     na = addresses_collect(&a->addrs, addrs, ANNOUNCE_MAX_ADDRESSES);
-    rc = announce_fit(cand, k, addrs, na, a->s->resource, &a->quota, out);
+    rc = announce_fit(cand, k, addrs, na, a->s->resource, q, out);
 out:
     for (i = 0; own && i < 2 * n; i++)
         free(own[i]);
@@ -280,80 +280,26 @@ out:
     return rc;
 }
 
-static void intersect(announce_set_t *acked, const announce_set_t *keep)
+static int reg_send(void *arg, xmpp_stanza_t *payload, reg_kind_t kind)
 {
-    size_t i = 0, j;
-    while (i < acked->n_shares) {
-        int found = 0;
-        for (j = 0; j < keep->n_shares && !found; j++)
-            found = strcmp(acked->shares[i].hash, keep->shares[j].hash) == 0;
-        if (found) {
-            i++;
-            continue;
-        }
-        free(acked->shares[i].name);
-        acked->shares[i] = acked->shares[--acked->n_shares];
-    }
+    agent_t *a = arg;
+    int iq_kind = kind == REG_ADD ? AGENT_IQ_ADD
+                  : kind == REG_REMOVE ? AGENT_IQ_REMOVE
+                                        : AGENT_IQ_REGISTER;
+    return send_tracked(a, iq_new(a, "set", payload), a->s->component_jid, iq_kind);
 }
 
-static void reg_send(agent_t *a, xmpp_stanza_t *payload, int kind, announce_set_t *desired)
+static void reg_retry_in(void *arg, uint64_t ms)
 {
-    xmpp_stanza_t *iq = iq_new(a, "set", payload);
-    announce_set_clear(&a->reg_sending);
-    a->reg_sending = *desired; /* taken over */
-    memset(desired, 0, sizeof *desired);
-    if (send_tracked(a, iq, a->s->component_jid, kind) != 0) {
-        LOG_ERROR(a->log, "register", "cannot send a request: out of memory or slots");
-        loop_timer_start(a->loop, &a->reg_retry, RETRY_MIN_MS, retry_cb, a);
-        return;
-    }
-    a->reg_in_flight = 1;
+    agent_t *a = arg;
+    loop_timer_start(a->loop, &a->reg_retry, ms, retry_cb, a);
 }
 
-static void reg_kick(agent_t *a)
+static void reg_read_quotas(void *arg)
 {
-    announce_set_t desired;
-    xmpp_stanza_t *payload;
-    int oom = 0;
-
-    if (a->xmpp_state != AGENT_XMPP_ONLINE || a->reg_in_flight || !a->quota_known ||
-        loop_timer_armed(&a->reg_retry) || a->reg_blocked || a->stopping)
-        return;
-    if (desired_set(a, &desired) != 0) {
-        LOG_ERROR(a->log, "register", "out of memory");
-        return;
-    }
-    free(a->over);
-    a->over = NULL;
-    a->over_quota = desired.n_over_quota;
-    if (desired.n_over_quota) { /* keep which ones, for the status */
-        a->over = desired.over;
-        desired.over = NULL;
-    }
-    if (!a->registered || !announce_same_addresses(&a->reg_acked, &desired)) {
-        payload = announce_build_register(a->ctx, &desired, ++a->seq);
-        LOG_INFO(a->log, "register",
-                 "registering %zu share(s) and %zu address(es) with %s (seq %" PRIu64 ")%s",
-                 desired.n_shares, desired.n_addrs, a->s->component_jid, a->seq,
-                 desired.n_over_quota ? "; some are over the server's quota" : "");
-        reg_send(a, payload, AGENT_IQ_REGISTER, &desired);
-        return;
-    }
-    payload = announce_build_remove(a->ctx, &a->reg_acked, &desired, a->seq + 1, &oom);
-    if (payload) {
-        a->seq++;
-        reg_send(a, payload, AGENT_IQ_REMOVE, &desired);
-        return;
-    }
-    payload = oom ? NULL : announce_build_add(a->ctx, &a->reg_acked, &desired, a->seq + 1, &oom);
-    if (payload) {
-        a->seq++;
-        reg_send(a, payload, AGENT_IQ_ADD, &desired);
-        return;
-    }
-    if (oom)
-        LOG_ERROR(a->log, "register", "out of memory");
-    announce_set_clear(&desired);
+    agent_t *a = arg;
+    send_tracked(a, iq_new(a, "get", new_el(a->ctx, "query", NS_DISCO)), a->s->component_jid,
+                 AGENT_IQ_DISCO);
 }
 
 /* The error's type, condition and text of an IQ error reply. */
@@ -365,6 +311,8 @@ static void error_of(xmpp_stanza_t *reply, const char **type, const char **cond,
     *cond = NULL;
     *text = NULL;
     *stored = -1;
+    if (!*type)
+        *type = "cancel"; /* an error without <error/>: not retried */
     for (c = e ? xmpp_stanza_get_children(e) : NULL; c; c = xmpp_stanza_get_next(c)) {
         const char *ns = xmpp_stanza_get_ns(c), *name = xmpp_stanza_get_name(c);
         if (!name || !ns)
@@ -374,97 +322,33 @@ static void error_of(xmpp_stanza_t *reply, const char **type, const char **cond,
         else if (strcmp(ns, NS_STANZAS) == 0 && !*cond)
             *cond = name;
         else if (strcmp(ns, AGENT_NS) == 0 && strcmp(name, "stale-seq") == 0) {
-            const char *s = xmpp_stanza_get_attribute(c, "stored");
+            const char *v = xmpp_stanza_get_attribute(c, "stored");
             char *end;
-            long long v = s ? strtoll(s, &end, 10) : -1;
-            if (s && *s && !*end && v >= 0)
-                *stored = v;
+            long long n = v ? strtoll(v, &end, 10) : -1;
+            if (v && *v >= '0' && *v <= '9' && !*end && n >= 0)
+                *stored = n;
         }
     }
 }
 
-static void reg_reply(agent_t *a, int kind, xmpp_stanza_t *reply)
+static void reg_reply(agent_t *a, xmpp_stanza_t *reply)
 {
     const char *type = NULL, *cond = NULL, *text = NULL;
     long long stored = -1;
-    uint64_t delay;
-
-    a->reg_in_flight = 0;
-    if (reply && strcmp(xmpp_stanza_get_type(reply), "result") == 0) {
-        if (kind == AGENT_IQ_REMOVE)
-            intersect(&a->reg_acked, &a->reg_sending);
-        else {
-            announce_set_clear(&a->reg_acked);
-            a->reg_acked = a->reg_sending;
-            memset(&a->reg_sending, 0, sizeof a->reg_sending);
-        }
-        if (!a->registered)
-            LOG_INFO(a->log, "register", "registered with %s: %zu share(s) announced",
-                     a->s->component_jid, a->reg_acked.n_shares);
-        a->registered = 1;
-        a->reg_attempt = 0;
-        a->conflicts = 0;
-        a->quota_refetched = 0;
-        reg_kick(a);
-        return;
-    }
-    if (reply)
-        error_of(reply, &type, &cond, &text, &stored);
+    if (!reply)
+        registration_reply(a->reg, "wait", "timeout", -1, "no answer from the component");
+    else if (strcmp(xmpp_stanza_get_type(reply), "result") == 0)
+        registration_reply(a->reg, NULL, NULL, -1, NULL);
     else {
-        type = "wait";
-        cond = "timeout";
-        text = "no answer from the component";
+        error_of(reply, &type, &cond, &text, &stored);
+        registration_reply(a->reg, type, cond, stored, text);
     }
-    snprintf(a->last_refusal, sizeof a->last_refusal, "%s/%s: %s", type ? type : "?",
-             cond ? cond : "?", text ? text : "(no text)");
-    a->last_refusal_ms = wall_ms();
-    if (cond && strcmp(cond, "conflict") == 0 && a->conflicts++ < MAX_CONFLICTS) {
-        /* docs/protocol.md §1.2: catch up with the stored seq, register */
-        uint64_t next = stored >= 0 ? (uint64_t)stored + 1 : a->seq + 1;
-        if (next > a->seq)
-            a->seq = next;
-        LOG_WARN(a->log, "register", "the component holds a newer seq (%lld): continuing from %" PRIu64,
-                 stored, a->seq);
-        a->registered = 0;
-        reg_kick(a);
-        return;
-    }
-    if (cond && strcmp(cond, "item-not-found") == 0 && kind != AGENT_IQ_REGISTER) {
-        a->registered = 0; /* the component forgot us: the whole state again */
-        reg_kick(a);
-        return;
-    }
-    a->registered = 0;
-    if (cond && strcmp(cond, "policy-violation") == 0 && !a->quota_refetched) {
-        /* over a quota: the component's quotas may have changed since we
-         * read them; read them again and fit once more */
-        LOG_WARN(a->log, "register", "%s; reading the component's quotas again",
-                 a->last_refusal);
-        a->quota_refetched = 1;
-        a->quota_known = 0;
-        send_tracked(a, iq_new(a, "get", new_el(a->ctx, "query", NS_DISCO)),
-                     a->s->component_jid, AGENT_IQ_DISCO);
-        return;
-    }
-    if (type && strcmp(type, "wait") == 0) {
-        delay = loop_backoff_ms(RETRY_MIN_MS, RETRY_MAX_MS, a->reg_attempt++, &a->rng);
-        LOG_WARN(a->log, "register", "%s; retrying in %" PRIu64 " s", a->last_refusal,
-                 delay / 1000);
-        loop_timer_start(a->loop, &a->reg_retry, delay, retry_cb, a);
-        return;
-    }
-    /* refused for good: wait for something to change (shares, addresses,
-     * or the component pinging us after a restart) */
-    a->reg_blocked = 1;
-    LOG_ERROR(a->log, "register", "refused by %s: %s", a->s->component_jid, a->last_refusal);
 }
 
 void agent_xmpp_shares_changed(agent_t *a)
 {
-    if (!a->conn)
-        return;
-    a->reg_blocked = 0;
-    reg_kick(a);
+    if (a->reg)
+        registration_changed(a->reg);
 }
 
 /* ---- replies to our requests -------------------------------------------------- */
@@ -480,26 +364,29 @@ static void iq_done(agent_t *a, agent_iq_t *p, xmpp_stanza_t *reply)
     case AGENT_IQ_REGISTER:
     case AGENT_IQ_ADD:
     case AGENT_IQ_REMOVE:
-        reg_reply(a, kind, reply);
+        reg_reply(a, reply);
         break;
     case AGENT_IQ_UNREGISTER:
         a->unregistered = 1;
         break;
-    case AGENT_IQ_DISCO:
-        announce_quota_default(&a->quota);
+    case AGENT_IQ_DISCO: {
+        announce_quota_t q;
+        announce_quota_default(&q);
         if (reply && strcmp(xmpp_stanza_get_type(reply), "result") == 0 &&
-            announce_quota_parse(child_ns(reply, "query", NS_DISCO), &a->quota) > 0)
+            announce_quota_parse(child_ns(reply, "query", NS_DISCO), &q) > 0) {
             LOG_INFO(a->log, "register",
                      "%s's quotas: %zu shares, %zu addresses, names of %zu bytes, items of %zu "
                      "bytes",
-                     a->s->component_jid, a->quota.max_shares, a->quota.max_addresses,
-                     a->quota.max_name_bytes, a->quota.max_item_bytes);
-        else
+                     a->s->component_jid, q.max_shares, q.max_addresses, q.max_name_bytes,
+                     q.max_item_bytes);
+            registration_quotas(a->reg, &q);
+        } else {
             LOG_INFO(a->log, "register", "%s announces no quotas: assuming the defaults",
                      a->s->component_jid);
-        a->quota_known = 1;
-        reg_kick(a);
+            registration_quotas(a->reg, NULL);
+        }
         break;
+    }
     case AGENT_IQ_ROSTER:
         if (reply && strcmp(xmpp_stanza_get_type(reply), "result") == 0)
             roster_result(a, child_ns(reply, "query", NS_ROSTER), 1);
@@ -514,7 +401,7 @@ static void iq_done(agent_t *a, agent_iq_t *p, xmpp_stanza_t *reply)
             const char *text = ip ? xmpp_stanza_get_text_ptr(xmpp_stanza_get_children(ip)) : NULL;
             if (text && addresses_external(&a->addrs, text, 0)) {
                 LOG_INFO(a->log, "xmpp", "the server sees this device at %s (XEP-0279)", text);
-                reg_kick(a);
+                registration_changed(a->reg);
             }
         }
         break;
@@ -648,16 +535,15 @@ static int on_iq_request(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
     }
     if (strcmp(type, "get") == 0 && strcmp(ns, NS_PING) == 0 && strcmp(name, "ping") == 0) {
         send_release(a, result_of(st));
-        if (from && strcasecmp(from, a->s->component_jid) == 0 &&
-            (!a->registered || a->reg_blocked || loop_timer_armed(&a->reg_retry))) {
-            /* the component is back (docs/protocol.md §1.1) */
-            LOG_INFO(a->log, "register", "%s pinged: registering again", a->s->component_jid);
-            loop_timer_stop(a->loop, &a->reg_retry);
-            a->reg_attempt = 0;
-            a->reg_blocked = 0;
-            a->registered = 0;
-            send_component_presence(a);
-            reg_kick(a);
+        if (from && strcasecmp(from, a->s->component_jid) == 0) {
+            const char *rs = registration_state(a->reg);
+            /* the component is back after errors (docs/protocol.md §1.1):
+             * presence first, then the whole state */
+            if (strcmp(rs, "registered") != 0 && strcmp(rs, "updating") != 0) {
+                loop_timer_stop(a->loop, &a->reg_retry);
+                send_component_presence(a);
+                registration_pinged(a->reg);
+            }
         }
         return 1;
     }
@@ -774,11 +660,8 @@ static void on_online(agent_t *a)
     a->xmpp_state = AGENT_XMPP_ONLINE;
     a->xmpp_error[0] = '\0';
     a->reconnect_attempt = 0;
-    a->registered = 0;
-    a->reg_in_flight = 0;
-    a->reg_blocked = 0;
-    a->quota_known = 0;
     loop_timer_stop(a->loop, &a->reg_retry);
+    registration_online(a->reg);
     LOG_INFO(a->log, "xmpp", "connected as %s%s", xmpp_conn_get_bound_jid(a->conn),
              xmpp_conn_is_secured(a->conn) ? " (TLS)" : " (no TLS)");
     /* the roster before presence (RFC 6121 §2.2), so that contacts' items,
@@ -816,8 +699,8 @@ static void conn_handler(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
         a->xfd = -1;
     }
     forget_iqs(a);
-    a->reg_in_flight = 0;
-    a->registered = 0;
+    loop_timer_stop(a->loop, &a->reg_retry);
+    registration_offline(a->reg);
     if (stream_error)
         snprintf(a->xmpp_error, sizeof a->xmpp_error, "stream error from the server%s%s",
                  stream_error->text ? ": " : "", stream_error->text ? stream_error->text : "");
@@ -866,10 +749,18 @@ int agent_xmpp_start(agent_t *a)
     char jid[2200];
     contacts_limits_t cl;
 
+    registration_io_t io;
+
     a->xfd = -1;
     a->rng = (unsigned)wall_ms() ^ (unsigned)getpid();
-    a->seq = (uint64_t)wall_ms() * 1000; /* grows across restarts, room for 1000/ms */
-    announce_quota_default(&a->quota);
+    memset(&io, 0, sizeof io);
+    io.arg = a;
+    io.desired = reg_desired;
+    io.send = reg_send;
+    io.retry_in = reg_retry_in;
+    io.read_quotas = reg_read_quotas;
+    io.log = a->log;
+    io.component = a->s->component_jid;
     cl.max_contacts = a->s->max_contacts;
     cl.max_resources = a->s->max_contact_resources;
     cl.max_shares = a->s->max_contact_shares;
@@ -878,6 +769,11 @@ int agent_xmpp_start(agent_t *a)
         return -1;
     a->ctx = xmpp_ctx_new(NULL, log_strophe(a->log));
     if (!a->ctx || !(a->conn = xmpp_conn_new(a->ctx)))
+        return -1;
+    io.ctx = a->ctx;
+    /* seq: milliseconds since the epoch times 1000, so it grows across
+     * restarts with room for 1000 requests a millisecond */
+    if (!(a->reg = registration_new(&io, (uint64_t)wall_ms() * 1000, a->rng)))
         return -1;
     if (xmpp_compat_watch_socket(a->conn) != 0)
         return -1;
@@ -980,10 +876,8 @@ void agent_xmpp_free(agent_t *a)
     }
     if (a->ctx)
         xmpp_ctx_free(a->ctx);
-    announce_set_clear(&a->reg_acked);
-    announce_set_clear(&a->reg_sending);
-    free(a->over);
-    a->over = NULL;
+    registration_free(a->reg);
+    a->reg = NULL;
     contacts_free(a->contacts);
     a->conn = NULL;
     a->ctx = NULL;
@@ -1004,25 +898,18 @@ const char *agent_xmpp_state_name(const agent_t *a)
 
 const char *agent_announce_state(const agent_t *a, const char *hash)
 {
-    size_t i;
-    for (i = 0; i < a->over_quota; i++)
-        if (strcmp(a->over[i], hash) == 0)
+    const char(*over)[41] = NULL;
+    const announce_set_t *acked;
+    size_t i, n;
+    if (!a->reg)
+        return "not announced: offline";
+    n = registration_over_quota(a->reg, &over);
+    for (i = 0; i < n; i++)
+        if (strcmp(over[i], hash) == 0)
             return "not announced: over the server's quota";
-    for (i = 0; a->registered && i < a->reg_acked.n_shares; i++)
-        if (strcmp(a->reg_acked.shares[i].hash, hash) == 0)
+    acked = registration_acked(a->reg);
+    for (i = 0; acked && i < acked->n_shares; i++)
+        if (strcmp(acked->shares[i].hash, hash) == 0)
             return "announced";
     return a->xmpp_state == AGENT_XMPP_ONLINE ? "announcing" : "not announced: offline";
-}
-
-const char *agent_registration_state(const agent_t *a)
-{
-    if (a->xmpp_state != AGENT_XMPP_ONLINE)
-        return "offline";
-    if (a->reg_blocked)
-        return "refused";
-    if (loop_timer_armed(&a->reg_retry))
-        return "retrying";
-    if (a->registered && !a->reg_in_flight)
-        return "registered";
-    return a->registered ? "updating" : "registering";
 }
