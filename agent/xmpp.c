@@ -142,7 +142,8 @@ static int send_tracked(agent_t *a, xmpp_stanza_t *iq, const char *to, int kind)
     random_id(p->id);
     snprintf(p->to, sizeof p->to, "%s", to);
     xmpp_stanza_set_id(iq, p->id);
-    xmpp_stanza_set_to(iq, to);
+    if (kind != AGENT_IQ_SIC) /* XEP-0279 asks our own server, without a 'to' */
+        xmpp_stanza_set_to(iq, to);
     loop_timer_start(a->loop, &p->timer, a->s->iq_timeout_ms, iq_timeout_cb, p);
     send_release(a, iq);
     return 0;
@@ -677,8 +678,9 @@ static void on_online(agent_t *a)
     send_tracked(a, iq_new(a, "get", new_el(a->ctx, "query", NS_DISCO)), a->s->component_jid,
                  AGENT_IQ_DISCO);
     {
-        const char *domain = strchr(a->s->jid, '@') + 1;
-        send_tracked(a, iq_new(a, "get", new_el(a->ctx, "address", NS_SIC)), domain,
+        char own_bare[1100];
+        bare_of(a->s->jid, own_bare, sizeof own_bare);
+        send_tracked(a, iq_new(a, "get", new_el(a->ctx, "address", NS_SIC)), own_bare,
                      AGENT_IQ_SIC);
     }
 }

@@ -175,6 +175,9 @@ def main():
         src = phone.result("xmpp.get_hashes", hash=hashes[single])["hashes"]
         check("and the laptop's address", src and src[0]["sources"][0]["addresses"] ==
               [{"address": "127.0.0.1", "port": port}], src)
+        check("the server told the agent its address (XEP-0279)",
+              "the server sees this device at 127.0.0.1 (XEP-0279)" in laptop.log_text(),
+              laptop.log_text()[-2000:])
         st = laptop.result("agent.status")
         check("alice's status: registered, two announced", st["registration"]["state"] ==
               "registered" and st["registration"]["announced"] == 2, st["registration"])
