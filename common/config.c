@@ -1027,8 +1027,8 @@ int config_write_sample(const config_option_t *table, size_t n, const char *env_
 
 int config_reload(config_t *cur, const config_t *next, config_error_t *err)
 {
-    struct value *scratch;
-    size_t i;
+    char **texts;
+    size_t i, j;
 
     clear_error(err);
     if (!cur || !next || cur->table != next->table || cur->n != next->n)
@@ -1040,21 +1040,31 @@ int config_reload(config_t *cur, const config_t *next, config_error_t *err)
                              "%s cannot change on reload (restart required); nothing reloaded",
                              cur->table[i].name);
     }
-    scratch = vals_dup(cur->vals, cur->n);
-    if (!scratch)
+    /* Only the reloadable values are replaced, in place: the others keep
+     * their storage, so that strings the daemon borrowed from them (a
+     * JID, a path in its settings) stay valid across reloads. New texts
+     * are copied first, so that running out of memory changes nothing. */
+    texts = calloc(cur->n, sizeof *texts);
+    if (!texts)
         return set_error(err, CONFIG_ENOMEM, "reload: out of memory");
     for (i = 0; i < cur->n; i++) {
-        if (!(cur->table[i].flags & CONFIG_RELOADABLE))
+        if (!(cur->table[i].flags & CONFIG_RELOADABLE) || !next->vals[i].text)
             continue;
-        free(scratch[i].text);
-        scratch[i] = next->vals[i];
-        if (next->vals[i].text && !(scratch[i].text = strdup(next->vals[i].text))) {
-            vals_free(scratch, cur->n);
+        if (!(texts[i] = strdup(next->vals[i].text))) {
+            for (j = 0; j < i; j++)
+                free(texts[j]);
+            free(texts);
             return set_error(err, CONFIG_ENOMEM, "reload: out of memory");
         }
     }
-    vals_free(cur->vals, cur->n);
-    cur->vals = scratch;
+    for (i = 0; i < cur->n; i++) {
+        if (!(cur->table[i].flags & CONFIG_RELOADABLE))
+            continue;
+        free(cur->vals[i].text);
+        cur->vals[i] = next->vals[i];
+        cur->vals[i].text = texts[i];
+    }
+    free(texts);
     return CONFIG_OK;
 }
 

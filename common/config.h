@@ -196,7 +196,8 @@ int config_write_sample(const config_option_t *table, size_t n, const char *env_
  * same table, built afresh from file, environment and flags) into `cur`.
  * When a non-reloadable option differs, returns CONFIG_EINVAL naming it
  * ("restart required") and changes nothing; a different table is
- * CONFIG_EINVAL too. Whole or nothing.
+ * CONFIG_EINVAL too. Whole or nothing. The values of the other options
+ * keep their storage: strings borrowed from them stay valid.
  */
 int config_reload(config_t *cur, const config_t *next, config_error_t *err);
 

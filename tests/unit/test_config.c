@@ -1093,9 +1093,12 @@ static void config__reload__applies_reloadable_options(void **state)
 {
     config_t *cur = *state, *next = config_new(table, O_N, PREFIX);
     config_error_t err;
+    const char *secret;
 
     assert_non_null(next);
     load_ok(cur, "xmpp_port = 5400\ncomponent_secret = s\n");
+    /* a daemon's settings borrow the strings of options that cannot change */
+    secret = config_str(cur, O_SECRET);
     load_ok(next, "xmpp_port = 5400\ncomponent_secret = s\nlog_level = debug\n"
                   "metrics_enabled = no\nmotd = new\n");
     assert_int_equal(config_reload(cur, next, &err), CONFIG_OK);
@@ -1108,6 +1111,9 @@ static void config__reload__applies_reloadable_options(void **state)
     assert_string_equal(config_str(next, O_MOTD), "new");
     config_free(next);
     assert_string_equal(config_str(cur, O_MOTD), "new"); /* a copy, not borrowed */
+    /* what was borrowed before the reload is still valid, and the same */
+    assert_ptr_equal(config_str(cur, O_SECRET), secret);
+    assert_string_equal(secret, "s");
 }
 
 static void config__reload__refuses_non_reloadable_change(void **state)
