@@ -21,7 +21,8 @@
 #include "rpc.h"
 #include "rpc_http.h"
 
-#define AGENT_MAX_WAITERS 64 /* bt.add_path calls waiting for their job */
+#define AGENT_MAX_WAITERS 32 /* bt.add_path calls waiting for their job: well under
+                              * the API's connections, which stay free for others */
 #define AGENT_TOKEN_BYTES 32
 
 #define AGENT_MAX_IQS 16 /* our requests waiting for a reply */

@@ -22,10 +22,15 @@ void announce_quota_default(announce_quota_t *q)
     q->max_item_bytes = 65536;
 }
 
+const char *announce_text_of(xmpp_stanza_t *el)
+{
+    xmpp_stanza_t *t = el ? xmpp_stanza_get_children(el) : NULL;
+    return t && xmpp_stanza_is_text(t) ? xmpp_stanza_get_text_ptr(t) : NULL;
+}
+
 static const char *field_value(xmpp_stanza_t *field)
 {
-    xmpp_stanza_t *v = xmpp_stanza_get_child_by_name(field, "value");
-    return v ? xmpp_stanza_get_text_ptr(xmpp_stanza_get_children(v)) : NULL;
+    return announce_text_of(xmpp_stanza_get_child_by_name(field, "value"));
 }
 
 int announce_quota_parse(const xmpp_stanza_t *query_c, announce_quota_t *q)

@@ -26,6 +26,10 @@ typedef struct announce_quota {
     size_t max_item_bytes; /* of the merged item as servers serialize it */
 } announce_quota_t;
 
+/** The text inside element `el` (borrowed), or NULL when `el` is NULL or
+ * empty: libstrophe's own getter crashes on a NULL child. */
+const char *announce_text_of(xmpp_stanza_t *el);
+
 /** The component's defaults, for a component that does not say. */
 void announce_quota_default(announce_quota_t *q);
 

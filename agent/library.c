@@ -615,8 +615,14 @@ int library_remove(library_t *lib, const char *hash, uint64_t id, library_error_
         seterr(err, LIBRARY_ENOTFOUND, "no share %s", hash && *hash ? hash : "with that id");
         return LIBRARY_ENOTFOUND;
     }
-    if (sh->job)
+    if (sh->job) {
         btshim_create_cancel(lib->ses, sh->job, NULL);
+        /* whoever waits for this job learns that it will not end */
+        sh->job = 0;
+        sh->state = SHARE_ERROR;
+        snprintf(sh->error, sizeof sh->error, "removed before its hashing ended");
+        notify(lib, LIBRARY_EV_HASHED, sh);
+    }
     if (sh->hash[0]) {
         btshim_torrent_remove(lib->ses, sh->hash, NULL); /* never deletes files */
         remove_state(lib, sh->hash);

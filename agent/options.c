@@ -61,7 +61,7 @@ const config_option_t agent_options[AOPT_COUNT] = {
     [AOPT_UPLOAD_RATE_LIMIT] = INT("upload_rate_limit", "0", 0, 2097151, CONFIG_RELOADABLE,
                                    "upload rate limit, KiB/s (0: unlimited)"),
     [AOPT_HASHING_JOBS] = INT("hashing_jobs", "2", 1, 64, 0,
-                              "paths hashed into torrents at once; more wait"),
+                              "paths hashed into torrents at once; bt.add_path beyond that is refused (limit) until one ends"),
     [AOPT_RPC_ADDRESS] = STR("rpc_address", "127.0.0.1", 0,
                              "address of the JSON-RPC API (IPv4 or IPv6 literal)"),
     [AOPT_RPC_PORT] = INT("rpc_port", "0", 0, 65535, 0,

@@ -345,8 +345,11 @@ rpc_http_t *rpc_http_new(loop_t *loop, rpc_t *rpc, const rpc_http_settings_t *s,
     h->mhd = MHD_start_daemon(
         flags, (uint16_t)s->port, NULL, NULL, on_access, h, MHD_OPTION_SOCK_ADDR, &sa.sa,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s->max_connections ? s->max_connections : 64),
-        MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_END);
+        /* idle connections go after 15 s: a local process holding many
+         * open costs the API's users little (waiting calls are suspended,
+         * not idle, and are bounded by their own limit) */
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s->max_connections ? s->max_connections : 256),
+        MHD_OPTION_CONNECTION_TIMEOUT, 15u, MHD_OPTION_END);
     if (!h->mhd) {
         snprintf(err, err_len, "JSON-RPC API: cannot listen on %s port %u (in use?)", s->address,
                  s->port);

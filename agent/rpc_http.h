@@ -27,7 +27,7 @@ typedef struct rpc_http_settings {
     const char *token;         /* required, borrowed */
     const char *allowed_hosts; /* comma-separated host names (no port) */
     size_t max_body;           /* bytes; 0: 1 MiB */
-    unsigned max_connections;  /* 0: 64 */
+    unsigned max_connections;  /* 0: 256 */
 } rpc_http_settings_t;
 
 /**

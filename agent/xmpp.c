@@ -319,7 +319,7 @@ static void error_of(xmpp_stanza_t *reply, const char **type, const char **cond,
         if (!name || !ns)
             continue;
         if (strcmp(ns, NS_STANZAS) == 0 && strcmp(name, "text") == 0)
-            *text = xmpp_stanza_get_text_ptr(xmpp_stanza_get_children(c));
+            *text = announce_text_of(c);
         else if (strcmp(ns, NS_STANZAS) == 0 && !*cond)
             *cond = name;
         else if (strcmp(ns, AGENT_NS) == 0 && strcmp(name, "stale-seq") == 0) {
@@ -399,7 +399,7 @@ static void iq_done(agent_t *a, agent_iq_t *p, xmpp_stanza_t *reply)
         if (reply && strcmp(xmpp_stanza_get_type(reply), "result") == 0) {
             xmpp_stanza_t *addr = child_ns(reply, "address", NS_SIC);
             xmpp_stanza_t *ip = addr ? xmpp_stanza_get_child_by_name(addr, "ip") : NULL;
-            const char *text = ip ? xmpp_stanza_get_text_ptr(xmpp_stanza_get_children(ip)) : NULL;
+            const char *text = announce_text_of(ip);
             if (text && addresses_external(&a->addrs, text, 0)) {
                 LOG_INFO(a->log, "xmpp", "the server sees this device at %s (XEP-0279)", text);
                 registration_changed(a->reg);

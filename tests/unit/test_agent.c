@@ -281,6 +281,26 @@ static void agent__add_path__wait_answers_when_hashed(void **state)
     assert_non_null(strstr(o.reply, "read error"));
     free(o.reply);
 
+    /* a share removed while hashing fails its waiting calls */
+    o.done = 0;
+    o.reply = NULL;
+    assert_int_equal(rpc_exec(agent_rpc(t->a), body, strlen(body), on_done, &o, NULL), 0);
+    assert_int_equal(o.done, 0);
+    {
+        share_info_t sh;
+        char params[64];
+        assert_int_equal(library_find(t->a->lib, NULL, 0, &sh), -1);
+        assert_int_equal(library_get(t->a->lib, library_count(t->a->lib) - 1, &sh), 0);
+        assert_int_equal(sh.state, SHARE_HASHING);
+        snprintf(params, sizeof params, "{\"id\":%llu}", (unsigned long long)sh.id);
+        json_decref(call(t, "bt.del_torrent", params));
+    }
+    assert_int_equal(o.done, 1);
+    assert_non_null(strstr(o.reply, "\"code\":-32005"));
+    assert_non_null(strstr(o.reply, "removed before its hashing ended"));
+    free(o.reply);
+    assert_int_equal(t->a->n_waiters, 0);
+
     /* and a stopping agent fails them with "unavailable" */
     o.done = 0;
     o.reply = NULL;

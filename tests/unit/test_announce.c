@@ -188,7 +188,9 @@ static void announce__quota__from_disco_form(void **state)
         "<field var='max_shares_per_resource'><value>321</value></field>"
         "<field var='max_addresses_per_resource'><value>-4</value></field>"
         "<field var='max_name_bytes'><value>12x</value></field>"
-        "<field var='max_item_bytes'><value>40000</value></field></x></query>";
+        "<field var='max_item_bytes'><value>40000</value></field>"
+        "<field var='max_shares_per_resource'><value/></field>"
+        "<field var='max_name_bytes'/></x></query>";
     xmpp_stanza_t *q = xmpp_stanza_new_from_string(ctx, xml);
     announce_quota_t quota;
     (void)state;
