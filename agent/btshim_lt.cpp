@@ -28,6 +28,7 @@
 #include <vector>
 
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libtorrent/add_torrent_params.hpp>
@@ -162,7 +163,17 @@ void run_job(std::shared_ptr<job> j, std::shared_ptr<mailbox> box)
     ev.job = j->id;
     try {
         lt::file_storage fs;
-        lt::add_files(fs, j->path, lt::create_torrent::v1_only);
+        /* links inside a folder are skipped: a link must not share what
+         * it points to (a folder unpacked from elsewhere may hold one to
+         * ~/.ssh); the path itself may be one */
+        const std::string top = j->path;
+        lt::add_files(
+            fs, j->path,
+            [&top](std::string const &p) {
+                struct stat st;
+                return p == top || lstat(p.c_str(), &st) != 0 || !S_ISLNK(st.st_mode);
+            },
+            lt::create_torrent::v1_only);
         if (fs.num_files() == 0)
             throw std::runtime_error("no files to share");
         j->total = static_cast<uint64_t>(fs.total_size());

@@ -48,7 +48,8 @@ typedef struct share {
 
 struct library {
     btshim_session_t *ses;
-    char *dir;    /* <state_dir>/shares */
+    char *dir;       /* <state_dir>/shares */
+    char *state_dir; /* resolved: never shared (it holds the RPC token) */
     size_t max_shares;
     log_t *log;
     library_cb cb;
@@ -143,8 +144,13 @@ static int snap_walk(snapshot_t *s, const char *abs, const char *rel, int depth)
     struct dirent *e;
     int rc = 0;
 
-    if (stat(abs, &st) != 0)
+    /* the shared path itself may be a link; inside a folder links are
+     * skipped, as the torrent maker skips them: a link must not share
+     * what it points to (e.g. ~/.ssh) */
+    if ((depth ? lstat(abs, &st) : stat(abs, &st)) != 0)
         return -3;
+    if (S_ISLNK(st.st_mode))
+        return 0;
     if (S_ISREG(st.st_mode))
         return snap_push(s, rel, &st);
     if (!S_ISDIR(st.st_mode))
@@ -262,7 +268,8 @@ static int write_file(const char *path, const void *data, size_t len)
 
     if (!(tmp = dupf("%s.tmp", path)))
         return -1;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    unlink(tmp); /* a leftover (or a planted link): never written through */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         goto out;
     while (len) {
@@ -460,13 +467,28 @@ static const char *base_name(const char *path)
 
 /* ---- public ----------------------------------------------------------- */
 
-static int make_dir(const char *path)
+/* Create `path` (0700) or check it: a directory (not a link to one) of
+ * this user that nobody else can write, since the agent trusts what it
+ * finds there. 0, or -1 with a reason in `err`. */
+static int make_dir(const char *path, library_error_t *err)
 {
-    if (mkdir(path, 0700) == 0 || errno == EEXIST) {
-        struct stat st;
-        return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+    struct stat st;
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        seterr(err, LIBRARY_EIO, "state directory %s: %s", path, strerror(errno));
+        return -1;
     }
-    return -1;
+    if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        seterr(err, LIBRARY_EIO, "state directory %s: not a directory", path);
+        return -1;
+    }
+    if (st.st_uid != geteuid() || (st.st_mode & 022)) {
+        seterr(err, LIBRARY_EIO,
+               "state directory %s: owned by another user or writable by others (mode %04o); "
+               "the agent trusts its contents: use a directory of your own, mode 0700",
+               path, (unsigned)(st.st_mode & 07777));
+        return -1;
+    }
+    return 0;
 }
 
 library_t *library_new(btshim_session_t *ses, const char *state_dir, size_t max_shares,
@@ -478,8 +500,13 @@ library_t *library_new(btshim_session_t *ses, const char *state_dir, size_t max_
         seterr(err, LIBRARY_ENOMEM, "out of memory");
         return NULL;
     }
-    if (make_dir(state_dir) != 0 || make_dir(lib->dir) != 0) {
-        seterr(err, LIBRARY_EIO, "state directory %s: %s", lib->dir, strerror(errno));
+    if (make_dir(state_dir, err) != 0 || make_dir(lib->dir, err) != 0) {
+        free(lib->dir);
+        free(lib);
+        return NULL;
+    }
+    if (!(lib->state_dir = realpath(state_dir, NULL))) {
+        seterr(err, LIBRARY_EIO, "state directory %s: %s", state_dir, strerror(errno));
         free(lib->dir);
         free(lib);
         return NULL;
@@ -502,6 +529,7 @@ void library_free(library_t *lib)
         share_free(lib->v[i]);
     free(lib->v);
     free(lib->dir);
+    free(lib->state_dir);
     free(lib);
 }
 
@@ -555,6 +583,17 @@ int library_add_path(library_t *lib, const char *path, uint64_t *id, int *duplic
     if (!realpath(path, real)) {
         seterr(err, LIBRARY_EINVAL, "%s: %s", path, strerror(errno));
         return LIBRARY_EINVAL;
+    }
+    {
+        size_t sl = strlen(lib->state_dir), rl = strlen(real);
+        if ((rl >= sl && strncmp(real, lib->state_dir, sl) == 0 &&
+             (real[sl] == '/' || real[sl] == '\0')) ||
+            (sl > rl && strncmp(lib->state_dir, real, rl) == 0 &&
+             (lib->state_dir[rl] == '/' || rl == 1))) {
+            seterr(err, LIBRARY_EINVAL, "%s: %s", real,
+                   "holds the agent's state directory (with its RPC token): not shared");
+            return LIBRARY_EINVAL;
+        }
     }
     for (i = 0; i < lib->n; i++) {
         if (strcmp(lib->v[i]->path, real) != 0)
@@ -860,7 +899,8 @@ static int meta_parse(const char *text, share_t *sh)
         const char *rel;
         json_int_t size, sec, nsec;
         struct stat st;
-        if (json_unpack(f, "[sIII]", &rel, &size, &sec, &nsec) != 0 || size < 0)
+        if (json_unpack(f, "[sIII]", &rel, &size, &sec, &nsec) != 0 || size < 0 ||
+            sec < 0 || sec > (json_int_t)1 << 40 || nsec < 0 || nsec >= 1000000000)
             goto out;
         memset(&st, 0, sizeof st);
         st.st_size = (off_t)size;
@@ -869,12 +909,24 @@ static int meta_parse(const char *text, share_t *sh)
         if (snap_push(&sh->snap, rel, &st) != 0)
             goto out;
     }
+    if (sh->snap.n == 0) /* a share always has data */
+        goto out;
     if (sh->snap.n > 1)
         qsort(sh->snap.v, sh->snap.n, sizeof *sh->snap.v, cmp_rec);
     rc = 0;
 out:
     json_decref(o);
     return rc;
+}
+
+/* Whether the torrent in the session names the share's path: its data is
+ * read from the path's folder under the torrent's name. */
+static int name_matches(library_t *lib, const share_t *sh)
+{
+    btshim_torrent_status_t st;
+    if (btshim_torrent_status(lib->ses, sh->hash, &st, sizeof st, NULL) != BTSHIM_OK)
+        return 0;
+    return !st.name[0] || strcmp(base_name(st.name), sh->name) == 0;
 }
 
 static int load_one(library_t *lib, const char *hash)
@@ -910,6 +962,12 @@ static int load_one(library_t *lib, const char *hash)
         LOG_WARN(lib->log, "share", "%s (%s): %s", sh->path, hash, sh->error);
     } else if (seed(lib, sh, torrent, tlen, same ? resume : NULL, same ? rlen : 0, 0) != 0) {
         sh->state = SHARE_ERROR;
+        LOG_WARN(lib->log, "share", "%s (%s): %s", sh->path, hash, sh->error);
+    } else if (!name_matches(lib, sh)) {
+        btshim_torrent_remove(lib->ses, sh->hash, NULL);
+        sh->state = SHARE_ERROR;
+        snprintf(sh->error, sizeof sh->error,
+                 "its torrent does not name the shared path; withdrawn");
         LOG_WARN(lib->log, "share", "%s (%s): %s", sh->path, hash, sh->error);
     } else if (same && rlen) {
         sh->state = SHARE_SEEDING;

@@ -85,6 +85,10 @@ def main():
                       ("día 2/ネコ/c.bin", 70000), ("día 2/ネコ/empty", 0)):
         with open(os.path.join(folder, rel), "wb") as f:
             f.write(os.urandom(size))
+    secret = os.path.join(work, "secret.key")
+    with open(secret, "wb") as f:
+        f.write(b"private key\n")
+    os.symlink(secret, os.path.join(folder, "día 2", "link to a key"))
     single = os.path.join(data, "notes.txt")
     with open(single, "wb") as f:
         f.write(b"a note\n" * 1000)
@@ -111,6 +115,14 @@ def main():
                   (infohash(INFOHASH, torrent, data), r["hash"]))
         t = a.torrents()
         check("both seed", t[folder]["state"] == "seeding" and t[single]["state"] == "seeding")
+        with open(os.path.join(a.state, "shares", hashes[folder] + ".torrent"), "rb") as f:
+            check("a link inside a shared folder is not followed", b"link to a key" not in
+                  f.read())
+        r = a.call("bt.add_path", path=a.state)
+        check("the state directory (with the RPC token) is never shared",
+              r.get("error", {}).get("code") == -32002, r)
+        r = a.call("bt.add_path", path=work)
+        check("nor a folder holding it", r.get("error", {}).get("code") == -32002, r)
         check("sizes are the data's", t[folder]["size"] == 371000 and t[single]["size"] == 7000)
 
         # the API answers while a big file is hashed

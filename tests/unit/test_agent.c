@@ -529,6 +529,26 @@ static void agent__restart__withdraws_changed_and_vanished(void **state)
     free(h2);
 }
 
+static void agent__state_dir__must_be_private(void **state)
+{
+    t_t *t = *state;
+    char path[256];
+    btshim_error_t err;
+
+    stop(t);
+    /* others could plant torrents, resume data or links there */
+    assert_int_equal(chmod(t->state_dir, 0777), 0);
+    t->bt = btshim_session_new(NULL, &err);
+    assert_null(agent_new_offline(&t->s, t->log, t->bt));
+    assert_int_equal(chmod(t->state_dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/shares", t->state_dir);
+    assert_int_equal(chmod(path, 0770), 0);
+    assert_null(agent_new_offline(&t->s, t->log, t->bt));
+    assert_int_equal(chmod(path, 0700), 0);
+    t->a = agent_new_offline(&t->s, t->log, t->bt);
+    assert_non_null(t->a);
+}
+
 /* ---- the other methods --------------------------------------------------- */
 
 static void agent__get_torrents__fields_and_filter(void **state)
@@ -594,6 +614,7 @@ int main(void)
         T(agent__restart__seeds_without_hashing),
         T(agent__restart__checks_a_touched_file),
         T(agent__restart__withdraws_changed_and_vanished),
+        T(agent__state_dir__must_be_private),
         T(agent__get_torrents__fields_and_filter),
         T(agent__status_rates_and_later_methods),
     };
