@@ -56,7 +56,7 @@ int addresses_listen(addresses_t *a, const char *address, uint16_t port)
     return 1;
 }
 
-int addresses_external(addresses_t *a, const char *address, uint16_t port)
+int addresses_external(addresses_t *a, const char *address, uint16_t port, int source)
 {
     char canon[SHARES_ADDR_MAX];
     size_t i;
@@ -65,10 +65,24 @@ int addresses_external(addresses_t *a, const char *address, uint16_t port)
     for (i = 0; i < a->n_extra; i++)
         if (a->extra[i].port == port && strcmp(a->extra[i].address, canon) == 0)
             return 0;
+    /* what this one replaces */
+    i = 0;
+    while (i < a->n_extra) {
+        if (source != ADDRESS_CONFIGURED && a->extra_source[i] == source &&
+            (source == ADDRESS_FROM_SERVER || a->extra[i].port == port)) {
+            memmove(a->extra + i, a->extra + i + 1, (a->n_extra - i - 1) * sizeof a->extra[0]);
+            memmove(a->extra_source + i, a->extra_source + i + 1,
+                    (a->n_extra - i - 1) * sizeof a->extra_source[0]);
+            a->n_extra--;
+            continue;
+        }
+        i++;
+    }
     if (a->n_extra == ADDRESSES_MAX_EXTRA)
-        memmove(a->extra, a->extra + 1, --a->n_extra * sizeof a->extra[0]); /* oldest out */
+        return 0; /* only many mapped ports could fill it */
     snprintf(a->extra[a->n_extra].address, sizeof a->extra[0].address, "%s", canon);
     a->extra[a->n_extra].port = port;
+    a->extra_source[a->n_extra] = source;
     a->n_extra++;
     return 1;
 }

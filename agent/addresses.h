@@ -27,6 +27,7 @@ typedef struct addresses {
     } listen[ADDRESSES_MAX_LISTEN];
     size_t n_listen;
     announce_addr_t extra[ADDRESSES_MAX_EXTRA]; /* external: configured, mapped, reported */
+    int extra_source[ADDRESSES_MAX_EXTRA];
     size_t n_extra;
     int announce_private;
     int allow_loopback;
@@ -35,9 +36,17 @@ typedef struct addresses {
 /** A listen socket came up (BTSHIM_EV_LISTEN). Returns 1 when new. */
 int addresses_listen(addresses_t *a, const char *address, uint16_t port);
 
-/** An external address and port (0: the first listen port) from the
- * configuration, a router or the server. Returns 1 when new. */
-int addresses_external(addresses_t *a, const char *address, uint16_t port);
+/* Where an external address comes from. */
+enum { ADDRESS_CONFIGURED = 1, ADDRESS_FROM_ROUTER, ADDRESS_FROM_SERVER };
+
+/**
+ * An external address and port (0: the first listen port). A router's
+ * mapping replaces the previous one of the same port, the server's report
+ * (XEP-0279) the previous report: an address this device had once is not
+ * announced forever. Configured ones stay. Returns 1 when the list
+ * changed.
+ */
+int addresses_external(addresses_t *a, const char *address, uint16_t port, int source);
 
 /**
  * The addresses to announce into `out` (at most `max`), from the host's

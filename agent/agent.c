@@ -55,7 +55,8 @@ void agent_drain_events(agent_t *a)
                     LOG_INFO(a->log, "bt", "router mapped port %u on %s", (unsigned)ev[i].port,
                              ev[i].address);
                     if (ev[i].address[0] &&
-                        addresses_external(&a->addrs, ev[i].address, ev[i].port))
+                        addresses_external(&a->addrs, ev[i].address, ev[i].port,
+                                           ADDRESS_FROM_ROUTER))
                         changed = 1;
                     break;
                 case BTSHIM_EV_PORT_MAP_FAILED:
@@ -176,6 +177,13 @@ static int start_rpc(agent_t *a)
         LOG_ERROR(a->log, "rpc", "%s", err);
         return -1;
     }
+    if (a->s->rpc_token && strlen(a->s->rpc_token) < 16)
+        LOG_WARN(a->log, "rpc", "rpc_token is shorter than 16 characters: use a long random one");
+    if (strcmp(a->s->rpc_address, "127.0.0.1") != 0 && strcmp(a->s->rpc_address, "::1") != 0)
+        LOG_WARN(a->log, "rpc",
+                 "the JSON-RPC API listens on %s, which other machines may reach: its token "
+                 "is all that protects this device's files",
+                 a->s->rpc_address);
     v6 = strchr(a->s->rpc_address, ':') != NULL;
     snprintf(a->rpc_url, sizeof a->rpc_url, "http://%s%s%s:%u/rpc", v6 ? "[" : "",
              a->s->rpc_address, v6 ? "]" : "", rpc_http_port(a->http));
@@ -208,7 +216,8 @@ static agent_t *agent_alloc(const agent_settings_t *s, log_t *log, btshim_sessio
     a->xfd = -1;
     a->addrs.announce_private = s->announce_private;
     a->addrs.allow_loopback = s->allow_loopback;
-    if (s->external_address && !addresses_external(&a->addrs, s->external_address, 0))
+    if (s->external_address &&
+        !addresses_external(&a->addrs, s->external_address, 0, ADDRESS_CONFIGURED))
         LOG_WARN(log, "main", "external_address \"%s\" is not an IP address: ignored",
                  s->external_address);
     a->download_rate_limit = s->download_rate_limit;

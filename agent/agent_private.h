@@ -47,7 +47,7 @@ typedef struct agent_iq {
     int used;
     int kind;
     char id[33]; /* 128 random bits */
-    char to[1100];
+    char to[3072];
     loop_timer_t timer;
     struct agent *a;
 } agent_iq_t;
@@ -84,6 +84,7 @@ struct agent {
     char xmpp_error[300];
     unsigned reconnect_attempt, rng;
     loop_timer_t reconnect_timer;
+    loop_timer_t stable_timer;
     agent_iq_t iqs[AGENT_MAX_IQS];
     addresses_t addrs;
     contacts_t *contacts;

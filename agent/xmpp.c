@@ -38,6 +38,7 @@
 #define NS_SIC      "urn:xmpp:sic:1"
 #define NS_STANZAS  "urn:ietf:params:xml:ns:xmpp-stanzas"
 #define CAPS_NODE   "https://bitween.org/agent"
+#define STABLE_MS   60000 /* a session this old resets the reconnection backoff */
 #define IDENTITY    "client/bot//bitween agent"
 #define RETRY_MIN_MS 5000
 #define RETRY_MAX_MS 300000
@@ -400,7 +401,7 @@ static void iq_done(agent_t *a, agent_iq_t *p, xmpp_stanza_t *reply)
             xmpp_stanza_t *addr = child_ns(reply, "address", NS_SIC);
             xmpp_stanza_t *ip = addr ? xmpp_stanza_get_child_by_name(addr, "ip") : NULL;
             const char *text = announce_text_of(ip);
-            if (text && addresses_external(&a->addrs, text, 0)) {
+            if (text && addresses_external(&a->addrs, text, 0, ADDRESS_FROM_SERVER)) {
                 LOG_INFO(a->log, "xmpp", "the server sees this device at %s (XEP-0279)", text);
                 registration_changed(a->reg);
             }
@@ -415,7 +416,7 @@ static int on_iq_reply(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
 {
     agent_t *a = arg;
     const char *id = xmpp_stanza_get_id(st), *from = xmpp_stanza_get_from(st);
-    char own_bare[1100];
+    char own_bare[3072];
     size_t i;
     (void)conn;
     if (!id)
@@ -519,7 +520,7 @@ static int on_iq_request(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
     const char *type = xmpp_stanza_get_type(st), *from = xmpp_stanza_get_from(st);
     xmpp_stanza_t *payload = xmpp_stanza_get_children(st), *r;
     const char *ns, *name;
-    char own_bare[1100], from_bare[1100];
+    char own_bare[3072];
     (void)conn;
 
     if (!type || (strcmp(type, "get") != 0 && strcmp(type, "set") != 0))
@@ -529,7 +530,6 @@ static int on_iq_request(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
     ns = payload ? xmpp_stanza_get_ns(payload) : NULL;
     name = payload ? xmpp_stanza_get_name(payload) : NULL;
     bare_of(a->s->jid, own_bare, sizeof own_bare);
-    bare_of(from ? from : own_bare, from_bare, sizeof from_bare);
     if (!ns || !name) {
         reply_error(a, st, "modify", "bad-request");
         return 1;
@@ -569,7 +569,7 @@ static int on_iq_request(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
     }
     if (strcmp(type, "set") == 0 && strcmp(ns, NS_ROSTER) == 0 && strcmp(name, "query") == 0) {
         /* a roster push comes from our own account only (RFC 6121 §2.1.6) */
-        if (strcasecmp(from_bare, own_bare) != 0) {
+        if (from && strcasecmp(from, own_bare) != 0) {
             reply_error(a, st, "cancel", "service-unavailable");
             return 1;
         }
@@ -596,7 +596,7 @@ static int on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
     agent_t *a = arg;
     const char *from = xmpp_stanza_get_from(st);
     xmpp_stanza_t *event = child_ns(st, "event", NS_EVENT), *el;
-    char bare[1100];
+    char bare[3072];
     shares_error_t err;
     (void)conn;
 
@@ -655,12 +655,22 @@ static void schedule_reconnect(agent_t *a)
     loop_timer_start(a->loop, &a->reconnect_timer, delay, reconnect_cb, a);
 }
 
+static void stable_cb(loop_t *loop, void *arg)
+{
+    agent_t *a = arg;
+    (void)loop;
+    a->reconnect_attempt = 0;
+}
+
 static void on_online(agent_t *a)
 {
     xmpp_stanza_t *q;
     a->xmpp_state = AGENT_XMPP_ONLINE;
     a->xmpp_error[0] = '\0';
-    a->reconnect_attempt = 0;
+    /* the backoff starts again only once the session has lasted: a
+     * session kicked at once (another one with this resource) must not
+     * come back every second */
+    loop_timer_start(a->loop, &a->stable_timer, STABLE_MS, stable_cb, a);
     loop_timer_stop(a->loop, &a->reg_retry);
     registration_online(a->reg);
     LOG_INFO(a->log, "xmpp", "connected as %s%s", xmpp_conn_get_bound_jid(a->conn),
@@ -669,7 +679,7 @@ static void on_online(agent_t *a)
      * sent on our presence, find their senders known */
     q = new_el(a->ctx, "query", NS_ROSTER);
     {
-        char own_bare[1100];
+        char own_bare[3072];
         bare_of(a->s->jid, own_bare, sizeof own_bare);
         send_tracked(a, iq_new(a, "get", q), own_bare, AGENT_IQ_ROSTER);
     }
@@ -678,7 +688,7 @@ static void on_online(agent_t *a)
     send_tracked(a, iq_new(a, "get", new_el(a->ctx, "query", NS_DISCO)), a->s->component_jid,
                  AGENT_IQ_DISCO);
     {
-        char own_bare[1100];
+        char own_bare[3072];
         bare_of(a->s->jid, own_bare, sizeof own_bare);
         send_tracked(a, iq_new(a, "get", new_el(a->ctx, "address", NS_SIC)), own_bare,
                      AGENT_IQ_SIC);
@@ -703,7 +713,15 @@ static void conn_handler(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
     forget_iqs(a);
     loop_timer_stop(a->loop, &a->reg_retry);
     registration_offline(a->reg);
-    if (stream_error)
+    loop_timer_stop(a->loop, &a->stable_timer);
+    if (stream_error && stream_error->type == XMPP_SE_CONFLICT) {
+        snprintf(a->xmpp_error, sizeof a->xmpp_error,
+                 "another session took the resource \"%s\" (two agents with one resource? "
+                 "set resource)",
+                 a->s->resource);
+        if (a->reconnect_attempt < 16)
+            a->reconnect_attempt = 16; /* the longest delay: no kicking match */
+    } else if (stream_error)
         snprintf(a->xmpp_error, sizeof a->xmpp_error, "stream error from the server%s%s",
                  stream_error->text ? ": " : "", stream_error->text ? stream_error->text : "");
     else if (a->xmpp_state == AGENT_XMPP_CONNECTING)
@@ -868,6 +886,7 @@ void agent_xmpp_stop(agent_t *a)
 void agent_xmpp_free(agent_t *a)
 {
     forget_iqs(a);
+    loop_timer_stop(a->loop, &a->stable_timer);
     loop_timer_stop(a->loop, &a->reconnect_timer);
     loop_timer_stop(a->loop, &a->reg_retry);
     if (a->xfd >= 0)

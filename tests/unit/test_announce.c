@@ -241,13 +241,24 @@ static void addresses__collect__by_class_and_settings(void **state)
     assert_int_equal(n, 1);
     assert_string_equal(out[0].address, "127.0.0.1");
     /* external addresses take the first port unless they have one */
-    assert_int_equal(addresses_external(&a, "198.51.100.4", 0), 1);
-    assert_int_equal(addresses_external(&a, "224.0.0.1", 0), 1);
-    assert_int_equal(addresses_external(&a, "not an address", 0), 0);
+    assert_int_equal(addresses_external(&a, "198.51.100.4", 0, ADDRESS_CONFIGURED), 1);
+    assert_int_equal(addresses_external(&a, "224.0.0.1", 0, ADDRESS_FROM_SERVER), 1);
+    assert_int_equal(addresses_external(&a, "not an address", 0, ADDRESS_FROM_SERVER), 0);
     n = addresses_collect_from(&a, ifs, 8, out, 16);
     assert_int_equal(n, 2); /* never multicast */
     assert_string_equal(out[1].address, "198.51.100.4");
     assert_int_equal(out[1].port, 4000);
+    /* a new report replaces the last; the configured one stays */
+    assert_int_equal(addresses_external(&a, "203.0.113.50", 0, ADDRESS_FROM_SERVER), 1);
+    assert_int_equal(addresses_external(&a, "203.0.113.51", 0, ADDRESS_FROM_SERVER), 1);
+    assert_int_equal(addresses_external(&a, "203.0.113.60", 7000, ADDRESS_FROM_ROUTER), 1);
+    assert_int_equal(addresses_external(&a, "203.0.113.61", 7000, ADDRESS_FROM_ROUTER), 1);
+    n = addresses_collect_from(&a, ifs, 8, out, 16);
+    assert_int_equal(n, 4);
+    assert_string_equal(out[1].address, "198.51.100.4");
+    assert_string_equal(out[2].address, "203.0.113.51");
+    assert_string_equal(out[3].address, "203.0.113.61");
+    assert_int_equal(out[3].port, 7000);
 }
 
 /* ---- contacts ---------------------------------------------------------------- */
