@@ -12,12 +12,20 @@ typedef struct contact {
     char *bare;
     shares_item_t *item; /* NULL: none (or an empty one) */
     char digest[SHARES_DIGEST_HEX];
+    size_t bytes; /* the item's XML size */
     int subscribed;
     int in_roster; /* set again by the roster being read */
 } contact_t;
 
+/* Where a hash is shared: one entry per (contact, resource, share), so
+ * that the sources of a hash are found without scanning items. */
+typedef struct ref {
+    contact_t *ct;
+    size_t ri, si;
+} ref_t;
+
 typedef struct refs {
-    contact_t **v;
+    ref_t *v;
     size_t n, cap;
 } refs_t;
 
@@ -27,6 +35,7 @@ struct contacts {
     strmap_t *by_hash; /* hash -> refs_t */
     contact_t **sorted; /* contacts with an item, by JID */
     size_t n_sorted, cap_sorted;
+    size_t total_bytes; /* of all items kept */
 };
 
 contacts_t *contacts_new(const contacts_limits_t *lim)
@@ -83,15 +92,16 @@ static void unindex(contacts_t *c, contact_t *ct)
         for (si = 0; si < shares_item_share_count(ct->item, ri); si++) {
             shares_share_t sh;
             refs_t *r;
-            size_t k;
+            size_t k = 0;
             if (shares_item_share(ct->item, ri, si, &sh) != 0 ||
                 !(r = strmap_get(c->by_hash, sh.hash)))
                 continue;
-            for (k = 0; k < r->n; k++)
-                if (r->v[k] == ct) {
+            while (k < r->n) {
+                if (r->v[k].ct == ct)
                     r->v[k] = r->v[--r->n];
-                    break;
-                }
+                else
+                    k++;
+            }
             if (r->n == 0)
                 free_refs(NULL, strmap_del(c->by_hash, sh.hash), NULL);
         }
@@ -104,7 +114,6 @@ static int index_item(contacts_t *c, contact_t *ct)
         for (si = 0; si < shares_item_share_count(ct->item, ri); si++) {
             shares_share_t sh;
             refs_t *r;
-            size_t k;
             if (shares_item_share(ct->item, ri, si, &sh) != 0)
                 continue;
             if (!(r = strmap_get(c->by_hash, sh.hash))) {
@@ -113,19 +122,18 @@ static int index_item(contacts_t *c, contact_t *ct)
                     return -1;
                 }
             }
-            for (k = 0; k < r->n && r->v[k] != ct; k++)
-                ;
-            if (k < r->n)
-                continue; /* the same hash on two of the contact's devices */
             if (r->n == r->cap) {
                 size_t cap = r->cap ? r->cap * 2 : 2;
-                contact_t **v = realloc(r->v, cap * sizeof *v);
+                ref_t *v = realloc(r->v, cap * sizeof *v);
                 if (!v)
                     return -1;
                 r->v = v;
                 r->cap = cap;
             }
-            r->v[r->n++] = ct;
+            r->v[r->n].ct = ct;
+            r->v[r->n].ri = ri;
+            r->v[r->n].si = si;
+            r->n++;
         }
     return 0;
 }
@@ -192,6 +200,8 @@ static int drop_item(contacts_t *c, contact_t *ct)
     shares_item_free(ct->item);
     ct->item = NULL;
     ct->digest[0] = '\0';
+    c->total_bytes -= ct->bytes;
+    ct->bytes = 0;
     return 1;
 }
 
@@ -339,14 +349,29 @@ int contacts_update(contacts_t *c, const char *bare, const xmpp_stanza_t *user_s
         shares_item_free(item);
         return CONTACTS_SAME; /* delivered twice (bare and full JID) */
     }
-    if (!ct->item && c->n_sorted >= c->lim.max_contacts) {
+    if ((!ct->item && c->n_sorted >= c->lim.max_contacts) ||
+        (c->lim.max_total_bytes &&
+         c->total_bytes - ct->bytes + size.xml > c->lim.max_total_bytes)) {
         shares_item_free(item);
+        if (err) {
+            err->code = SHARES_ELIMIT;
+            if (!ct->item && c->n_sorted >= c->lim.max_contacts)
+                snprintf(err->message, sizeof err->message,
+                         "shares of %zu contacts kept already (max_contacts)",
+                         c->lim.max_contacts);
+            else
+                snprintf(err->message, sizeof err->message,
+                         "contacts' items would take more than %zu bytes",
+                         c->lim.max_total_bytes);
+        }
         return CONTACTS_ELIMIT;
     }
     if (ct->item)
         unindex(c, ct);
     shares_item_free(ct->item);
     ct->item = item;
+    c->total_bytes += size.xml - ct->bytes;
+    ct->bytes = size.xml;
     memcpy(ct->digest, digest, sizeof digest);
     if (sorted_insert(c, ct) != 0 || index_item(c, ct) != 0) {
         drop_item(c, ct);
@@ -373,24 +398,14 @@ size_t contacts_sources(const contacts_t *c, const char *hash, contacts_source_t
                         size_t max)
 {
     const refs_t *r = strmap_get(c->by_hash, hash);
-    size_t k, ri, si, n = 0;
-    for (k = 0; r && k < r->n; k++) {
-        const contact_t *ct = r->v[k];
-        for (ri = 0; ri < shares_item_resource_count(ct->item); ri++)
-            for (si = 0; si < shares_item_share_count(ct->item, ri); si++) {
-                shares_share_t sh;
-                if (shares_item_share(ct->item, ri, si, &sh) != 0 || strcmp(sh.hash, hash) != 0)
-                    continue;
-                if (n < max) {
-                    out[n].bare = ct->bare;
-                    out[n].item = ct->item;
-                    out[n].resource = ri;
-                    out[n].share = si;
-                }
-                n++;
-            }
+    size_t k;
+    for (k = 0; r && k < r->n && k < max; k++) {
+        out[k].bare = r->v[k].ct->bare;
+        out[k].item = r->v[k].ct->item;
+        out[k].resource = r->v[k].ri;
+        out[k].share = r->v[k].si;
     }
-    return n;
+    return r ? r->n : 0;
 }
 
 typedef struct each_hash {

@@ -24,6 +24,7 @@ typedef struct contacts_limits {
     size_t max_resources;  /* per contact */
     size_t max_shares;     /* per contact, all resources together */
     size_t max_item_bytes; /* per contact, as the item's XML */
+    size_t max_total_bytes; /* all contacts' items together; 0: no bound */
 } contacts_limits_t;
 
 /** Outcome of contacts_update(). */
@@ -33,7 +34,7 @@ enum {
     CONTACTS_EFORBID = -1,  /* not a contact whose presence we receive */
     CONTACTS_EINVAL = -2,   /* malformed or over a bound: `err` says which */
     CONTACTS_ENOMEM = -3,
-    CONTACTS_ELIMIT = -4,   /* max_contacts items kept already */
+    CONTACTS_ELIMIT = -4,   /* max_contacts items, or max_total_bytes, kept already */
 };
 
 /** New empty model (limits copied). NULL when out of memory. */

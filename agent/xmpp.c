@@ -627,7 +627,7 @@ static int on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
             LOG_INFO(a->log, "contacts", "%s's shares changed", bare);
         else if (rc == CONTACTS_EINVAL || rc == CONTACTS_ELIMIT)
             LOG_WARN(a->log, "contacts", "%s's item refused: %s", bare,
-                     rc == CONTACTS_ELIMIT ? "max_contacts reached" : err.message);
+                     err.message);
         else if (rc == CONTACTS_EFORBID && strcasecmp(bare, a->s->jid) != 0)
             LOG_DEBUG(a->log, "contacts", "item from %s ignored: not a contact", bare);
     }
@@ -785,6 +785,7 @@ int agent_xmpp_start(agent_t *a)
     cl.max_resources = a->s->max_contact_resources;
     cl.max_shares = a->s->max_contact_shares;
     cl.max_item_bytes = a->s->max_contact_item_bytes;
+    cl.max_total_bytes = (size_t)256 << 20; /* whatever the per-contact bounds multiply to */
     if (!(a->contacts = contacts_new(&cl)))
         return -1;
     a->ctx = xmpp_ctx_new(NULL, log_strophe(a->log));

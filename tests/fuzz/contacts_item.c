@@ -27,7 +27,7 @@ static xmpp_ctx_t *fuzz_ctx(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    contacts_limits_t lim = {4, 3, 10, 4096};
+    contacts_limits_t lim = {4, 3, 10, 4096, 1 << 20};
     contacts_t *c;
     xmpp_stanza_t *st;
     shares_error_t err;

@@ -280,7 +280,7 @@ static xmpp_stanza_t *item(const char *resources)
 
 static void contacts__update__gated_bounded_indexed(void **state)
 {
-    contacts_limits_t lim = {2, 2, 3, 4096};
+    contacts_limits_t lim = {2, 2, 3, 4096, 0};
     contacts_t *c = contacts_new(&lim);
     xmpp_stanza_t *one = item(RES("laptop", H("a"))), *two = item(RES("laptop", H("a"))
                                                                       RES("phone", H("b")));
@@ -333,6 +333,18 @@ static void contacts__update__gated_bounded_indexed(void **state)
     assert_int_equal(contacts_update(c, "bob@x", two, &err), CONTACTS_EFORBID);
     assert_int_equal(contacts_roster_set(c, "amy@x", 0), 0);
     assert_int_equal(contacts_update(c, "amy@x", one, &err), CONTACTS_EFORBID);
+
+    /* all contacts' items together are bounded too */
+    contacts_free(c);
+    lim.max_total_bytes = 300;
+    c = contacts_new(&lim);
+    assert_int_equal(contacts_roster_set(c, "bob@x", 1), 0);
+    assert_int_equal(contacts_roster_set(c, "amy@x", 1), 0);
+    assert_int_equal(contacts_update(c, "bob@x", one, &err), CONTACTS_CHANGED);
+    assert_int_equal(contacts_update(c, "amy@x", two, &err), CONTACTS_ELIMIT);
+    assert_non_null(strstr(err.message, "more than 300 bytes"));
+    assert_int_equal(contacts_update(c, "bob@x", NULL, &err), CONTACTS_CHANGED);
+    assert_int_equal(contacts_update(c, "amy@x", one, &err), CONTACTS_CHANGED);
 
     xmpp_stanza_release(one);
     xmpp_stanza_release(two);
