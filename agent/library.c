@@ -708,6 +708,8 @@ static int seed(library_t *lib, share_t *sh, const void *torrent, size_t len, co
     return 0;
 }
 
+static int name_matches(library_t *lib, const share_t *sh);
+
 static void on_created(library_t *lib, share_t *sh, const btshim_event_t *ev)
 {
     library_error_t err;
@@ -760,6 +762,16 @@ static void on_created(library_t *lib, share_t *sh, const btshim_event_t *ev)
         remove_state(lib, sh->hash);
     } else if (seed(lib, sh, ev->data, ev->data_len, NULL, 0, BTSHIM_ADD_SEED_MODE) != 0) {
         sh->state = SHARE_ERROR;
+        remove_state(lib, sh->hash);
+    } else if (!name_matches(lib, sh)) {
+        /* libtorrent rewrites some characters of names it reads from a
+         * torrent (bidirectional controls, for one): it would look for the
+         * data under another name, and contacts would save it so */
+        btshim_torrent_remove(lib->ses, sh->hash, NULL);
+        sh->state = SHARE_ERROR;
+        snprintf(sh->error, sizeof sh->error,
+                 "BitTorrent clients would save it under another name (its name holds "
+                 "characters they rewrite, such as a tab or a direction mark): rename it");
         remove_state(lib, sh->hash);
     } else {
         sh->state = SHARE_SEEDING;

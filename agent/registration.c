@@ -261,7 +261,11 @@ int registration_pinged(registration_t *r)
     r->blocked = 0;
     r->conflicts = 0;
     r->registered = 0;
-    kick(r);
+    /* a component back from a restart may have other quotas (and one that
+     * was down did not say which): read them, then register */
+    r->quota_known = 0;
+    r->quota_reread = 0;
+    r->io.read_quotas(r->io.arg);
     return 1;
 }
 

@@ -70,8 +70,10 @@ void registration_reply(registration_t *r, const char *type, const char *cond, l
                         const char *text);
 /** The retry timer fired. */
 void registration_retry_due(registration_t *r);
-/** The component pinged us. Returns 1 when it registers again (the caller
- * sends its directed presence first), 0 when all is well. */
+/** The component pinged us. When something went wrong before, the
+ * quotas are read again and the whole state registered once they are
+ * known; returns 1 then (the caller sends its directed presence first),
+ * 0 when all is well. */
 int registration_pinged(registration_t *r);
 
 /* Reading. */

@@ -230,8 +230,11 @@ static void registration__wait_is_retried(void **state)
     expect_sent(f, 2, "register 1002");
     registration_reply(f->r, "wait", "timeout", -1, "no answer");
     assert_true(f->retry_ms[1] >= 5000 && f->retry_ms[1] <= 10000); /* grows */
-    /* the component pings: it is back, register at once */
+    /* the component pings: it is back; its quotas first, then register */
     assert_int_equal(registration_pinged(f->r), 1);
+    assert_int_equal(f->quota_reads, 1);
+    expect_sent(f, 2, NULL);
+    registration_quotas(f->r, NULL);
     expect_sent(f, 3, "register 1003");
     ok(f);
     assert_int_equal(registration_pinged(f->r), 0); /* all is well: nothing */
@@ -276,6 +279,8 @@ static void registration__refusals(void **state)
     assert_string_equal(registration_state(f->r), "refused");
     /* a ping from the component after a refusal registers again */
     assert_int_equal(registration_pinged(f->r), 1);
+    assert_int_equal(f->quota_reads, 2);
+    registration_quotas(f->r, NULL);
     expect_sent(f, 6, "register 1006");
     /* a reply with nothing in flight is ignored */
     ok(f);
