@@ -36,6 +36,7 @@ enum {
     AGENT_IQ_DISCO,
     AGENT_IQ_ROSTER,
     AGENT_IQ_SIC,
+    AGENT_IQ_REG_UNREGISTER, /* the registration's, after a stored seq of 2^63-1 */
 };
 
 enum { AGENT_XMPP_OFFLINE, AGENT_XMPP_CONNECTING, AGENT_XMPP_ONLINE };

@@ -3,6 +3,7 @@
 #include "registration.h"
 
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +194,11 @@ void registration_reply(registration_t *r, const char *type, const char *cond, l
     if (!r->busy)
         return; /* a late reply after a reconnection: nothing is in flight */
     r->busy = 0;
+    if (!type && kind == REG_UNREGISTER) {
+        r->registered = 0; /* gone: any seq will do, so ours */
+        kick(r);
+        return;
+    }
     if (!type) {
         if (kind == REG_REMOVE)
             intersect(&r->acked, &r->sending);
@@ -215,6 +221,23 @@ void registration_reply(registration_t *r, const char *type, const char *cond, l
              text ? text : "(no text)");
     r->last_refusal_ms = wall_ms();
     r->registered = 0; /* whatever comes next is a full register */
+    if (cond && strcmp(cond, "conflict") == 0 && stored == INT64_MAX &&
+        r->conflicts++ < MAX_CONFLICTS) {
+        /* no seq is above it (docs/protocol.md §1.2): forget the resource,
+         * then register it anew */
+        xmpp_stanza_t *un = xmpp_stanza_new(r->io.ctx);
+        announce_set_t none;
+        memset(&none, 0, sizeof none);
+        LOG_WARN(r->io.log, "register",
+                 "the component holds the highest seq there is: unregistering first");
+        if (un && (xmpp_stanza_set_name(un, "unregister") != XMPP_EOK ||
+                   xmpp_stanza_set_ns(un, AGENT_NS) != XMPP_EOK)) {
+            xmpp_stanza_release(un);
+            un = NULL;
+        }
+        send_request(r, un, REG_UNREGISTER, &none);
+        return;
+    }
     if (cond && strcmp(cond, "conflict") == 0 && r->conflicts++ < MAX_CONFLICTS) {
         /* docs/protocol.md §1.2: continue from the stored seq */
         if (stored >= 0 && (uint64_t)stored > r->seq)

@@ -7,7 +7,8 @@
  * register when the addresses change; `seq` grows by one per request.
  * Replies: a result makes its request's state the acknowledged one; a
  * `conflict` continues from the stored seq plus one with a full register
- * (at most five times in a row); `item-not-found` on an add or remove
+ * (at most five times in a row; a stored seq of 2^63-1, which cannot be
+ * exceeded, is cleared with an <unregister/> first); `item-not-found` on an add or remove
  * registers again; a quota refusal has the quotas read again once;
  * `wait` errors and timeouts are retried with backoff (5 s doubling to
  * 5 min, with jitter); other refusals wait until something changes or the
@@ -25,7 +26,7 @@
 #include "announce.h"
 #include "log.h"
 
-typedef enum { REG_REGISTER = 1, REG_ADD, REG_REMOVE } reg_kind_t;
+typedef enum { REG_REGISTER = 1, REG_ADD, REG_REMOVE, REG_UNREGISTER } reg_kind_t;
 
 typedef struct registration_io {
     void *arg;

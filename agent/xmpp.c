@@ -285,9 +285,10 @@ out:
 static int reg_send(void *arg, xmpp_stanza_t *payload, reg_kind_t kind)
 {
     agent_t *a = arg;
-    int iq_kind = kind == REG_ADD ? AGENT_IQ_ADD
-                  : kind == REG_REMOVE ? AGENT_IQ_REMOVE
-                                        : AGENT_IQ_REGISTER;
+    int iq_kind = kind == REG_ADD          ? AGENT_IQ_ADD
+                  : kind == REG_REMOVE     ? AGENT_IQ_REMOVE
+                  : kind == REG_UNREGISTER ? AGENT_IQ_REG_UNREGISTER
+                                           : AGENT_IQ_REGISTER;
     return send_tracked(a, iq_new(a, "set", payload), a->s->component_jid, iq_kind);
 }
 
@@ -366,6 +367,7 @@ static void iq_done(agent_t *a, agent_iq_t *p, xmpp_stanza_t *reply)
     case AGENT_IQ_REGISTER:
     case AGENT_IQ_ADD:
     case AGENT_IQ_REMOVE:
+    case AGENT_IQ_REG_UNREGISTER:
         reg_reply(a, reply);
         break;
     case AGENT_IQ_UNREGISTER:

@@ -64,7 +64,11 @@ static int f_send(void *arg, xmpp_stanza_t *payload, reg_kind_t kind)
     const char *seq = xmpp_stanza_get_attribute(payload, "seq");
     assert_true(f->n_sent < 16);
     snprintf(f->sent[f->n_sent++], 32, "%s %s",
-             kind == REG_REGISTER ? "register" : kind == REG_ADD ? "add" : "remove", seq);
+             kind == REG_REGISTER ? "register"
+             : kind == REG_ADD    ? "add"
+             : kind == REG_REMOVE ? "remove"
+                                  : "unregister",
+             seq ? seq : "-");
     assert_int_equal(xmpp_stanza_to_text(payload, &text, &len), 0);
     snprintf(f->last_payload, sizeof f->last_payload, "%s", text);
     xmpp_free(f->ctx, text);
@@ -214,6 +218,21 @@ static void registration__conflict_catches_up(void **state)
     assert_non_null(strstr(registration_last_refusal(f->r, NULL), "cancel/conflict"));
 }
 
+static void registration__highest_seq_unregisters_first(void **state)
+{
+    fake_t *f = *state;
+    registered(f);
+    f->n_shares = 0;
+    registration_changed(f->r);
+    expect_sent(f, 2, "remove 1002");
+    registration_reply(f->r, "cancel", "conflict", INT64_MAX, "older than 9223372036854775807");
+    expect_sent(f, 3, "unregister -");
+    ok(f);
+    expect_sent(f, 4, "register 1003"); /* the resource is gone: our own seq will do */
+    ok(f);
+    assert_string_equal(registration_state(f->r), "registered");
+}
+
 static void registration__wait_is_retried(void **state)
 {
     fake_t *f = *state;
@@ -294,6 +313,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(registration__updates_in_order),
         T(registration__conflict_catches_up),
+        T(registration__highest_seq_unregisters_first),
         T(registration__wait_is_retried),
         T(registration__refusals),
     };
