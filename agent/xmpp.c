@@ -301,8 +301,9 @@ static void reg_retry_in(void *arg, uint64_t ms)
 static void reg_read_quotas(void *arg)
 {
     agent_t *a = arg;
-    send_tracked(a, iq_new(a, "get", new_el(a->ctx, "query", NS_DISCO)), a->s->component_jid,
-                 AGENT_IQ_DISCO);
+    if (send_tracked(a, iq_new(a, "get", new_el(a->ctx, "query", NS_DISCO)),
+                     a->s->component_jid, AGENT_IQ_DISCO) != 0)
+        registration_quotas(a->reg, NULL); /* cannot ask: go on with the defaults */
 }
 
 /* The error's type, condition and text of an IQ error reply. */
@@ -687,8 +688,7 @@ static void on_online(agent_t *a)
     }
     send_presence(a);
     send_component_presence(a);
-    send_tracked(a, iq_new(a, "get", new_el(a->ctx, "query", NS_DISCO)), a->s->component_jid,
-                 AGENT_IQ_DISCO);
+    reg_read_quotas(a);
     {
         char own_bare[3072];
         bare_of(a->s->jid, own_bare, sizeof own_bare);
