@@ -9,11 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
+
+#include "secrand.h"
 
 #ifndef BITWEEN_VERSION
 #define BITWEEN_VERSION "unknown"
@@ -96,65 +97,22 @@ static int write_rpc_file(agent_t *a)
 {
     json_t *o = json_pack("{sssssI}", "url", a->rpc_url, "token", a->token, "pid",
                           (json_int_t)getpid());
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL, *tmp = NULL;
-    size_t len = text ? strlen(text) : 0, off = 0;
-    int fd = -1, rc = -1;
-
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    int rc = text ? library_write_file(a->rpc_file, text, strlen(text)) : -1;
     json_decref(o);
-    if (!text || !(tmp = malloc(strlen(a->rpc_file) + 5)))
-        goto out;
-    sprintf(tmp, "%s.tmp", a->rpc_file);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0 || fchmod(fd, 0600) != 0)
-        goto out;
-    while (off < len) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            goto out;
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        fd = -1;
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp, a->rpc_file) != 0)
-        goto out;
-    rc = 0;
-out:
-    if (fd >= 0)
-        close(fd);
-    if (rc != 0 && tmp)
-        unlink(tmp);
-    free(tmp);
     free(text);
     return rc;
 }
 
 static int make_token(agent_t *a)
 {
-    unsigned char raw[AGENT_TOKEN_BYTES];
-    size_t i, got = 0;
-
     if (a->s->rpc_token) {
         if (strlen(a->s->rpc_token) >= sizeof a->token)
             return -1;
         strcpy(a->token, a->s->rpc_token);
         return 0;
     }
-    while (got < sizeof raw) {
-        ssize_t r = getrandom(raw + got, sizeof raw - got, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        got += (size_t)r;
-    }
-    for (i = 0; i < sizeof raw; i++)
-        sprintf(a->token + 2 * i, "%02x", raw[i]);
-    return 0;
+    return secrand_hex(a->token, AGENT_TOKEN_BYTES);
 }
 
 static int start_rpc(agent_t *a)

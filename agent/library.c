@@ -16,6 +16,8 @@
 
 #include <jansson.h>
 
+#include "loop.h"
+
 #define MAX_FILES 100000 /* files of one share recorded for the start-up check */
 #define MAX_DEPTH 64
 #define MAX_STATE_FILE (64u << 20)
@@ -88,13 +90,6 @@ static char *dupf(const char *fmt, ...)
     vsnprintf(p, (size_t)n + 1, fmt, ap);
     va_end(ap);
     return p;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- snapshots of a share's files ------------------------------------- */
@@ -259,8 +254,7 @@ static char *state_path(const library_t *lib, const char *hash, const char *ext)
     return dupf("%s/%s.%s", lib->dir, hash, ext);
 }
 
-/* Write atomically: a temporary file, fsync, rename. */
-static int write_file(const char *path, const void *data, size_t len)
+int library_write_file(const char *path, const void *data, size_t len)
 {
     char *tmp;
     int fd, rc = -1;
@@ -357,7 +351,7 @@ static int write_meta(library_t *lib, const share_t *sh)
     json_decref(o);
     path = state_path(lib, sh->hash, "json");
     if (text && path)
-        rc = write_file(path, text, strlen(text));
+        rc = library_write_file(path, text, strlen(text));
     free(text);
     free(path);
     return rc;
@@ -628,7 +622,7 @@ int library_add_path(library_t *lib, const char *path, uint64_t *id, int *duplic
         return LIBRARY_EINVAL;
     }
     sh->state = SHARE_HASHING;
-    sh->added_ms = wall_ms();
+    sh->added_ms = loop_wall_ms();
     if (start_job(lib, sh, err) != 0 || push(lib, sh) != 0) {
         if (sh->job)
             btshim_create_cancel(lib->ses, sh->job, NULL);
@@ -755,7 +749,7 @@ static void on_created(library_t *lib, share_t *sh, const btshim_event_t *ev)
     }
     memcpy(sh->hash, ev->hash, sizeof sh->hash);
     path = state_path(lib, sh->hash, "torrent");
-    if (!path || write_file(path, ev->data, ev->data_len) != 0 || write_meta(lib, sh) != 0) {
+    if (!path || library_write_file(path, ev->data, ev->data_len) != 0 || write_meta(lib, sh) != 0) {
         sh->state = SHARE_ERROR;
         snprintf(sh->error, sizeof sh->error, "could not write the state directory: %s",
                  strerror(errno));
@@ -818,7 +812,7 @@ int library_on_event(library_t *lib, const btshim_event_t *ev)
         sh->save_pending = 0;
         if (ev->type == BTSHIM_EV_RESUME_DATA && sh->state == SHARE_SEEDING) {
             char *p = state_path(lib, sh->hash, "resume");
-            if (!p || write_file(p, ev->data, ev->data_len) != 0)
+            if (!p || library_write_file(p, ev->data, ev->data_len) != 0)
                 LOG_WARN(lib->log, "share", "could not save resume data of %s", sh->hash);
             free(p);
         }

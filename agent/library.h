@@ -84,6 +84,13 @@ library_t *library_new(btshim_session_t *ses, const char *state_dir, size_t max_
                        log_t *log, library_cb cb, void *arg, library_error_t *err)
     __attribute__((warn_unused_result));
 
+/**
+ * Write `len` bytes to `path` atomically and privately: a temporary file
+ * beside it (created anew, mode 0600, never through a link), fsync, rename.
+ * Returns 0, or -1 with errno set.
+ */
+int library_write_file(const char *path, const void *data, size_t len);
+
 /** Free (the session keeps its torrents); NULL is a no-op. */
 void library_free(library_t *lib);
 

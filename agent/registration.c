@@ -36,13 +36,6 @@ struct registration {
     int64_t last_refusal_ms;
 };
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 registration_t *registration_new(const registration_io_t *io, uint64_t seq, unsigned rng_seed)
 {
     registration_t *r = calloc(1, sizeof *r);
@@ -219,7 +212,7 @@ void registration_reply(registration_t *r, const char *type, const char *cond, l
     }
     snprintf(r->last_refusal, sizeof r->last_refusal, "%s/%s: %s", type, cond ? cond : "?",
              text ? text : "(no text)");
-    r->last_refusal_ms = wall_ms();
+    r->last_refusal_ms = loop_wall_ms();
     r->registered = 0; /* whatever comes next is a full register */
     if (cond && strcmp(cond, "conflict") == 0 && stored == INT64_MAX &&
         r->conflicts++ < MAX_CONFLICTS) {

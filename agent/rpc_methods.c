@@ -519,7 +519,7 @@ static rpc_status_t m_status(void *ctx, json_t *params, rpc_call_t *call)
 /* ---- contacts' shares ------------------------------------------------------ */
 
 /* Whether `name` holds `query`, ASCII letters compared without case. */
-static int name_matches(const char *name, const char *query)
+static int contains_nocase(const char *name, const char *query)
 {
     size_t n = strlen(query), i, j;
     if (!n)
@@ -580,7 +580,7 @@ static rpc_status_t m_get_shares(void *ctx, json_t *params, rpc_call_t *call)
             for (si = 0; shares && si < shares_item_share_count(item, ri); si++) {
                 shares_share_t sh;
                 if (shares_item_share(item, ri, si, &sh) != 0 ||
-                    (query && !name_matches(sh.name, query)))
+                    (query && !contains_nocase(sh.name, query)))
                     continue;
                 json_array_append_new(shares, json_pack("{sssssI}", "hash", sh.hash, "name",
                                                         sh.name, "size", (json_int_t)sh.size));

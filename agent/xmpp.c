@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +27,7 @@
 #include <openssl/evp.h>
 
 #include "agent_private.h"
+#include "secrand.h"
 #include "xmpp_compat.h"
 
 #define NS_PING     "urn:xmpp:ping"
@@ -49,28 +49,6 @@ static const char *const features[] = {
 };
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static void random_id(char out[33])
-{
-    unsigned char raw[16];
-    size_t i, got = 0;
-    while (got < sizeof raw) {
-        ssize_t r = getrandom(raw + got, sizeof raw - got, 0);
-        if (r > 0)
-            got += (size_t)r;
-        else if (errno != EINTR)
-            break;
-    }
-    for (i = 0; i < sizeof raw; i++)
-        sprintf(out + 2 * i, "%02x", raw[i]);
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The bare JID of `jid` into `out`. */
 static void bare_of(const char *jid, char *out, size_t n)
@@ -140,7 +118,11 @@ static int send_tracked(agent_t *a, xmpp_stanza_t *iq, const char *to, int kind)
     p->used = 1;
     p->kind = kind;
     p->a = a;
-    random_id(p->id);
+    if (secrand_hex(p->id, 16) != 0) { /* never a guessable id */
+        p->used = 0;
+        xmpp_stanza_release(iq);
+        return -1;
+    }
     snprintf(p->to, sizeof p->to, "%s", to);
     xmpp_stanza_set_id(iq, p->id);
     if (kind != AGENT_IQ_SIC) /* XEP-0279 asks our own server, without a 'to' */
@@ -774,7 +756,7 @@ int agent_xmpp_start(agent_t *a)
     registration_io_t io;
 
     a->xfd = -1;
-    a->rng = (unsigned)wall_ms() ^ (unsigned)getpid();
+    a->rng = (unsigned)loop_wall_ms() ^ (unsigned)getpid();
     memset(&io, 0, sizeof io);
     io.arg = a;
     io.desired = reg_desired;
@@ -796,7 +778,7 @@ int agent_xmpp_start(agent_t *a)
     io.ctx = a->ctx;
     /* seq: milliseconds since the epoch times 1000, so it grows across
      * restarts with room for 1000 requests a millisecond */
-    if (!(a->reg = registration_new(&io, (uint64_t)wall_ms() * 1000, a->rng)))
+    if (!(a->reg = registration_new(&io, (uint64_t)loop_wall_ms() * 1000, a->rng)))
         return -1;
     if (xmpp_compat_watch_socket(a->conn) != 0)
         return -1;

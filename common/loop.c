@@ -277,3 +277,10 @@ uint64_t loop_backoff_ms(unsigned base, unsigned max, unsigned attempt, unsigned
         d = max;
     return d / 2 + (uint64_t)rand_r(rng) % (d / 2 + 1);
 }
+
+int64_t loop_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

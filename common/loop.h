@@ -32,6 +32,11 @@ loop_t *loop_new(void) __attribute__((warn_unused_result));
 /** Free the loop (not the timers, which belong to their owners). */
 void loop_free(loop_t *loop);
 
+/** Wall-clock milliseconds since the epoch (for timestamps shown to
+ * people and seqs that must grow across restarts; timers use the
+ * monotonic clock). */
+int64_t loop_wall_ms(void);
+
 /** Monotonic milliseconds, refreshed once per iteration and by this call. */
 uint64_t loop_now_ms(loop_t *loop);
 

@@ -46,7 +46,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <pthread.h>
@@ -63,6 +62,7 @@
 #include "stanza.h"
 #include "store.h"
 #include "strmap.h"
+#include "secrand.h"
 #include "xmpp_compat.h"
 
 #define SUB                "component"
@@ -254,27 +254,9 @@ static void stat_inc(atomic_ullong *v)
  * random source fails. */
 static int new_iq_id(char out[IQ_ID_LEN], char kind)
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char b[IQ_ID_BYTES];
-    size_t got = 0, i;
-
-    while (got < sizeof b) {
-        ssize_t n = getrandom(b + got, sizeof b - got, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        got += (size_t)n;
-    }
     out[0] = kind;
     out[1] = '-';
-    for (i = 0; i < sizeof b; i++) {
-        out[2 + 2 * i] = hex[b[i] >> 4];
-        out[3 + 2 * i] = hex[b[i] & 15];
-    }
-    out[IQ_ID_LEN - 1] = '\0';
-    return 0;
+    return secrand_hex(out + 2, IQ_ID_BYTES);
 }
 
 /* Exponential backoff with jitter: a delay in [d/2, d], d = min(max, base * 2^attempt). */
