@@ -401,19 +401,17 @@ static int on_iq_reply(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
 {
     agent_t *a = arg;
     const char *id = xmpp_stanza_get_id(st), *from = xmpp_stanza_get_from(st);
-    char own_bare[3072];
     size_t i;
     (void)conn;
     if (!id)
         return 1;
-    bare_of(a->s->jid, own_bare, sizeof own_bare);
     for (i = 0; i < AGENT_MAX_IQS; i++) {
         agent_iq_t *p = &a->iqs[i];
         if (!p->used || strcmp(p->id, id) != 0)
             continue;
         /* a reply counts only from whom we asked (our own server answers
          * for our account without a from) */
-        if (from ? strcasecmp(from, p->to) != 0 : strcasecmp(p->to, own_bare) != 0) {
+        if (from ? strcasecmp(from, p->to) != 0 : strcasecmp(p->to, a->s->jid) != 0) {
             LOG_WARN(a->log, "xmpp", "reply to %s from %s dropped: not whom it was sent to", id,
                      from ? from : "(none)");
             return 1;
@@ -505,7 +503,6 @@ static int on_iq_request(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
     const char *type = xmpp_stanza_get_type(st), *from = xmpp_stanza_get_from(st);
     xmpp_stanza_t *payload = xmpp_stanza_get_children(st), *r;
     const char *ns, *name;
-    char own_bare[3072];
     (void)conn;
 
     if (!type || (strcmp(type, "get") != 0 && strcmp(type, "set") != 0))
@@ -514,7 +511,6 @@ static int on_iq_request(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
         payload = xmpp_stanza_get_next(payload);
     ns = payload ? xmpp_stanza_get_ns(payload) : NULL;
     name = payload ? xmpp_stanza_get_name(payload) : NULL;
-    bare_of(a->s->jid, own_bare, sizeof own_bare);
     if (!ns || !name) {
         reply_error(a, st, "modify", "bad-request");
         return 1;
@@ -554,7 +550,7 @@ static int on_iq_request(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
     }
     if (strcmp(type, "set") == 0 && strcmp(ns, NS_ROSTER) == 0 && strcmp(name, "query") == 0) {
         /* a roster push comes from our own account only (RFC 6121 §2.1.6) */
-        if (from && strcasecmp(from, own_bare) != 0) {
+        if (from && strcasecmp(from, a->s->jid) != 0) {
             reply_error(a, st, "cancel", "service-unavailable");
             return 1;
         }
@@ -663,20 +659,12 @@ static void on_online(agent_t *a)
     /* the roster before presence (RFC 6121 §2.2), so that contacts' items,
      * sent on our presence, find their senders known */
     q = new_el(a->ctx, "query", NS_ROSTER);
-    {
-        char own_bare[3072];
-        bare_of(a->s->jid, own_bare, sizeof own_bare);
-        send_tracked(a, iq_new(a, "get", q), own_bare, AGENT_IQ_ROSTER);
-    }
+    send_tracked(a, iq_new(a, "get", q), a->s->jid, AGENT_IQ_ROSTER);
     send_presence(a);
     send_component_presence(a);
     reg_read_quotas(a);
-    {
-        char own_bare[3072];
-        bare_of(a->s->jid, own_bare, sizeof own_bare);
-        send_tracked(a, iq_new(a, "get", new_el(a->ctx, "address", NS_SIC)), own_bare,
-                     AGENT_IQ_SIC);
-    }
+    send_tracked(a, iq_new(a, "get", new_el(a->ctx, "address", NS_SIC)), a->s->jid,
+                 AGENT_IQ_SIC);
 }
 
 static void conn_handler(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
