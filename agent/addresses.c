@@ -18,8 +18,9 @@ static int is_private(const char *canon)
     struct in6_addr v6;
     if (inet_pton(AF_INET, canon, &v4) == 1) {
         uint32_t a = ntohl(v4.s_addr);
-        return (a >> 24) == 10 || (a >> 20) == ((172u << 4) | 1) || (a >> 16) == ((192u << 8) | 168) ||
-               (a >> 16) == ((169u << 8) | 254) || (a >> 22) == ((100u << 2) | 1); /* CGNAT */
+        return (a >> 24) == 10 || (a >> 20) == ((172u << 4) | 1) ||
+               (a >> 16) == ((192u << 8) | 168) || (a >> 16) == ((169u << 8) | 254) ||
+               (a >> 22) == ((100u << 2) | 1); /* CGNAT */
     }
     if (inet_pton(AF_INET6, canon, &v6) == 1)
         return (v6.s6_addr[0] & 0xfe) == 0xfc; /* fc00::/7 */

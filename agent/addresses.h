@@ -18,7 +18,7 @@
 #include "announce.h"
 
 #define ADDRESSES_MAX_LISTEN 8
-#define ADDRESSES_MAX_EXTRA 8
+#define ADDRESSES_MAX_EXTRA  8
 
 typedef struct addresses {
     struct listen_sock {

@@ -55,9 +55,8 @@ void agent_drain_events(agent_t *a)
                 case BTSHIM_EV_PORT_MAPPED:
                     LOG_INFO(a->log, "bt", "router mapped port %u on %s", (unsigned)ev[i].port,
                              ev[i].address);
-                    if (ev[i].address[0] &&
-                        addresses_external(&a->addrs, ev[i].address, ev[i].port,
-                                           ADDRESS_FROM_ROUTER))
+                    if (ev[i].address[0] && addresses_external(&a->addrs, ev[i].address, ev[i].port,
+                                                               ADDRESS_FROM_ROUTER))
                         changed = 1;
                     break;
                 case BTSHIM_EV_PORT_MAP_FAILED:
@@ -95,8 +94,8 @@ static void on_library(void *arg, library_event_t ev, const share_info_t *info)
 
 static int write_rpc_file(agent_t *a)
 {
-    json_t *o = json_pack("{sssssI}", "url", a->rpc_url, "token", a->token, "pid",
-                          (json_int_t)getpid());
+    json_t *o =
+        json_pack("{sssssI}", "url", a->rpc_url, "token", a->token, "pid", (json_int_t)getpid());
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     int rc = text ? library_write_file(a->rpc_file, text, strlen(text)) : -1;
     json_decref(o);
@@ -292,8 +291,9 @@ int agent_run(agent_t *a, volatile sig_atomic_t *stop, volatile sig_atomic_t *re
         if (loop_run_once(a->loop, 100) < 0)
             break;
     if (library_saves_pending(a->lib))
-        LOG_WARN(a->log, "main", "%zu share(s) without fresh resume data: they are checked "
-                                 "at the next start",
+        LOG_WARN(a->log, "main",
+                 "%zu share(s) without fresh resume data: they are checked "
+                 "at the next start",
                  library_saves_pending(a->lib));
     return 0;
 }

@@ -17,9 +17,9 @@
 typedef enum { AGENT_TLS_REQUIRED, AGENT_TLS_OPTIONAL, AGENT_TLS_DISABLED } agent_tls_t;
 
 typedef struct agent_settings {
-    const char *jid;      /* the user's bare JID */
-    const char *password; /* secret */
-    const char *resource; /* this device's resource */
+    const char *jid;       /* the user's bare JID */
+    const char *password;  /* secret */
+    const char *resource;  /* this device's resource */
     const char *xmpp_host; /* NULL: the JID's domain (DNS SRV) */
     unsigned xmpp_port;    /* 0: the default */
     agent_tls_t tls;
@@ -35,8 +35,8 @@ typedef struct agent_settings {
     long long download_rate_limit, upload_rate_limit; /* bytes/s, 0: unlimited */
     unsigned hashing_jobs;
     const char *rpc_address;
-    unsigned rpc_port; /* 0: any free port */
-    const char *rpc_token; /* NULL: generated into the state directory's RPC file */
+    unsigned rpc_port;             /* 0: any free port */
+    const char *rpc_token;         /* NULL: generated into the state directory's RPC file */
     const char *rpc_allowed_hosts; /* comma-separated Host header names */
     unsigned reconnect_min_ms, reconnect_max_ms, iq_timeout_ms;
     size_t max_contacts, max_contact_resources, max_contact_shares, max_contact_item_bytes;

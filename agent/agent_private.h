@@ -21,8 +21,9 @@
 #include "rpc.h"
 #include "rpc_http.h"
 
-#define AGENT_MAX_WAITERS 32 /* bt.add_path calls waiting for their job: well under
-                              * the API's connections, which stay free for others */
+#define AGENT_MAX_WAITERS                                                                          \
+    32 /* bt.add_path calls waiting for their job: well under                                      \
+        * the API's connections, which stay free for others */
 #define AGENT_TOKEN_BYTES 32
 
 #define AGENT_MAX_IQS 16 /* our requests waiting for a reply */
@@ -126,7 +127,6 @@ void agent_xmpp_shares_changed(agent_t *a);
 const char *agent_xmpp_state_name(const agent_t *a);
 /** "announced", "announcing", "not announced: over the server's quota", ... */
 const char *agent_announce_state(const agent_t *a, const char *hash);
-
 
 /** The agent's JSON-RPC dispatcher (borrowed). */
 rpc_t *agent_rpc(agent_t *a);

@@ -169,8 +169,7 @@ int announce_fit(const announce_share_t *cand, size_t n, const announce_addr_t *
         return 0;
     }
     for (i = 0; i < na && out->n_addrs < ANNOUNCE_MAX_ADDRESSES; i++)
-        if (shares_item_add_address(item, ri, addrs[i].address, addrs[i].port, NULL) ==
-            SHARES_OK)
+        if (shares_item_add_address(item, ri, addrs[i].address, addrs[i].port, NULL) == SHARES_OK)
             out->addrs[out->n_addrs++] = addrs[i];
     if (n && !(out->shares = calloc(n, sizeof *out->shares))) {
         shares_item_free(item);
@@ -271,7 +270,8 @@ static xmpp_stanza_t *request(xmpp_ctx_t *ctx, const char *name, uint64_t seq)
     if (!el)
         return NULL;
     snprintf(text, sizeof text, "%" PRIu64, seq);
-    if (xmpp_stanza_set_name(el, name) != XMPP_EOK || xmpp_stanza_set_ns(el, AGENT_NS) != XMPP_EOK ||
+    if (xmpp_stanza_set_name(el, name) != XMPP_EOK ||
+        xmpp_stanza_set_ns(el, AGENT_NS) != XMPP_EOK ||
         xmpp_stanza_set_attribute(el, "seq", text) != XMPP_EOK) {
         xmpp_stanza_release(el);
         return NULL;
@@ -344,8 +344,7 @@ static const struct announced *find_share(const announce_set_t *s, const char *h
 }
 
 static xmpp_stanza_t *build_diff(xmpp_ctx_t *ctx, const announce_set_t *from,
-                                 const announce_set_t *against, int adding, uint64_t seq,
-                                 int *oom)
+                                 const announce_set_t *against, int adding, uint64_t seq, int *oom)
 {
     xmpp_stanza_t *el = NULL;
     size_t i;

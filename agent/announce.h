@@ -14,8 +14,8 @@
 
 #include <strophe.h>
 
-#define AGENT_NS         "urn:bitween:agent:1"
-#define AGENT_QUOTAS_FORM AGENT_NS "#quotas"
+#define AGENT_NS               "urn:bitween:agent:1"
+#define AGENT_QUOTAS_FORM      AGENT_NS "#quotas"
 #define ANNOUNCE_MAX_ADDRESSES 64
 
 /** The component's quotas, from its disco#info (XEP-0128 form). */
@@ -58,7 +58,7 @@ typedef struct announce_set {
         char hash[41];
         char *name; /* made safe: announce_name() */
         uint64_t size;
-    } *shares;
+    } * shares;
     size_t n_shares;
     announce_addr_t addrs[ANNOUNCE_MAX_ADDRESSES];
     size_t n_addrs;

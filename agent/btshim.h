@@ -118,7 +118,7 @@ BTSHIM_API int btshim_create_cancel(btshim_session_t *ses, uint64_t job, btshim_
 /* ---- torrents ------------------------------------------------------------- */
 
 /* btshim_torrent_add() flags */
-#define BTSHIM_ADD_SEED_MODE 1 /* the data was just hashed into this torrent: no check */
+#define BTSHIM_ADD_SEED_MODE   1 /* the data was just hashed into this torrent: no check */
 #define BTSHIM_ADD_UPLOAD_ONLY 2 /* never download: the user's own files are never written */
 
 /**

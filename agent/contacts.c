@@ -31,8 +31,8 @@ typedef struct refs {
 
 struct contacts {
     contacts_limits_t lim;
-    strmap_t *by_jid;  /* bare -> contact_t */
-    strmap_t *by_hash; /* hash -> refs_t */
+    strmap_t *by_jid;   /* bare -> contact_t */
+    strmap_t *by_hash;  /* hash -> refs_t */
     contact_t **sorted; /* contacts with an item, by JID */
     size_t n_sorted, cap_sorted;
     size_t total_bytes; /* of all items kept */
@@ -309,8 +309,7 @@ int contacts_update(contacts_t *c, const char *bare, const xmpp_stanza_t *user_s
     if (!ct || !ct->subscribed) {
         if (err) {
             err->code = SHARES_EINVAL;
-            snprintf(err->message, sizeof err->message,
-                     "not a contact whose presence we receive");
+            snprintf(err->message, sizeof err->message, "not a contact whose presence we receive");
         }
         return CONTACTS_EFORBID;
     }
@@ -357,12 +356,10 @@ int contacts_update(contacts_t *c, const char *bare, const xmpp_stanza_t *user_s
             err->code = SHARES_ELIMIT;
             if (!ct->item && c->n_sorted >= c->lim.max_contacts)
                 snprintf(err->message, sizeof err->message,
-                         "shares of %zu contacts kept already (max_contacts)",
-                         c->lim.max_contacts);
+                         "shares of %zu contacts kept already (max_contacts)", c->lim.max_contacts);
             else
                 snprintf(err->message, sizeof err->message,
-                         "contacts' items would take more than %zu bytes",
-                         c->lim.max_total_bytes);
+                         "contacts' items would take more than %zu bytes", c->lim.max_total_bytes);
         }
         return CONTACTS_ELIMIT;
     }
@@ -394,8 +391,7 @@ int contacts_get(const contacts_t *c, size_t i, const char **bare, const shares_
     return 0;
 }
 
-size_t contacts_sources(const contacts_t *c, const char *hash, contacts_source_t *out,
-                        size_t max)
+size_t contacts_sources(const contacts_t *c, const char *hash, contacts_source_t *out, size_t max)
 {
     const refs_t *r = strmap_get(c->by_hash, hash);
     size_t k;

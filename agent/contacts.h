@@ -21,20 +21,20 @@ typedef struct contacts contacts_t;
 
 typedef struct contacts_limits {
     size_t max_contacts;
-    size_t max_resources;  /* per contact */
-    size_t max_shares;     /* per contact, all resources together */
-    size_t max_item_bytes; /* per contact, as the item's XML */
+    size_t max_resources;   /* per contact */
+    size_t max_shares;      /* per contact, all resources together */
+    size_t max_item_bytes;  /* per contact, as the item's XML */
     size_t max_total_bytes; /* all contacts' items together; 0: no bound */
 } contacts_limits_t;
 
 /** Outcome of contacts_update(). */
 enum {
-    CONTACTS_CHANGED = 1,   /* the contact's view changed */
-    CONTACTS_SAME = 0,      /* the same item again */
-    CONTACTS_EFORBID = -1,  /* not a contact whose presence we receive */
-    CONTACTS_EINVAL = -2,   /* malformed or over a bound: `err` says which */
+    CONTACTS_CHANGED = 1,  /* the contact's view changed */
+    CONTACTS_SAME = 0,     /* the same item again */
+    CONTACTS_EFORBID = -1, /* not a contact whose presence we receive */
+    CONTACTS_EINVAL = -2,  /* malformed or over a bound: `err` says which */
     CONTACTS_ENOMEM = -3,
-    CONTACTS_ELIMIT = -4,   /* max_contacts items, or max_total_bytes, kept already */
+    CONTACTS_ELIMIT = -4, /* max_contacts items, or max_total_bytes, kept already */
 };
 
 /** New empty model (limits copied). NULL when out of memory. */
@@ -82,8 +82,7 @@ typedef struct contacts_source {
  * The sources of `hash` (40 or 64 lowercase hex): up to `max` into `out`;
  * returns how many there are in all.
  */
-size_t contacts_sources(const contacts_t *c, const char *hash, contacts_source_t *out,
-                        size_t max);
+size_t contacts_sources(const contacts_t *c, const char *hash, contacts_source_t *out, size_t max);
 
 /** Every distinct hash, through `fn(arg, hash)`, in no particular order. */
 void contacts_each_hash(const contacts_t *c, void (*fn)(void *arg, const char *hash), void *arg);

@@ -18,10 +18,10 @@
 
 #include "loop.h"
 
-#define MAX_FILES 100000 /* files of one share recorded for the start-up check */
-#define MAX_DEPTH 64
+#define MAX_FILES      100000 /* files of one share recorded for the start-up check */
+#define MAX_DEPTH      64
 #define MAX_STATE_FILE (64u << 20)
-#define MAX_REHASH 3 /* a path that keeps changing while hashed fails after this */
+#define MAX_REHASH     3 /* a path that keeps changing while hashed fails after this */
 
 typedef struct file_rec {
     char *rel; /* relative to the share's path; "" for a single file */
@@ -39,13 +39,13 @@ typedef struct share {
     uint64_t id;
     char hash[BTSHIM_HASH_HEX];
     char *path, *name;
-    uint64_t job;      /* hashing job, 0 when none */
-    int rehash;        /* times hashed again because the files changed meanwhile */
+    uint64_t job; /* hashing job, 0 when none */
+    int rehash;   /* times hashed again because the files changed meanwhile */
     int64_t added_ms;
     share_state_t state;
     char error[512];
-    snapshot_t snap;   /* when hashing started, or as recorded */
-    int save_pending;  /* resume data asked for */
+    snapshot_t snap;  /* when hashing started, or as recorded */
+    int save_pending; /* resume data asked for */
 } share_t;
 
 struct library {
@@ -334,12 +334,10 @@ static int write_meta(library_t *lib, const share_t *sh)
     if (!files)
         return -1;
     for (i = 0; i < sh->snap.n; i++)
-        if (json_array_append_new(files, json_pack("[sIII]", sh->snap.v[i].rel,
-                                                   (json_int_t)sh->snap.v[i].size,
-                                                   (json_int_t)(sh->snap.v[i].mtime_ns /
-                                                                1000000000),
-                                                   (json_int_t)(sh->snap.v[i].mtime_ns %
-                                                                1000000000))) != 0) {
+        if (json_array_append_new(
+                files, json_pack("[sIII]", sh->snap.v[i].rel, (json_int_t)sh->snap.v[i].size,
+                                 (json_int_t)(sh->snap.v[i].mtime_ns / 1000000000),
+                                 (json_int_t)(sh->snap.v[i].mtime_ns % 1000000000))) != 0) {
             json_decref(files);
             return -1;
         }
@@ -485,8 +483,8 @@ static int make_dir(const char *path, library_error_t *err)
     return 0;
 }
 
-library_t *library_new(btshim_session_t *ses, const char *state_dir, size_t max_shares,
-                       log_t *log, library_cb cb, void *arg, library_error_t *err)
+library_t *library_new(btshim_session_t *ses, const char *state_dir, size_t max_shares, log_t *log,
+                       library_cb cb, void *arg, library_error_t *err)
 {
     library_t *lib = calloc(1, sizeof *lib);
     if (!lib || !(lib->dir = dupf("%s/shares", state_dir))) {
@@ -554,8 +552,8 @@ static int start_job(library_t *lib, share_t *sh, library_error_t *err)
 {
     btshim_error_t be;
     if (btshim_create_start(lib->ses, sh->path, 0, &sh->job, &be) != BTSHIM_OK) {
-        seterr(err, be.code == BTSHIM_ELIMIT ? LIBRARY_ELIMIT : LIBRARY_EINVAL, "%s: %s",
-               sh->path, be.message);
+        seterr(err, be.code == BTSHIM_ELIMIT ? LIBRARY_ELIMIT : LIBRARY_EINVAL, "%s: %s", sh->path,
+               be.message);
         sh->job = 0;
         return -1;
     }
@@ -749,7 +747,8 @@ static void on_created(library_t *lib, share_t *sh, const btshim_event_t *ev)
     }
     memcpy(sh->hash, ev->hash, sizeof sh->hash);
     path = state_path(lib, sh->hash, "torrent");
-    if (!path || library_write_file(path, ev->data, ev->data_len) != 0 || write_meta(lib, sh) != 0) {
+    if (!path || library_write_file(path, ev->data, ev->data_len) != 0 ||
+        write_meta(lib, sh) != 0) {
         sh->state = SHARE_ERROR;
         snprintf(sh->error, sizeof sh->error, "could not write the state directory: %s",
                  strerror(errno));
@@ -893,8 +892,9 @@ static int meta_parse(const char *text, share_t *sh)
     size_t i;
     int rc = -1;
 
-    if (!o || json_unpack(o, "{s:s, s:I, s:o}", "path", &path, "added_ms", &added, "files",
-                          &files) != 0 ||
+    if (!o ||
+        json_unpack(o, "{s:s, s:I, s:o}", "path", &path, "added_ms", &added, "files", &files) !=
+            0 ||
         !json_is_array(files) || path[0] != '/')
         goto out;
     if (!(sh->path = strdup(path)) || !(sh->name = strdup(base_name(path))))
@@ -905,8 +905,8 @@ static int meta_parse(const char *text, share_t *sh)
         const char *rel;
         json_int_t size, sec, nsec;
         struct stat st;
-        if (json_unpack(f, "[sIII]", &rel, &size, &sec, &nsec) != 0 || size < 0 ||
-            sec < 0 || sec > (json_int_t)1 << 40 || nsec < 0 || nsec >= 1000000000)
+        if (json_unpack(f, "[sIII]", &rel, &size, &sec, &nsec) != 0 || size < 0 || sec < 0 ||
+            sec > (json_int_t)1 << 40 || nsec < 0 || nsec >= 1000000000)
             goto out;
         memset(&st, 0, sizeof st);
         st.st_size = (off_t)size;

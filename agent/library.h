@@ -42,20 +42,20 @@ typedef enum {
 /** A share as the RPC and the registration see it (borrowed, valid until
  * the library changes: the next call or event). */
 typedef struct share_info {
-    uint64_t id;               /* stable for the agent's lifetime; jobs have one too */
+    uint64_t id;                /* stable for the agent's lifetime; jobs have one too */
     char hash[BTSHIM_HASH_HEX]; /* "" while hashing */
-    const char *name;          /* the torrent's name: the path's last component */
-    const char *path;          /* absolute */
-    uint64_t size;             /* bytes of data */
-    uint64_t hashed;           /* while hashing: bytes hashed so far */
-    int64_t added_ms;          /* wall clock, ms since the epoch */
+    const char *name;           /* the torrent's name: the path's last component */
+    const char *path;           /* absolute */
+    uint64_t size;              /* bytes of data */
+    uint64_t hashed;            /* while hashing: bytes hashed so far */
+    int64_t added_ms;           /* wall clock, ms since the epoch */
     share_state_t state;
-    const char *error;         /* "" unless SHARE_ERROR */
+    const char *error; /* "" unless SHARE_ERROR */
 } share_info_t;
 
 enum {
     LIBRARY_OK = 0,
-    LIBRARY_EINVAL = -1,    /* bad path: message says why */
+    LIBRARY_EINVAL = -1, /* bad path: message says why */
     LIBRARY_ENOMEM = -2,
     LIBRARY_EIO = -3,       /* the state directory could not be written */
     LIBRARY_ENOTFOUND = -4, /* no such share */
@@ -80,8 +80,8 @@ typedef void (*library_cb)(void *arg, library_event_t ev, const share_info_t *in
  * (created, mode 0700, as are its shares/ folder). `max_shares` bounds the
  * shares and jobs together. Returns NULL on failure with `err` filled.
  */
-library_t *library_new(btshim_session_t *ses, const char *state_dir, size_t max_shares,
-                       log_t *log, library_cb cb, void *arg, library_error_t *err)
+library_t *library_new(btshim_session_t *ses, const char *state_dir, size_t max_shares, log_t *log,
+                       library_cb cb, void *arg, library_error_t *err)
     __attribute__((warn_unused_result));
 
 /**

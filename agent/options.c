@@ -10,8 +10,8 @@
 
 static const char *const tls_modes[] = {"required", "optional", "disabled", NULL};
 
-#define STR CONFIG_OPT_STR
-#define INT CONFIG_OPT_INT
+#define STR  CONFIG_OPT_STR
+#define INT  CONFIG_OPT_INT
 #define BOOL CONFIG_OPT_BOOL
 
 const config_option_t agent_options[AOPT_COUNT] = {
@@ -30,8 +30,8 @@ const config_option_t agent_options[AOPT_COUNT] = {
     [AOPT_XMPP_CA_FILE] = STR("xmpp_ca_file", NULL, 0,
                               "PEM file of the certificate authorities to trust for the XMPP "
                               "server (unset: the system's)"),
-    [AOPT_COMPONENT_JID] = STR("component_jid", NULL, 0,
-                               "bitween-component's JID (unset: shares.<the JID's domain>)"),
+    [AOPT_COMPONENT_JID] =
+        STR("component_jid", NULL, 0, "bitween-component's JID (unset: shares.<the JID's domain>)"),
     [AOPT_PRIORITY] = INT("priority", "-1", -128, -1, 0,
                           "presence priority; negative, so that the user's chat messages never "
                           "reach the agent"),
@@ -61,9 +61,10 @@ const config_option_t agent_options[AOPT_COUNT] = {
     [AOPT_UPLOAD_RATE_LIMIT] = INT("upload_rate_limit", "0", 0, 2097151, CONFIG_RELOADABLE,
                                    "upload rate limit, KiB/s (0: unlimited)"),
     [AOPT_HASHING_JOBS] = INT("hashing_jobs", "2", 1, 64, 0,
-                              "paths hashed into torrents at once; bt.add_path beyond that is refused (limit) until one ends"),
-    [AOPT_RPC_ADDRESS] = STR("rpc_address", "127.0.0.1", 0,
-                             "address of the JSON-RPC API (IPv4 or IPv6 literal)"),
+                              "paths hashed into torrents at once; bt.add_path beyond that is "
+                              "refused (limit) until one ends"),
+    [AOPT_RPC_ADDRESS] =
+        STR("rpc_address", "127.0.0.1", 0, "address of the JSON-RPC API (IPv4 or IPv6 literal)"),
     [AOPT_RPC_PORT] = INT("rpc_port", "0", 0, 65535, 0,
                           "JSON-RPC TCP port (0: any free port; the URL is written to the state "
                           "directory's rpc file)"),

@@ -11,8 +11,8 @@
 
 #include "loop.h"
 
-#define RETRY_MIN_MS 5000
-#define RETRY_MAX_MS 300000
+#define RETRY_MIN_MS  5000
+#define RETRY_MAX_MS  300000
 #define MAX_CONFLICTS 5 /* in a row, before waiting for a change */
 
 struct registration {
@@ -24,8 +24,8 @@ struct registration {
     int registered;   /* the component holds `acked` */
     int busy;         /* a request is in flight: `sending` */
     reg_kind_t busy_kind;
-    int retrying;     /* the retry timer is armed */
-    int blocked;      /* refused for good until something changes */
+    int retrying; /* the retry timer is armed */
+    int blocked;  /* refused for good until something changes */
     int conflicts;
     unsigned attempt, rng;
     announce_quota_t quota;

@@ -204,9 +204,9 @@ static void invalid(rpc_call_t *call, int code, const char *fmt, ...)
     json_decref(call->id);
     call->id = NULL;
     call->force_reply = 1;
-    r = response(NULL, "error",
-                 error_object(code, code == RPC_PARSE_ERROR ? "parse_error" : "invalid_request",
-                              msg));
+    r = response(
+        NULL, "error",
+        error_object(code, code == RPC_PARSE_ERROR ? "parse_error" : "invalid_request", msg));
     finish(call, r);
 }
 
@@ -275,8 +275,7 @@ static void run_call(rpc_t *rpc, rpc_call_t *call, json_t *o)
         json_decref(empty);
         return;
     }
-    rpc_call_error(call, RPC_METHOD_NOT_FOUND, "method_not_found", "no method \"%.100s\"",
-                   method);
+    rpc_call_error(call, RPC_METHOD_NOT_FOUND, "method_not_found", "no method \"%.100s\"", method);
 }
 
 int rpc_exec(rpc_t *rpc, const char *body, size_t len, rpc_done_fn done, void *arg,
@@ -313,8 +312,7 @@ int rpc_exec(rpc_t *rpc, const char *body, size_t len, rpc_done_fn done, void *a
         *handle = req;
     }
     if (!root)
-        invalid(&req->calls[0], RPC_PARSE_ERROR, "not JSON: %s (at byte %d)", je.text,
-                je.position);
+        invalid(&req->calls[0], RPC_PARSE_ERROR, "not JSON: %s (at byte %d)", je.text, je.position);
     else if (json_is_array(root) && json_array_size(root) == 0)
         invalid(&req->calls[0], RPC_INVALID_REQUEST, "an empty batch");
     else if (json_is_array(root) && json_array_size(root) > RPC_MAX_BATCH)

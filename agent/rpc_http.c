@@ -18,7 +18,7 @@
 #include "httpauth.h"
 
 #define DEFAULT_MAX_BODY (1u << 20)
-#define MAX_HOSTS 16
+#define MAX_HOSTS        16
 
 struct rpc_http {
     loop_t *loop;
@@ -101,9 +101,9 @@ static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, c
 static enum MHD_Result refuse(struct MHD_Connection *conn, unsigned status, const char *name,
                               const char *message)
 {
-    json_t *o = json_pack("{sss{sisss{ss}}so}", "jsonrpc", "2.0", "error", "code",
-                          RPC_INVALID_REQUEST, "message", message, "data", "name", name, "id",
-                          json_null());
+    json_t *o =
+        json_pack("{sss{sisss{ss}}so}", "jsonrpc", "2.0", "error", "code", RPC_INVALID_REQUEST,
+                  "message", message, "data", "name", name, "id", json_null());
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     enum MHD_Result rc = send_text(conn, status, "application/json", text ? text : "{}");
     json_decref(o);
@@ -187,8 +187,8 @@ static enum MHD_Result answer(http_req_t *req)
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_size, void **con_cls)
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_size, void **con_cls)
 {
     rpc_http_t *h = cls;
     http_req_t *req = *con_cls;
@@ -206,12 +206,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (strcmp(url, "/rpc") != 0)
             return refuse(conn, MHD_HTTP_NOT_FOUND, "not_found", "no such path: use POST /rpc");
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
-            return refuse(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-                          "use POST /rpc");
+            return refuse(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "use POST /rpc");
         if ((why = http_auth_refusal(conn, method, h->cuts_at_nul, h->token_digest)))
             return refuse(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized", why);
-        cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                         MHD_HTTP_HEADER_CONTENT_LENGTH);
+        cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > h->max_body)
             return refuse(conn, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "request body too large");
         if (!(req = calloc(1, sizeof *req)))
@@ -289,7 +287,8 @@ static int parse_hosts(rpc_http_t *h, const char *text)
     size_t i;
     int rc = list && list[0] ? 0 : -1;
     for (i = 0; rc == 0 && list[i]; i++) {
-        if (h->n_hosts == MAX_HOSTS || host_name(list[i], h->hosts[h->n_hosts], sizeof h->hosts[0]) != 0)
+        if (h->n_hosts == MAX_HOSTS ||
+            host_name(list[i], h->hosts[h->n_hosts], sizeof h->hosts[0]) != 0)
             rc = -1;
         else
             h->n_hosts++;

@@ -30,8 +30,8 @@ static int only_known(json_t *params, const char *const *known, rpc_call_t *call
         for (i = 0; known[i]; i++)
             ok |= strcmp(known[i], key) == 0;
         if (!ok) {
-            rpc_call_error(call, RPC_INVALID_PARAMS, "invalid_params", "unknown parameter \"%.64s\"",
-                           key);
+            rpc_call_error(call, RPC_INVALID_PARAMS, "invalid_params",
+                           "unknown parameter \"%.64s\"", key);
             return -1;
         }
     }
@@ -109,9 +109,9 @@ static int parse_hash(const char *in, char out[BTSHIM_HASH_HEX])
 /* ---- torrents ------------------------------------------------------------- */
 
 static const char *const torrent_fields[] = {
-    "id",       "hash",          "name",        "path",     "state",    "progress",
-    "size",     "done",          "hashed",      "download_rate", "upload_rate", "uploaded",
-    "peers",    "error",         "added",       "announce", NULL,
+    "id",    "hash",  "name",   "path",          "state",       "progress",
+    "size",  "done",  "hashed", "download_rate", "upload_rate", "uploaded",
+    "peers", "error", "added",  "announce",      NULL,
 };
 
 static const char *state_name(share_state_t st)
@@ -213,7 +213,8 @@ static json_t *torrent_json(agent_t *a, const share_info_t *sh, unsigned mask)
     if (WANT(10))
         json_object_set_new(o, "upload_rate", json_integer(have_status ? st.upload_rate : 0));
     if (WANT(11))
-        json_object_set_new(o, "uploaded", json_integer((json_int_t)(have_status ? st.uploaded : 0)));
+        json_object_set_new(o, "uploaded",
+                            json_integer((json_int_t)(have_status ? st.uploaded : 0)));
     if (WANT(12))
         json_object_set_new(o, "peers", json_integer(have_status ? st.peers : 0));
     if (WANT(13))
@@ -264,8 +265,8 @@ static rpc_status_t m_get_torrents(void *ctx, json_t *params, rpc_call_t *call)
 static json_t *added_json(const share_info_t *sh, int duplicate)
 {
     return json_pack("{sIsosssssb}", "id", (json_int_t)sh->id, "hash",
-                     sh->hash[0] ? json_string(sh->hash) : json_null(), "name", sh->name,
-                     "state", state_name(sh->state), "duplicate", duplicate);
+                     sh->hash[0] ? json_string(sh->hash) : json_null(), "name", sh->name, "state",
+                     state_name(sh->state), "duplicate", duplicate);
 }
 
 static int library_code(int code)
@@ -435,8 +436,8 @@ static rpc_status_t m_set_rates(void *ctx, json_t *params, rpc_call_t *call)
         rpc_call_error(call, RPC_INTERNAL_ERROR, "internal", "the session refused the limits");
         return RPC_DONE;
     }
-    rpc_call_result(call, json_pack("{sIsI}", "download", (json_int_t)down, "upload",
-                                    (json_int_t)up));
+    rpc_call_result(call,
+                    json_pack("{sIsI}", "download", (json_int_t)down, "upload", (json_int_t)up));
     return RPC_DONE;
 }
 
@@ -471,17 +472,17 @@ static rpc_status_t m_status(void *ctx, json_t *params, rpc_call_t *call)
         announce_addr_t list[ANNOUNCE_MAX_ADDRESSES];
         size_t na = addresses_collect(&a->addrs, list, ANNOUNCE_MAX_ADDRESSES);
         for (i = 0; addrs && i < na; i++)
-            json_array_append_new(addrs, json_pack("{sssi}", "address", list[i].address, "port",
-                                                   (int)list[i].port));
+            json_array_append_new(
+                addrs, json_pack("{sssi}", "address", list[i].address, "port", (int)list[i].port));
         if (st) {
             json_object_set_new(st, "jid", json_string(a->s->jid ? a->s->jid : ""));
             json_object_set_new(st, "resource", json_string(a->s->resource ? a->s->resource : ""));
             json_object_set_new(st, "addresses", addrs ? addrs : json_array());
-            json_object_set_new(
-                st, "xmpp",
-                json_pack("{sssssb}", "state", agent_xmpp_state_name(a), "error", a->xmpp_error,
-                          "tls", a->conn && a->xmpp_state == AGENT_XMPP_ONLINE &&
-                                     xmpp_conn_is_secured(a->conn)));
+            json_object_set_new(st, "xmpp",
+                                json_pack("{sssssb}", "state", agent_xmpp_state_name(a), "error",
+                                          a->xmpp_error, "tls",
+                                          a->conn && a->xmpp_state == AGENT_XMPP_ONLINE &&
+                                              xmpp_conn_is_secured(a->conn)));
             if (a->reg) {
                 const announce_set_t *acked = registration_acked(a->reg);
                 const announce_quota_t *q = registration_quota(a->reg);
@@ -491,23 +492,22 @@ static rpc_status_t m_status(void *ctx, json_t *params, rpc_call_t *call)
                     st, "registration",
                     json_pack("{sssssIsIsIsssI}", "state",
                               a->xmpp_state == AGENT_XMPP_ONLINE ? registration_state(a->reg)
-                                                                  : "offline",
+                                                                 : "offline",
                               "component", a->s->component_jid, "seq",
                               (json_int_t)registration_seq(a->reg), "announced",
                               (json_int_t)(acked ? acked->n_shares : 0), "not_announced",
                               (json_int_t)registration_over_quota(a->reg, NULL), "last_refusal",
                               refusal, "last_refusal_at", (json_int_t)(when / 1000)));
-                json_object_set_new(st, "quotas",
-                                    json_pack("{sIsIsIsI}", "max_shares_per_resource",
-                                              (json_int_t)q->max_shares,
-                                              "max_addresses_per_resource",
-                                              (json_int_t)q->max_addresses, "max_name_bytes",
-                                              (json_int_t)q->max_name_bytes, "max_item_bytes",
-                                              (json_int_t)q->max_item_bytes));
+                json_object_set_new(
+                    st, "quotas",
+                    json_pack("{sIsIsIsI}", "max_shares_per_resource", (json_int_t)q->max_shares,
+                              "max_addresses_per_resource", (json_int_t)q->max_addresses,
+                              "max_name_bytes", (json_int_t)q->max_name_bytes, "max_item_bytes",
+                              (json_int_t)q->max_item_bytes));
             }
-            json_object_set_new(st, "contacts",
-                                json_integer(a->contacts ? (json_int_t)contacts_count(a->contacts)
-                                                         : 0));
+            json_object_set_new(
+                st, "contacts",
+                json_integer(a->contacts ? (json_int_t)contacts_count(a->contacts) : 0));
         } else {
             json_decref(addrs);
         }
@@ -547,8 +547,8 @@ static json_t *addresses_json(const shares_item_t *item, size_t ri)
     for (ai = 0; list && ai < shares_item_address_count(item, ri); ai++) {
         shares_address_t ad;
         if (shares_item_address(item, ri, ai, &ad) == 0)
-            json_array_append_new(list, json_pack("{sssi}", "address", ad.address, "port",
-                                                  (int)ad.port));
+            json_array_append_new(list,
+                                  json_pack("{sssi}", "address", ad.address, "port", (int)ad.port));
     }
     return list;
 }
@@ -589,10 +589,9 @@ static rpc_status_t m_get_shares(void *ctx, json_t *params, rpc_call_t *call)
                 json_decref(shares);
                 continue;
             }
-            json_array_append_new(resources,
-                                  json_pack("{sssoso}", "resource",
-                                            shares_item_resource(item, ri), "shares", shares,
-                                            "addresses", addresses_json(item, ri)));
+            json_array_append_new(
+                resources, json_pack("{sssoso}", "resource", shares_item_resource(item, ri),
+                                     "shares", shares, "addresses", addresses_json(item, ri)));
         }
         if (query && json_array_size(resources) == 0) {
             json_decref(resources);

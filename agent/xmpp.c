@@ -30,18 +30,18 @@
 #include "secrand.h"
 #include "xmpp_compat.h"
 
-#define NS_PING     "urn:xmpp:ping"
-#define NS_DISCO    "http://jabber.org/protocol/disco#info"
-#define NS_CAPS     "http://jabber.org/protocol/caps"
-#define NS_ROSTER   "jabber:iq:roster"
-#define NS_EVENT    "http://jabber.org/protocol/pubsub#event"
-#define NS_SIC      "urn:xmpp:sic:1"
-#define NS_STANZAS  "urn:ietf:params:xml:ns:xmpp-stanzas"
-#define CAPS_NODE   "https://bitween.org/agent"
-#define STABLE_MS   60000 /* a session this old resets the reconnection backoff */
-#define IDENTITY    "client/bot//bitween agent"
-#define RETRY_MIN_MS 5000
-#define RETRY_MAX_MS 300000
+#define NS_PING       "urn:xmpp:ping"
+#define NS_DISCO      "http://jabber.org/protocol/disco#info"
+#define NS_CAPS       "http://jabber.org/protocol/caps"
+#define NS_ROSTER     "jabber:iq:roster"
+#define NS_EVENT      "http://jabber.org/protocol/pubsub#event"
+#define NS_SIC        "urn:xmpp:sic:1"
+#define NS_STANZAS    "urn:ietf:params:xml:ns:xmpp-stanzas"
+#define CAPS_NODE     "https://bitween.org/agent"
+#define STABLE_MS     60000 /* a session this old resets the reconnection backoff */
+#define IDENTITY      "client/bot//bitween agent"
+#define RETRY_MIN_MS  5000
+#define RETRY_MAX_MS  300000
 #define MAX_CONFLICTS 5 /* in a row, before backing off */
 
 static const char *const features[] = {
@@ -283,14 +283,14 @@ static void reg_retry_in(void *arg, uint64_t ms)
 static void reg_read_quotas(void *arg)
 {
     agent_t *a = arg;
-    if (send_tracked(a, iq_new(a, "get", new_el(a->ctx, "query", NS_DISCO)),
-                     a->s->component_jid, AGENT_IQ_DISCO) != 0)
+    if (send_tracked(a, iq_new(a, "get", new_el(a->ctx, "query", NS_DISCO)), a->s->component_jid,
+                     AGENT_IQ_DISCO) != 0)
         registration_quotas(a->reg, NULL); /* cannot ask: go on with the defaults */
 }
 
 /* The error's type, condition and text of an IQ error reply. */
-static void error_of(xmpp_stanza_t *reply, const char **type, const char **cond,
-                     const char **text, long long *stored)
+static void error_of(xmpp_stanza_t *reply, const char **type, const char **cond, const char **text,
+                     long long *stored)
 {
     xmpp_stanza_t *e = xmpp_stanza_get_child_by_name(reply, "error"), *c;
     *type = e ? xmpp_stanza_get_type(e) : NULL;
@@ -378,8 +378,9 @@ static void iq_done(agent_t *a, agent_iq_t *p, xmpp_stanza_t *reply)
         if (reply && strcmp(xmpp_stanza_get_type(reply), "result") == 0)
             roster_result(a, child_ns(reply, "query", NS_ROSTER), 1);
         else
-            LOG_WARN(a->log, "xmpp", "the server did not send the roster: contacts' shares "
-                                     "are not kept");
+            LOG_WARN(a->log, "xmpp",
+                     "the server did not send the roster: contacts' shares "
+                     "are not kept");
         break;
     case AGENT_IQ_SIC:
         if (reply && strcmp(xmpp_stanza_get_type(reply), "result") == 0) {
@@ -607,8 +608,7 @@ static int on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
         if (rc == CONTACTS_CHANGED)
             LOG_INFO(a->log, "contacts", "%s's shares changed", bare);
         else if (rc == CONTACTS_EINVAL || rc == CONTACTS_ELIMIT)
-            LOG_WARN(a->log, "contacts", "%s's item refused: %s", bare,
-                     err.message);
+            LOG_WARN(a->log, "contacts", "%s's item refused: %s", bare, err.message);
         else if (rc == CONTACTS_EFORBID && strcasecmp(bare, a->s->jid) != 0)
             LOG_DEBUG(a->log, "contacts", "item from %s ignored: not a contact", bare);
     }
@@ -663,8 +663,7 @@ static void on_online(agent_t *a)
     send_presence(a);
     send_component_presence(a);
     reg_read_quotas(a);
-    send_tracked(a, iq_new(a, "get", new_el(a->ctx, "address", NS_SIC)), a->s->jid,
-                 AGENT_IQ_SIC);
+    send_tracked(a, iq_new(a, "get", new_el(a->ctx, "address", NS_SIC)), a->s->jid, AGENT_IQ_SIC);
 }
 
 static void conn_handler(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
@@ -776,8 +775,9 @@ int agent_xmpp_start(agent_t *a)
         break;
     case AGENT_TLS_DISABLED:
         flags = XMPP_CONN_FLAG_DISABLE_TLS;
-        LOG_WARN(a->log, "xmpp", "xmpp_tls = disabled: the password crosses the network in the "
-                                 "clear (use it only on loopback)");
+        LOG_WARN(a->log, "xmpp",
+                 "xmpp_tls = disabled: the password crosses the network in the "
+                 "clear (use it only on loopback)");
         break;
     default:
         break;
@@ -844,8 +844,9 @@ void agent_xmpp_stop(agent_t *a)
                 loop_run_once(a->loop, 50);
                 agent_xmpp_iterate(a);
             }
-            LOG_INFO(a->log, "register", "%s", a->unregistered ? "unregistered from the component"
-                                                               : "no answer to unregister");
+            LOG_INFO(a->log, "register", "%s",
+                     a->unregistered ? "unregistered from the component"
+                                     : "no answer to unregister");
         }
         xmpp_disconnect(a->conn);
         end = loop_now_ms(a->loop) + 2000;

@@ -522,8 +522,7 @@ static int request_body(api_req_t *req, long long *declared)
 /* NULL when the request carries the right bearer token; else why not. */
 static const char *auth_refusal(api_req_t *req, const char *method)
 {
-    return http_auth_refusal(req->conn, method, req->api->mhd_cuts_at_nul,
-                             req->api->token_digest);
+    return http_auth_refusal(req->conn, method, req->api->mhd_cuts_at_nul, req->api->token_digest);
 }
 
 /* Route, decode the path, check the body size and the token. Sets a reply

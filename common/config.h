@@ -40,18 +40,29 @@ typedef struct config_option {
 } config_option_t;
 
 /* Table entries, for the daemons' option tables. */
-#define CONFIG_OPT_STR(name, def, flags, help) {name, CONFIG_STRING, def, 0, 0, NULL, flags, help}
+#define CONFIG_OPT_STR(name, def, flags, help)                                                     \
+    {                                                                                              \
+        name, CONFIG_STRING, def, 0, 0, NULL, flags, help                                          \
+    }
 #define CONFIG_OPT_INT(name, def, lo, hi, flags, help)                                             \
-    {name, CONFIG_INT, def, lo, hi, NULL, flags, help}
-#define CONFIG_OPT_BOOL(name, def, flags, help) {name, CONFIG_BOOL, def, 0, 0, NULL, flags, help}
+    {                                                                                              \
+        name, CONFIG_INT, def, lo, hi, NULL, flags, help                                           \
+    }
+#define CONFIG_OPT_BOOL(name, def, flags, help)                                                    \
+    {                                                                                              \
+        name, CONFIG_BOOL, def, 0, 0, NULL, flags, help                                            \
+    }
 
 /* The logging options every daemon has. */
 extern const char *const config_log_levels[]; /* error, warn, info, debug */
 #define CONFIG_OPT_LOG_LEVEL                                                                       \
-    {"log_level", CONFIG_ENUM, "info", 0, 0, config_log_levels, CONFIG_RELOADABLE,                 \
-     "error, warn, info or debug"}
+    {                                                                                              \
+        "log_level", CONFIG_ENUM, "info", 0, 0, config_log_levels, CONFIG_RELOADABLE,              \
+            "error, warn, info or debug"                                                           \
+    }
 #define CONFIG_OPT_LOG_TIMESTAMPS                                                                  \
-    CONFIG_OPT_BOOL("log_timestamps", "true", 0, "prefix log lines with the time (off under journald)")
+    CONFIG_OPT_BOOL("log_timestamps", "true", 0,                                                   \
+                    "prefix log lines with the time (off under journald)")
 
 /**
  * Split a comma-separated list: items trimmed of spaces and tabs, empty

@@ -56,8 +56,8 @@ config_t *daemon_load_config(const daemon_app_t *app, config_error_t *err)
     }
     if ((app->config_path && config_load_file(cfg, app->config_path, err) != CONFIG_OK) ||
         config_apply_env(cfg, NULL, err) != CONFIG_OK ||
-        (app->log_level && config_set(cfg, spec->log_level_option, app->log_level,
-                                      CONFIG_SRC_FLAG, err) != CONFIG_OK)) {
+        (app->log_level && config_set(cfg, spec->log_level_option, app->log_level, CONFIG_SRC_FLAG,
+                                      err) != CONFIG_OK)) {
         config_free(cfg);
         return NULL;
     }

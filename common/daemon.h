@@ -18,16 +18,16 @@
 
 /** What a daemon is: borrowed, static. */
 typedef struct daemon_spec {
-    const char *prog;           /* "bitween-agent" */
-    const char *version;        /* "0.1.0" */
-    const char *summary;        /* a paragraph for --help, lines ending in \n */
-    const char *config_env;     /* environment variable naming the file, e.g. "BITWEEN_CONFIG" */
-    const char *env_prefix;     /* before every option's upper-cased name, e.g. "BITWEEN_" */
+    const char *prog;       /* "bitween-agent" */
+    const char *version;    /* "0.1.0" */
+    const char *summary;    /* a paragraph for --help, lines ending in \n */
+    const char *config_env; /* environment variable naming the file, e.g. "BITWEEN_CONFIG" */
+    const char *env_prefix; /* before every option's upper-cased name, e.g. "BITWEEN_" */
     const config_option_t *table;
     size_t n_options;
-    size_t log_level_option;    /* index of the log_level option (CONFIG_ENUM) */
+    size_t log_level_option;      /* index of the log_level option (CONFIG_ENUM) */
     size_t log_timestamps_option; /* index of the log_timestamps option (CONFIG_BOOL) */
-    const char *docs;           /* where the options are described, e.g. "docs/agent.md" */
+    const char *docs;             /* where the options are described, e.g. "docs/agent.md" */
 } daemon_spec_t;
 
 /** The daemon's state around its main loop. */

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #define STR CONFIG_OPT_STR
 #define INT CONFIG_OPT_INT
 

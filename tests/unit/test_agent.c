@@ -589,9 +589,9 @@ static void agent__status_rates_and_later_methods(void **state)
     assert_int_equal(json_integer_value(json_object_get(result_of(r), "download")), 100);
     json_decref(r);
     r = call(t, "agent.status", "{}");
-    assert_int_equal(json_integer_value(json_object_get(
-                         json_object_get(result_of(r), "rate_limits"), "upload")),
-                     50);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(result_of(r), "rate_limits"), "upload")),
+        50);
     json_decref(r);
     expect_error(t, "bt.set_rates", "{\"download\":-1}", RPC_INVALID_PARAMS, "integer");
     expect_error(t, "bt.set_rates", "{\"upload\":1e3}", RPC_INVALID_PARAMS, "integer");
@@ -606,16 +606,11 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(agent__add_path__hashes_then_seeds),
-        T(agent__add_path__wait_answers_when_hashed),
-        T(agent__add_path__refuses_bad_params),
-        T(agent__add_path__duplicate),
-        T(agent__del_torrent__keeps_the_files),
-        T(agent__restart__seeds_without_hashing),
-        T(agent__restart__checks_a_touched_file),
-        T(agent__restart__withdraws_changed_and_vanished),
-        T(agent__state_dir__must_be_private),
-        T(agent__get_torrents__fields_and_filter),
+        T(agent__add_path__hashes_then_seeds),    T(agent__add_path__wait_answers_when_hashed),
+        T(agent__add_path__refuses_bad_params),   T(agent__add_path__duplicate),
+        T(agent__del_torrent__keeps_the_files),   T(agent__restart__seeds_without_hashing),
+        T(agent__restart__checks_a_touched_file), T(agent__restart__withdraws_changed_and_vanished),
+        T(agent__state_dir__must_be_private),     T(agent__get_torrents__fields_and_filter),
         T(agent__status_rates_and_later_methods),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -53,12 +53,16 @@ static void announce__name__made_safe(void **state)
 {
     (void)state;
     expect_name("holiday.mkv", 0, "holiday.mkv");
-    expect_name("photo\xE2\x80\xAEgpj.exe", 0, "photo\xEF\xBF\xBDgpj.exe");   /* U+202E */
-    expect_name("a\tb\nc\rd", 0, "a\xEF\xBF\xBD" "b\xEF\xBF\xBD" "c\xEF\xBF\xBD" "d");
-    expect_name("x\x7Fy", 0, "x\xEF\xBF\xBDy");                                /* DEL */
+    expect_name("photo\xE2\x80\xAEgpj.exe", 0, "photo\xEF\xBF\xBDgpj.exe"); /* U+202E */
+    expect_name("a\tb\nc\rd", 0,
+                "a\xEF\xBF\xBD"
+                "b\xEF\xBF\xBD"
+                "c\xEF\xBF\xBD"
+                "d");
+    expect_name("x\x7Fy", 0, "x\xEF\xBF\xBDy"); /* DEL */
     expect_name("bad\xFF\xFEutf8", 0, "bad\xEF\xBF\xBD\xEF\xBF\xBDutf8");
-    expect_name("zero\xE2\x80\x8Bwidth", 0, "zero\xEF\xBF\xBDwidth");          /* U+200B */
-    expect_name("ca\xC2\x85t", 0, "ca\xEF\xBF\xBDt");                           /* C1 NEL */
+    expect_name("zero\xE2\x80\x8Bwidth", 0, "zero\xEF\xBF\xBDwidth"); /* U+200B */
+    expect_name("ca\xC2\x85t", 0, "ca\xEF\xBF\xBDt");                 /* C1 NEL */
     expect_name("", 0, "\xEF\xBF\xBD");
     /* kept: right-to-left text, ZWJ emoji, a flag made of tag characters */
     expect_name("\xD7\xA9\xD7\x9C\xD7\x95\xD7\x9D", 0, "\xD7\xA9\xD7\x9C\xD7\x95\xD7\x9D");
@@ -70,7 +74,11 @@ static void announce__name__made_safe(void **state)
                 "\xF0\x9F\x8F\xB4\xF3\xA0\x81\xA7\xF3\xA0\x81\xA2\xF3\xA0\x81\xB3\xF3\xA0\x81\xA3"
                 "\xF3\xA0\x81\xB4\xF3\xA0\x81\xBF");
     /* a lone tag character is not a flag */
-    expect_name("a\xF3\xA0\x81\xA7" "b", 0, "a\xEF\xBF\xBD" "b");
+    expect_name("a\xF3\xA0\x81\xA7"
+                "b",
+                0,
+                "a\xEF\xBF\xBD"
+                "b");
     /* cut at a character boundary, with an ellipsis, within the limit */
     expect_name("abcdefghij", 8, "abcde\xE2\x80\xA6");
     expect_name("\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9", 6, "\xC3\xA9\xE2\x80\xA6");
@@ -151,20 +159,24 @@ static void announce__payloads(void **state)
     assert_int_equal(announce_fit(c1, 2, &addr, 1, "laptop", &q, &before), 0);
     assert_int_equal(announce_fit(c2, 2, &addr, 1, "laptop", &q, &now), 0);
     st = announce_build_register(ctx, &before, 42);
-    expect_xml(st, "<register xmlns=\"urn:bitween:agent:1\" seq=\"42\">"
-                              "<share_item hash=\"" H("a") "\" name=\"a'b\" size=\"10\"/>"
-                              "<share_item hash=\"" H("b") "\" name=\"b\" size=\"20\"/>"
-                              "<ip_address address=\"192.0.2.1\" port=\"6881\"/></register>");
+    expect_xml(st,
+               "<register xmlns=\"urn:bitween:agent:1\" seq=\"42\">"
+               "<share_item hash=\"" H(
+                   "a") "\" name=\"a'b\" size=\"10\"/>"
+                        "<share_item hash=\"" H(
+                            "b") "\" name=\"b\" size=\"20\"/>"
+                                 "<ip_address address=\"192.0.2.1\" port=\"6881\"/></register>");
     xmpp_stanza_release(st);
     /* removed: a; added or changed: b (renamed) and c */
     st = announce_build_remove(ctx, &before, &now, 43, &oom);
     expect_xml(st, "<remove xmlns=\"urn:bitween:agent:1\" seq=\"43\">"
-                              "<share_item hash=\"" H("a") "\"/></remove>");
+                   "<share_item hash=\"" H("a") "\"/></remove>");
     xmpp_stanza_release(st);
     st = announce_build_add(ctx, &before, &now, 44, &oom);
     expect_xml(st, "<add xmlns=\"urn:bitween:agent:1\" seq=\"44\">"
-                              "<share_item hash=\"" H("b") "\" name=\"b renamed\" size=\"20\"/>"
-                              "<share_item hash=\"" H("c") "\" name=\"c\" size=\"30\"/></add>");
+                   "<share_item hash=\"" H("b") "\" name=\"b renamed\" size=\"20\"/>"
+                                                "<share_item hash=\"" H(
+                                                    "c") "\" name=\"c\" size=\"30\"/></add>");
     xmpp_stanza_release(st);
     /* nothing to do between equal sets */
     assert_null(announce_build_add(ctx, &now, &now, 45, &oom));
@@ -208,7 +220,7 @@ static void announce__quota__from_disco_form(void **state)
 static void addresses__collect__by_class_and_settings(void **state)
 {
     static const char *const ifs[] = {"127.0.0.1", "192.168.1.5", "203.0.113.9", "::1",
-                                      "fe80::1", "2001:db8::9", "fd00::5", "10.0.0.2"};
+                                      "fe80::1",   "2001:db8::9", "fd00::5",     "10.0.0.2"};
     addresses_t a;
     announce_addr_t out[16];
     size_t n;
@@ -267,25 +279,27 @@ static xmpp_stanza_t *item(const char *resources)
 {
     char xml[4096];
     xmpp_stanza_t *st;
-    snprintf(xml, sizeof xml, "<user_shares xmlns='https://xmpp.kwoh.de/protocol/shares'>%s</user_shares>",
+    snprintf(xml, sizeof xml,
+             "<user_shares xmlns='https://xmpp.kwoh.de/protocol/shares'>%s</user_shares>",
              resources);
     st = xmpp_stanza_new_from_string(ctx, xml);
     assert_non_null(st);
     return st;
 }
 
-#define RES(name, hash) \
-    "<resource resource='" name "'><share_item hash='" hash "' name='f' size='1'/>" \
+#define RES(name, hash)                                                                            \
+    "<resource resource='" name "'><share_item hash='" hash "' name='f' size='1'/>"                \
     "<ip_address address='192.0.2.1' port='6881'/></resource>"
 
 static void contacts__update__gated_bounded_indexed(void **state)
 {
     contacts_limits_t lim = {2, 2, 3, 4096, 0};
     contacts_t *c = contacts_new(&lim);
-    xmpp_stanza_t *one = item(RES("laptop", H("a"))), *two = item(RES("laptop", H("a"))
-                                                                      RES("phone", H("b")));
+    xmpp_stanza_t *one = item(RES("laptop", H("a"))),
+                  *two = item(RES("laptop", H("a")) RES("phone", H("b")));
     xmpp_stanza_t *three_res = item(RES("a", H("a")) RES("b", H("b")) RES("c", H("c")));
-    xmpp_stanza_t *bad = item("<resource resource='x'><share_item hash='xyz' name='f' size='1'/></resource>");
+    xmpp_stanza_t *bad =
+        item("<resource resource='x'><share_item hash='xyz' name='f' size='1'/></resource>");
     xmpp_stanza_t *empty = item("");
     contacts_source_t src[4];
     shares_error_t err;

@@ -115,8 +115,8 @@ static int teardown(void **state)
 static void rpc__exec__single_call(void **state)
 {
     out_t o;
-    json_t *r = run(*state, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"echo\",\"params\":{\"a\":1}}",
-                    &o);
+    json_t *r =
+        run(*state, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"echo\",\"params\":{\"a\":1}}", &o);
     assert_non_null(r);
     assert_int_equal(json_integer_value(json_object_get(r, "id")), 7);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "result"), "a")), 1);
@@ -188,7 +188,8 @@ static void rpc__exec__malformed_requests(void **state)
 static void rpc__exec__params_and_methods(void **state)
 {
     out_t o;
-    json_t *r = run(*state, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\",\"params\":[1,2]}", &o);
+    json_t *r =
+        run(*state, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\",\"params\":[1,2]}", &o);
     expect_error(r, RPC_INVALID_PARAMS, 0);
     assert_int_equal(json_integer_value(json_object_get(r, "id")), 1);
     json_decref(r);
@@ -199,10 +200,9 @@ static void rpc__exec__params_and_methods(void **state)
     free(o.reply);
     r = run(*state, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"fail\"}", &o);
     expect_error(r, RPC_NOT_FOUND, 0);
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(json_object_get(r, "error"), "data"),
-                                          "name")),
-        "not_found");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(r, "error"), "data"), "name")),
+                        "not_found");
     assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
                         "no torrent abc");
     json_decref(r);
@@ -232,7 +232,8 @@ static void rpc__exec__batch(void **state)
     json_decref(r);
     free(o.reply);
     /* only notifications: nothing to send */
-    r = run(*state, "[{\"jsonrpc\":\"2.0\",\"method\":\"echo\"},{\"jsonrpc\":\"2.0\",\"method\":\"echo\"}]",
+    r = run(*state,
+            "[{\"jsonrpc\":\"2.0\",\"method\":\"echo\"},{\"jsonrpc\":\"2.0\",\"method\":\"echo\"}]",
             &o);
     assert_null(r);
 }
