@@ -40,7 +40,7 @@ void agent_drain_events(agent_t *a)
             return;
         }
         for (i = 0; i < n; i++) {
-            if (!library_on_event(a->lib, &ev[i])) {
+            if (!library_on_event(a->lib, &ev[i]) && !downloads_on_event(a->dl, &ev[i])) {
                 switch (ev[i].type) {
                 case BTSHIM_EV_LISTEN:
                     LOG_INFO(a->log, "bt", "listening on %s port %u", ev[i].address,
@@ -88,6 +88,66 @@ static void on_library(void *arg, library_event_t ev, const share_info_t *info)
         agent_rpc_job_ended(a, info);
     if (ev == LIBRARY_EV_CHANGED)
         agent_xmpp_shares_changed(a);
+}
+
+/* ---- downloads ----------------------------------------------------------- */
+
+size_t agent_sources(agent_t *a, const char *hash, dl_endpoint_t *out, size_t max)
+{
+    contacts_source_t src[64];
+    size_t n, i, k = 0;
+
+    if (!a->contacts)
+        return 0;
+    n = contacts_sources(a->contacts, hash, src, sizeof src / sizeof src[0]);
+    if (n > sizeof src / sizeof src[0])
+        n = sizeof src / sizeof src[0];
+    for (i = 0; i < n && k < max; i++) {
+        size_t na = shares_item_address_count(src[i].item, src[i].resource), j, m;
+        for (j = 0; j < na && k < max; j++) {
+            shares_address_t ad;
+            shares_addr_class_t cl;
+            if (shares_item_address(src[i].item, src[i].resource, j, &ad) != 0)
+                continue;
+            cl = shares_address_class(ad.address);
+            if (cl != SHARES_ADDR_USABLE && !(cl == SHARES_ADDR_LOOPBACK && a->s->allow_loopback))
+                continue; /* never pointed at this host, a broadcast or a multicast group */
+            for (m = 0; m < k; m++)
+                if (out[m].port == ad.port && strcmp(out[m].address, ad.address) == 0)
+                    break;
+            if (m < k)
+                continue;
+            snprintf(out[k].address, sizeof out[k].address, "%s", ad.address);
+            out[k].port = ad.port;
+            k++;
+        }
+    }
+    return k;
+}
+
+static size_t dl_sources(void *arg, const char *hash, dl_endpoint_t *out, size_t max)
+{
+    return agent_sources(arg, hash, out, max);
+}
+
+static void dl_event(void *arg, dl_event_t ev, const dl_info_t *info)
+{
+    agent_t *a = arg;
+    (void)info;
+    if (ev == DL_EV_CHANGED && a->s->share_downloads)
+        agent_xmpp_shares_changed(a);
+}
+
+static uint64_t dl_new_id(void *arg)
+{
+    return library_new_id(((agent_t *)arg)->lib);
+}
+
+static void dl_tick_cb(loop_t *loop, void *arg)
+{
+    agent_t *a = arg;
+    downloads_tick(a->dl, (int64_t)loop_now_ms(loop));
+    loop_timer_start(loop, &a->dl_timer, 1000, dl_tick_cb, a);
 }
 
 /* ---- the RPC file: where the CLI and the web page find the agent ------- */
@@ -162,6 +222,8 @@ static agent_t *agent_alloc(const agent_settings_t *s, log_t *log, btshim_sessio
 {
     agent_t *a = calloc(1, sizeof *a);
     library_error_t lerr;
+    downloads_settings_t ds;
+    dl_error_t derr;
 
     if (!a) {
         LOG_ERROR(log, "main", "out of memory");
@@ -189,11 +251,28 @@ static agent_t *agent_alloc(const agent_settings_t *s, log_t *log, btshim_sessio
         LOG_ERROR(log, "share", "%s", lerr.message);
         goto fail;
     }
-    if (loop_fd_add(a->loop, btshim_session_wake_fd(bt), POLLIN, on_bt_wake, a) != 0)
+    memset(&ds, 0, sizeof ds);
+    ds.state_dir = s->state_dir;
+    ds.download_dir = s->download_dir;
+    ds.roots = s->download_roots;
+    ds.max_downloads = s->max_downloads;
+    ds.metadata_timeout_s = s->metadata_timeout_s;
+    ds.sources = dl_sources;
+    ds.event = dl_event;
+    ds.new_id = dl_new_id;
+    ds.arg = a;
+    if (!(a->dl = downloads_new(bt, &ds, log, &derr))) {
+        LOG_ERROR(log, "download", "%s", derr.message);
+        goto fail;
+    }
+    if (loop_fd_add(a->loop, btshim_session_wake_fd(bt), POLLIN, on_bt_wake, a) != 0 ||
+        loop_timer_start(a->loop, &a->dl_timer, 1000, dl_tick_cb, a) != 0)
         goto fail;
     library_load(a->lib);
+    downloads_load(a->dl);
     return a;
 fail:
+    downloads_free(a->dl);
     library_free(a->lib);
     rpc_free(a->rpc);
     loop_free(a->loop);
@@ -286,15 +365,17 @@ int agent_run(agent_t *a, volatile sig_atomic_t *stop, volatile sig_atomic_t *re
     agent_rpc_fail_waiters(a);
     agent_xmpp_stop(a);
     library_save_all(a->lib);
+    downloads_save_all(a->dl);
     end = loop_now_ms(a->loop) + STOP_SAVE_MS;
-    while (library_saves_pending(a->lib) && loop_now_ms(a->loop) < end)
+    while ((library_saves_pending(a->lib) || downloads_saves_pending(a->dl)) &&
+           loop_now_ms(a->loop) < end)
         if (loop_run_once(a->loop, 100) < 0)
             break;
-    if (library_saves_pending(a->lib))
+    if (library_saves_pending(a->lib) || downloads_saves_pending(a->dl))
         LOG_WARN(a->log, "main",
-                 "%zu share(s) without fresh resume data: they are checked "
-                 "at the next start",
-                 library_saves_pending(a->lib));
+                 "%zu share(s) and %zu download(s) without fresh resume data: they continue "
+                 "from their last save",
+                 library_saves_pending(a->lib), downloads_saves_pending(a->dl));
     return 0;
 }
 
@@ -323,6 +404,9 @@ void agent_free(agent_t *a)
     free(a->rpc_file);
     rpc_free(a->rpc);
     agent_xmpp_free(a);
+    if (a->loop)
+        loop_timer_stop(a->loop, &a->dl_timer);
+    downloads_free(a->dl);
     library_free(a->lib);
     if (a->bt)
         loop_fd_del(a->loop, btshim_session_wake_fd(a->bt));

@@ -34,6 +34,11 @@ typedef struct agent_settings {
     int port_mapping;             /* UPnP and NAT-PMP */
     long long download_rate_limit, upload_rate_limit; /* bytes/s, 0: unlimited */
     unsigned hashing_jobs;
+    const char *download_dir;   /* each download gets a new folder inside */
+    const char *download_roots; /* comma-separated; NULL: none */
+    int share_downloads;        /* announce finished downloads */
+    unsigned metadata_timeout_s;
+    size_t max_downloads;
     const char *rpc_address;
     unsigned rpc_port;             /* 0: any free port */
     const char *rpc_token;         /* NULL: generated into the state directory's RPC file */
@@ -47,6 +52,7 @@ typedef struct agent_strings {
     char component_jid[1024];
     char state_dir[4096];
     char resource[1024];
+    char download_dir[4096];
 } agent_strings_t;
 
 typedef struct agent agent_t;

@@ -15,6 +15,7 @@
 #include "announce.h"
 #include "btshim.h"
 #include "contacts.h"
+#include "downloads.h"
 #include "library.h"
 #include "registration.h"
 #include "loop.h"
@@ -68,6 +69,8 @@ struct agent {
     int own_bt;
     int lock_fd; /* <state_dir>/lock, held while running */
     library_t *lib;
+    downloads_t *dl;
+    loop_timer_t dl_timer; /* downloads_tick() */
     rpc_t *rpc;
     rpc_http_t *http;
     char token[2 * AGENT_TOKEN_BYTES + 1]; /* the RPC token in use */
@@ -130,6 +133,13 @@ const char *agent_announce_state(const agent_t *a, const char *hash);
 
 /** The agent's JSON-RPC dispatcher (borrowed). */
 rpc_t *agent_rpc(agent_t *a);
+
+/**
+ * The addresses of every contact resource whose item lists `hash`: up to
+ * `max` into `out`, returns how many (IP literals a contact may be given:
+ * loopback only when allowed).
+ */
+size_t agent_sources(agent_t *a, const char *hash, dl_endpoint_t *out, size_t max);
 
 /** Take and handle every pending event of the BitTorrent session. */
 void agent_drain_events(agent_t *a);

@@ -120,6 +120,7 @@ BTSHIM_API int btshim_create_cancel(btshim_session_t *ses, uint64_t job, btshim_
 /* btshim_torrent_add() flags */
 #define BTSHIM_ADD_SEED_MODE   1 /* the data was just hashed into this torrent: no check */
 #define BTSHIM_ADD_UPLOAD_ONLY 2 /* never download: the user's own files are never written */
+#define BTSHIM_ADD_PAUSED      4 /* added paused (btshim_torrent_resume() starts it) */
 
 /**
  * Add a torrent to seed (or download, later) from the bencoded torrent
@@ -136,8 +137,33 @@ BTSHIM_API int btshim_torrent_add(btshim_session_t *ses, const void *torrent, si
                                   const char *save_path, const void *resume, size_t resume_len,
                                   int flags, char hash[BTSHIM_HASH_HEX], btshim_error_t *err);
 
+/**
+ * Add a download by its v1 info-hash (40 lowercase hex digits): the
+ * metadata comes from peers (ut_metadata), or from `resume` when it holds
+ * it (resume data of this torrent from an earlier BTSHIM_EV_RESUME_DATA;
+ * other resume data is ignored). `name` (may be NULL) is shown until the
+ * metadata names the torrent. The data goes under `save_path`, file names
+ * as libtorrent sanitizes them: never outside it. `flags`:
+ * BTSHIM_ADD_PAUSED only.
+ */
+BTSHIM_API int btshim_torrent_add_hash(btshim_session_t *ses, const char *hash, const char *name,
+                                       const char *save_path, const void *resume,
+                                       size_t resume_len, int flags, btshim_error_t *err);
+
 /** Remove a torrent from the session. Its files are never deleted. */
 BTSHIM_API int btshim_torrent_remove(btshim_session_t *ses, const char *hash, btshim_error_t *err);
+
+/**
+ * Remove a torrent and delete its files (those the torrent names, under
+ * its save path; nothing else). The outcome comes as BTSHIM_EV_DELETED or
+ * BTSHIM_EV_DELETE_FAILED.
+ */
+BTSHIM_API int btshim_torrent_remove_data(btshim_session_t *ses, const char *hash,
+                                          btshim_error_t *err);
+
+/** Stop a torrent's transfers and connections / start them again. */
+BTSHIM_API int btshim_torrent_pause(btshim_session_t *ses, const char *hash, btshim_error_t *err);
+BTSHIM_API int btshim_torrent_resume(btshim_session_t *ses, const char *hash, btshim_error_t *err);
 
 /** Check the torrent's data against its hashes again. */
 BTSHIM_API int btshim_torrent_recheck(btshim_session_t *ses, const char *hash, btshim_error_t *err);
@@ -171,7 +197,33 @@ typedef struct btshim_tstatus {
     uint64_t downloaded; /* bytes, this session */
     int peers;
     char error[256]; /* "" unless state is BTSHIM_STATE_ERROR */
+    int paused;
+    int has_metadata;
+    int need_save;             /* resume data is out of date */
+    int seeds;                 /* connected peers that have everything */
+    uint64_t total_downloaded; /* bytes of payload, all sessions (from resume data) */
+    uint64_t total_uploaded;
 } btshim_torrent_status_t;
+
+/* A connected peer of a torrent. */
+typedef struct btshim_peer {
+    char address[64]; /* IP literal */
+    uint16_t port;    /* its listen port when we connected to it, else its source port */
+    int incoming;     /* it connected to us */
+    int seed;         /* it has every piece */
+    int download_rate, upload_rate; /* bytes/s of payload */
+    uint64_t downloaded, uploaded;  /* bytes of payload, this connection */
+    double progress;                /* its share of the pieces, 0..1 */
+    char client[64];                /* its client's name, as it says */
+} btshim_peer_t;
+
+/**
+ * The connected peers of a torrent: up to `max` into `out` (each
+ * `peer_size` bytes as the caller knows btshim_peer_t), their number in
+ * all into `*n` (may exceed `max`).
+ */
+BTSHIM_API int btshim_torrent_peers(btshim_session_t *ses, const char *hash, btshim_peer_t *out,
+                                    size_t peer_size, size_t max, size_t *n, btshim_error_t *err);
 
 /**
  * Status of one torrent into `st`; `st_size` is sizeof *st as the caller
@@ -196,6 +248,9 @@ typedef enum {
     BTSHIM_EV_PORT_MAPPED,     /* UPnP/NAT-PMP mapped `port` on `address` (external) */
     BTSHIM_EV_PORT_MAP_FAILED, /* `message` */
     BTSHIM_EV_EXTERNAL_IP,     /* a peer or router told us our address: `address` */
+    BTSHIM_EV_METADATA,        /* a download added by hash received its metadata */
+    BTSHIM_EV_DELETED,         /* btshim_torrent_remove_data() deleted the files */
+    BTSHIM_EV_DELETE_FAILED,   /* ... could not delete them: `message` */
 } btshim_event_type_t;
 
 typedef struct btshim_event {
@@ -221,6 +276,15 @@ BTSHIM_API int btshim_poll(btshim_session_t *ses, btshim_event_t *ev, size_t ev_
 
 /** Free what an event owns (its data); NULL is a no-op. */
 BTSHIM_API void btshim_event_clear(btshim_event_t *ev);
+
+/**
+ * Read a magnet URI (or a bare info-hash: 40 hex digits or 32 base32
+ * letters): its v1 info-hash into `hash` and its display name (may be
+ * "") into `name` (`name_cap` bytes, cut). A URI that names only a v2
+ * hash gives BTSHIM_EINVAL with `*v2_only` set.
+ */
+BTSHIM_API int btshim_parse_magnet(const char *uri, char hash[BTSHIM_HASH_HEX], char *name,
+                                   size_t name_cap, int *v2_only, btshim_error_t *err);
 
 /** Name of the backend ("libtorrent 2.0.8", "fake"). */
 BTSHIM_API const char *btshim_backend(void);

@@ -33,6 +33,8 @@ typedef struct fake_torrent {
     int peers;
     int resumed;
     int flags;
+    int paused;
+    int by_hash; /* added by hash: no metadata until btshim_fake_torrent_set_state() */
     struct fake_torrent *next;
 } fake_torrent_t;
 
@@ -370,6 +372,103 @@ int btshim_torrent_add(btshim_session_t *ses, const void *torrent, size_t len,
     return BTSHIM_OK;
 }
 
+int btshim_torrent_add_hash(btshim_session_t *ses, const char *hash, const char *name,
+                            const char *save_path, const void *resume, size_t resume_len,
+                            int flags, btshim_error_t *err)
+{
+    fake_torrent_t *t;
+    size_t i;
+    if (!ses || !hash || strlen(hash) != 40 || !save_path || !*save_path)
+        return fail(err, BTSHIM_EINVAL, "bad arguments", NULL);
+    for (i = 0; i < 40; i++)
+        if (!strchr("0123456789abcdef", hash[i]))
+            return fail(err, BTSHIM_EINVAL, "bad arguments", NULL);
+    if (find_torrent(ses, hash))
+        return fail(err, BTSHIM_EEXIST, "torrent already in the session: ", hash);
+    if (!(t = calloc(1, sizeof *t)) || !(t->name = strdup(name ? name : ""))) {
+        free(t);
+        return fail(err, BTSHIM_ENOMEM, "out of memory", NULL);
+    }
+    memcpy(t->hash, hash, BTSHIM_HASH_HEX);
+    t->state = BTSHIM_STATE_METADATA;
+    t->resumed = resume && resume_len;
+    t->flags = flags;
+    t->paused = (flags & BTSHIM_ADD_PAUSED) != 0;
+    t->by_hash = 1;
+    t->next = ses->torrents;
+    ses->torrents = t;
+    return BTSHIM_OK;
+}
+
+int btshim_parse_magnet(const char *uri, char hash[BTSHIM_HASH_HEX], char *name, size_t name_cap,
+                        int *v2_only, btshim_error_t *err)
+{
+    /* the fake reads hex only: base32 and names are libtorrent's */
+    const char *h = uri && strncmp(uri, "magnet:?xt=urn:btih:", 20) == 0 ? uri + 20 : uri;
+    size_t i;
+    if (v2_only)
+        *v2_only = h && strlen(h) == 64;
+    if (!h || strlen(h) < 40 || (h[40] && h[40] != '&'))
+        return fail(err, BTSHIM_EINVAL, "not an info-hash", NULL);
+    for (i = 0; i < 40; i++) {
+        char c = h[i];
+        if (c >= 'A' && c <= 'F')
+            c = (char)(c - 'A' + 'a');
+        if (!strchr("0123456789abcdef", c) || !c)
+            return fail(err, BTSHIM_EINVAL, "not an info-hash", NULL);
+        hash[i] = c;
+    }
+    hash[40] = '\0';
+    if (name_cap)
+        name[0] = '\0';
+    return BTSHIM_OK;
+}
+
+int btshim_torrent_remove_data(btshim_session_t *ses, const char *hash, btshim_error_t *err)
+{
+    btshim_event_t ev;
+    if (btshim_torrent_remove(ses, hash, err) != BTSHIM_OK)
+        return err ? err->code : BTSHIM_ENOTFOUND;
+    memset(&ev, 0, sizeof ev);
+    ev.type = BTSHIM_EV_DELETED;
+    snprintf(ev.hash, sizeof ev.hash, "%s", hash);
+    return btshim_fake_push(ses, &ev);
+}
+
+static int set_paused(btshim_session_t *ses, const char *hash, int paused, btshim_error_t *err)
+{
+    fake_torrent_t *t = find_torrent(ses, hash);
+    if (!t)
+        return fail(err, BTSHIM_ENOTFOUND, "no torrent ", hash);
+    t->paused = paused;
+    return BTSHIM_OK;
+}
+
+int btshim_torrent_pause(btshim_session_t *ses, const char *hash, btshim_error_t *err)
+{
+    return set_paused(ses, hash, 1, err);
+}
+
+int btshim_torrent_resume(btshim_session_t *ses, const char *hash, btshim_error_t *err)
+{
+    return set_paused(ses, hash, 0, err);
+}
+
+int btshim_torrent_peers(btshim_session_t *ses, const char *hash, btshim_peer_t *out,
+                         size_t peer_size, size_t max, size_t *n, btshim_error_t *err)
+{
+    fake_torrent_t *t = find_torrent(ses, hash);
+    (void)out;
+    (void)peer_size;
+    (void)max;
+    if (!t)
+        return fail(err, BTSHIM_ENOTFOUND, "no torrent ", hash);
+    if (!n)
+        return fail(err, BTSHIM_EINVAL, "bad arguments", NULL);
+    *n = 0; /* the fake connects to nobody */
+    return BTSHIM_OK;
+}
+
 int btshim_torrent_remove(btshim_session_t *ses, const char *hash, btshim_error_t *err)
 {
     fake_torrent_t **p;
@@ -438,9 +537,12 @@ int btshim_torrent_status(btshim_session_t *ses, const char *hash, btshim_torren
     memcpy(s.hash, t->hash, sizeof s.hash);
     snprintf(s.name, sizeof s.name, "%s", t->name);
     s.state = t->state;
-    s.size = s.done = 1000;
-    s.progress = 1.0;
+    s.has_metadata = t->state != BTSHIM_STATE_METADATA;
+    s.size = s.has_metadata ? 1000 : 0;
+    s.done = s.has_metadata && t->state != BTSHIM_STATE_DOWNLOADING ? s.size : 0;
+    s.progress = s.size ? (double)s.done / (double)s.size : 0;
     s.peers = t->peers;
+    s.paused = t->paused;
     snprintf(s.error, sizeof s.error, "%s", t->error);
     memcpy(st, &s, st_size < sizeof s ? st_size : sizeof s);
     return BTSHIM_OK;

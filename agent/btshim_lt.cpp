@@ -38,6 +38,7 @@
 #include <libtorrent/extensions/smart_ban.hpp>
 #include <libtorrent/extensions/ut_metadata.hpp>
 #include <libtorrent/fingerprint.hpp>
+#include <libtorrent/magnet_uri.hpp>
 #include <libtorrent/read_resume_data.hpp>
 #include <libtorrent/session.hpp>
 #include <libtorrent/session_params.hpp>
@@ -501,6 +502,159 @@ int btshim_torrent_add(btshim_session_t *ses, const void *torrent, size_t len,
     GUARD_END(err)
 }
 
+int btshim_torrent_add_hash(btshim_session_t *ses, const char *hash, const char *name,
+                            const char *save_path, const void *resume, size_t resume_len,
+                            int flags, btshim_error_t *err)
+{
+    GUARD_BEGIN
+    lt::sha1_hash h;
+    if (!ses || !parse_hex(hash, h) || !save_path || !*save_path)
+        return set_error(err, BTSHIM_EINVAL, "bad arguments");
+    lt::add_torrent_params atp;
+    if (resume && resume_len && resume_len <= (size_t)INT32_MAX) {
+        lt::error_code rec;
+        atp = lt::read_resume_data(
+            lt::span<const char>(static_cast<const char *>(resume), static_cast<long>(resume_len)),
+            rec);
+        if (rec || atp.info_hashes.v1 != h)
+            atp = lt::add_torrent_params(); /* unusable: start from the hash */
+    }
+    if (ses->ses->find_torrent(h).is_valid())
+        return set_error(err, BTSHIM_EEXIST, "the torrent is already in the session");
+    atp.info_hashes = lt::info_hash_t(h);
+    if (!atp.ti && name && *name)
+        atp.name = name;
+    atp.save_path = save_path;
+    /* no trackers or web seeds from anywhere but the metadata: peers come
+     * from the caller */
+    atp.trackers.clear();
+    atp.url_seeds.clear();
+    atp.peers.clear();
+    atp.flags &= ~(lt::torrent_flags::auto_managed | lt::torrent_flags::paused |
+                   lt::torrent_flags::seed_mode | lt::torrent_flags::upload_mode |
+                   lt::torrent_flags::stop_when_ready);
+    if (flags & BTSHIM_ADD_PAUSED)
+        atp.flags |= lt::torrent_flags::paused;
+    lt::error_code ec;
+    ses->ses->add_torrent(std::move(atp), ec);
+    if (ec)
+        return set_error(err, BTSHIM_EINTERNAL, "adding the torrent", ec.message().c_str());
+    return BTSHIM_OK;
+    GUARD_END(err)
+}
+
+int btshim_parse_magnet(const char *uri, char hash[BTSHIM_HASH_HEX], char *name, size_t name_cap,
+                        int *v2_only, btshim_error_t *err)
+{
+    GUARD_BEGIN
+    if (v2_only)
+        *v2_only = 0;
+    if (!uri || !hash || (name_cap && !name))
+        return set_error(err, BTSHIM_EINVAL, "bad arguments");
+    std::string text = uri;
+    if (text.size() > 8192)
+        return set_error(err, BTSHIM_EINVAL, "the magnet URI is longer than 8192 bytes");
+    if (text.compare(0, 7, "magnet:") != 0) {
+        if (text.size() == 64 && text.find_first_not_of("0123456789abcdefABCDEF") ==
+                                     std::string::npos) {
+            if (v2_only)
+                *v2_only = 1;
+            return set_error(err, BTSHIM_EINVAL,
+                             "a v2 (SHA-256) info-hash: contacts announce v1 info-hashes (40 hex "
+                             "digits); ask for the torrent's v1 hash");
+        }
+        if (!((text.size() == 40 &&
+               text.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos) ||
+              (text.size() == 32 && text.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+                                                           "abcdefghijklmnopqrstuvwxyz") ==
+                                        std::string::npos)))
+            return set_error(err, BTSHIM_EINVAL,
+                             "not an info-hash (40 hex digits or 32 base32 letters) or a magnet "
+                             "URI");
+        text = "magnet:?xt=urn:btih:" + text;
+    }
+    lt::error_code ec;
+    lt::add_torrent_params p = lt::parse_magnet_uri(text, ec);
+    if (ec)
+        return set_error(err, BTSHIM_EINVAL, "not a usable magnet URI", ec.message().c_str());
+    if (!p.info_hashes.has_v1()) {
+        if (p.info_hashes.has_v2()) {
+            if (v2_only)
+                *v2_only = 1;
+            return set_error(err, BTSHIM_EINVAL,
+                             "the magnet URI names only a v2 (SHA-256) info-hash: contacts "
+                             "announce v1 info-hashes");
+        }
+        return set_error(err, BTSHIM_EINVAL, "the magnet URI names no info-hash (xt=urn:btih:)");
+    }
+    hex_of(p.info_hashes.v1, hash);
+    if (name_cap)
+        std::snprintf(name, name_cap, "%s", p.name.c_str());
+    return BTSHIM_OK;
+    GUARD_END(err)
+}
+
+int btshim_torrent_remove_data(btshim_session_t *ses, const char *hash, btshim_error_t *err)
+{
+    return on_torrent(ses, hash, err, [&](lt::torrent_handle &h) -> int {
+        ses->ses->remove_torrent(h, lt::session::delete_files);
+        return BTSHIM_OK;
+    });
+}
+
+int btshim_torrent_pause(btshim_session_t *ses, const char *hash, btshim_error_t *err)
+{
+    return on_torrent(ses, hash, err, [](lt::torrent_handle &h) -> int {
+        h.unset_flags(lt::torrent_flags::auto_managed);
+        h.pause(lt::torrent_handle::graceful_pause);
+        return BTSHIM_OK;
+    });
+}
+
+int btshim_torrent_resume(btshim_session_t *ses, const char *hash, btshim_error_t *err)
+{
+    return on_torrent(ses, hash, err, [](lt::torrent_handle &h) -> int {
+        h.unset_flags(lt::torrent_flags::auto_managed);
+        h.clear_error();
+        h.resume();
+        return BTSHIM_OK;
+    });
+}
+
+int btshim_torrent_peers(btshim_session_t *ses, const char *hash, btshim_peer_t *out,
+                         size_t peer_size, size_t max, size_t *n, btshim_error_t *err)
+{
+    return on_torrent(ses, hash, err, [&](lt::torrent_handle &h) -> int {
+        if (!n || (max && (!out || peer_size == 0)))
+            return set_error(err, BTSHIM_EINVAL, "bad arguments");
+        std::vector<lt::peer_info> v;
+        h.get_peer_info(v);
+        *n = 0;
+        for (const auto &pi : v) {
+            if (pi.flags & (lt::peer_info::connecting | lt::peer_info::handshake))
+                continue;
+            if (*n < max) {
+                btshim_peer_t p;
+                std::memset(&p, 0, sizeof p);
+                copy_text(p.address, sizeof p.address, pi.ip.address().to_string());
+                p.port = pi.ip.port();
+                p.incoming = (pi.flags & lt::peer_info::outgoing_connection) ? 0 : 1;
+                p.seed = (pi.flags & lt::peer_info::seed) ? 1 : 0;
+                p.download_rate = pi.payload_down_speed;
+                p.upload_rate = pi.payload_up_speed;
+                p.downloaded = static_cast<uint64_t>(pi.total_download);
+                p.uploaded = static_cast<uint64_t>(pi.total_upload);
+                p.progress = pi.progress;
+                copy_text(p.client, sizeof p.client, pi.client);
+                std::memcpy(reinterpret_cast<char *>(out) + *n * peer_size, &p,
+                            peer_size < sizeof p ? peer_size : sizeof p);
+            }
+            (*n)++;
+        }
+        return BTSHIM_OK;
+    });
+}
+
 int btshim_torrent_remove(btshim_session_t *ses, const char *hash, btshim_error_t *err)
 {
     return on_torrent(ses, hash, err, [&](lt::torrent_handle &h) -> int {
@@ -520,7 +674,9 @@ int btshim_torrent_recheck(btshim_session_t *ses, const char *hash, btshim_error
 int btshim_torrent_save_resume(btshim_session_t *ses, const char *hash, btshim_error_t *err)
 {
     return on_torrent(ses, hash, err, [](lt::torrent_handle &h) -> int {
-        h.save_resume_data();
+        /* with the info dictionary: a download added by hash is loaded
+         * from its resume data alone */
+        h.save_resume_data(lt::torrent_handle::save_info_dict);
         return BTSHIM_OK;
     });
 }
@@ -576,6 +732,14 @@ int btshim_torrent_status(btshim_session_t *ses, const char *hash, btshim_torren
         s.uploaded = static_cast<uint64_t>(ts.total_payload_upload);
         s.downloaded = static_cast<uint64_t>(ts.total_payload_download);
         s.peers = ts.num_peers;
+        s.paused = (ts.flags & lt::torrent_flags::paused) ? 1 : 0;
+        s.has_metadata = ts.has_metadata ? 1 : 0;
+        s.need_save = ts.need_save_resume ? 1 : 0;
+        s.seeds = ts.num_seeds;
+        s.total_downloaded = static_cast<uint64_t>(ts.all_time_download);
+        s.total_uploaded = static_cast<uint64_t>(ts.all_time_upload);
+        if (!ts.has_metadata)
+            s.size = s.done = 0;
         std::memcpy(st, &s, st_size < sizeof s ? st_size : sizeof s);
         return BTSHIM_OK;
     });
@@ -616,6 +780,19 @@ static bool convert(lt::alert *a, btshim_event_t &ev)
     }
     if (auto *r = lt::alert_cast<lt::torrent_finished_alert>(a))
         return torrent_event(BTSHIM_EV_FINISHED, r, ev);
+    if (auto *r = lt::alert_cast<lt::metadata_received_alert>(a))
+        return torrent_event(BTSHIM_EV_METADATA, r, ev);
+    if (auto *r = lt::alert_cast<lt::torrent_deleted_alert>(a)) {
+        ev = blank_event(BTSHIM_EV_DELETED);
+        hex_of(r->info_hashes.v1, ev.hash);
+        return true;
+    }
+    if (auto *r = lt::alert_cast<lt::torrent_delete_failed_alert>(a)) {
+        ev = blank_event(BTSHIM_EV_DELETE_FAILED);
+        hex_of(r->info_hashes.v1, ev.hash);
+        copy_text(ev.message, sizeof ev.message, r->error.message());
+        return true;
+    }
     if (auto *r = lt::alert_cast<lt::file_error_alert>(a)) {
         if (!torrent_event(BTSHIM_EV_TORRENT_ERROR, r, ev))
             return false;

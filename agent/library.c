@@ -288,7 +288,7 @@ out:
     return rc;
 }
 
-static int read_file(const char *path, char **data, size_t *len)
+int library_read_file(const char *path, char **data, size_t *len)
 {
     FILE *f = fopen(path, "rbe");
     char *buf = NULL;
@@ -459,10 +459,7 @@ static const char *base_name(const char *path)
 
 /* ---- public ----------------------------------------------------------- */
 
-/* Create `path` (0700) or check it: a directory (not a link to one) of
- * this user that nobody else can write, since the agent trusts what it
- * finds there. 0, or -1 with a reason in `err`. */
-static int make_dir(const char *path, library_error_t *err)
+int library_private_dir(const char *path, library_error_t *err)
 {
     struct stat st;
     if (mkdir(path, 0700) != 0 && errno != EEXIST) {
@@ -492,7 +489,7 @@ library_t *library_new(btshim_session_t *ses, const char *state_dir, size_t max_
         seterr(err, LIBRARY_ENOMEM, "out of memory");
         return NULL;
     }
-    if (make_dir(state_dir, err) != 0 || make_dir(lib->dir, err) != 0) {
+    if (library_private_dir(state_dir, err) != 0 || library_private_dir(lib->dir, err) != 0) {
         free(lib->dir);
         free(lib);
         return NULL;
@@ -523,6 +520,11 @@ void library_free(library_t *lib)
     free(lib->dir);
     free(lib->state_dir);
     free(lib);
+}
+
+uint64_t library_new_id(library_t *lib)
+{
+    return lib->next_id++;
 }
 
 size_t library_count(const library_t *lib)
@@ -873,7 +875,7 @@ size_t library_saves_pending(const library_t *lib)
 
 /* ---- loading ----------------------------------------------------------- */
 
-static int is_hash(const char *s)
+int library_is_hash(const char *s)
 {
     size_t i;
     for (i = 0; i < 40; i++)
@@ -948,7 +950,7 @@ static int load_one(library_t *lib, const char *hash)
 
     if (!sh || !mp || !tp || !rp)
         goto out;
-    if (read_file(mp, &meta, &mlen) != 0 || read_file(tp, &torrent, &tlen) != 0 ||
+    if (library_read_file(mp, &meta, &mlen) != 0 || library_read_file(tp, &torrent, &tlen) != 0 ||
         meta_parse(meta, sh) != 0) {
         LOG_WARN(lib->log, "share", "%s: unreadable state files, skipped", hash);
         goto out;
@@ -959,7 +961,7 @@ static int load_one(library_t *lib, const char *hash)
     diff = snap_take(&now, sh->path, &err) == 0 ? snap_compare(&sh->snap, &now) : 2;
     snap_free(&now);
     same = diff == 0;
-    if (same && read_file(rp, &resume, &rlen) != 0)
+    if (same && library_read_file(rp, &resume, &rlen) != 0)
         rlen = 0;
     if (diff == 2) {
         sh->state = SHARE_ERROR;
@@ -1020,7 +1022,7 @@ size_t library_load(library_t *lib)
             continue;
         memcpy(hash, e->d_name, 40);
         hash[40] = '\0';
-        if (is_hash(hash) && !find(lib, hash, 0, NULL))
+        if (library_is_hash(hash) && !find(lib, hash, 0, NULL))
             load_one(lib, hash);
     }
     closedir(d);

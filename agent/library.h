@@ -91,6 +91,25 @@ library_t *library_new(btshim_session_t *ses, const char *state_dir, size_t max_
  */
 int library_write_file(const char *path, const void *data, size_t len);
 
+/**
+ * Read a state file of at most 64 MiB into `*data` (NUL-terminated, the
+ * caller frees it). Returns 0, or -1.
+ */
+int library_read_file(const char *path, char **data, size_t *len);
+
+/**
+ * Create `path` (0700) or check it: a directory (not a link to one) of
+ * this user that nobody else can write, since the agent trusts what it
+ * finds there. 0, or -1 with a reason in `err`.
+ */
+int library_private_dir(const char *path, library_error_t *err);
+
+/** Whether `s` is a v1 info-hash: 40 lowercase hex digits. */
+int library_is_hash(const char *s);
+
+/** A new id, unique among the library's and the downloads' ids. */
+uint64_t library_new_id(library_t *lib);
+
 /** Free (the session keeps its torrents); NULL is a no-op. */
 void library_free(library_t *lib);
 

@@ -63,6 +63,20 @@ const config_option_t agent_options[AOPT_COUNT] = {
     [AOPT_HASHING_JOBS] = INT("hashing_jobs", "2", 1, 64, 0,
                               "paths hashed into torrents at once; bt.add_path beyond that is "
                               "refused (limit) until one ends"),
+    [AOPT_DOWNLOAD_DIR] = STR("download_dir", NULL, 0,
+                              "where downloads go, each into a new folder of its own (unset: "
+                              "$XDG_DOWNLOAD_DIR, else ~/Downloads)"),
+    [AOPT_DOWNLOAD_ROOTS] = STR("download_roots", NULL, 0,
+                                "comma-separated folders that a download's save_path may also "
+                                "be inside (unset: only download_dir)"),
+    [AOPT_SHARE_DOWNLOADS] = BOOL("share_downloads", "true", 0,
+                                  "announce a finished download as a share of this device, so "
+                                  "that contacts get it from more sources"),
+    [AOPT_METADATA_TIMEOUT] = INT("metadata_timeout", "300", 1, 86400, 0,
+                                  "seconds a download may stay connected to sources without "
+                                  "receiving the metadata before it stops with an error"),
+    [AOPT_MAX_DOWNLOADS] = INT("max_downloads", "1000", 1, 100000, 0,
+                               "downloads kept at once"),
     [AOPT_RPC_ADDRESS] =
         STR("rpc_address", "127.0.0.1", 0, "address of the JSON-RPC API (IPv4 or IPv6 literal)"),
     [AOPT_RPC_PORT] = INT("rpc_port", "0", 0, 65535, 0,
@@ -189,6 +203,27 @@ int agent_options_to_settings(const config_t *cfg, agent_settings_t *s, agent_st
     s->download_rate_limit = config_int(cfg, AOPT_DOWNLOAD_RATE_LIMIT) * 1024;
     s->upload_rate_limit = config_int(cfg, AOPT_UPLOAD_RATE_LIMIT) * 1024;
     s->hashing_jobs = (unsigned)config_int(cfg, AOPT_HASHING_JOBS);
+    v = config_str(cfg, AOPT_DOWNLOAD_DIR);
+    if (v && *v)
+        n = copy(buf->download_dir, sizeof buf->download_dir, v);
+    else if ((home = getenv("XDG_DOWNLOAD_DIR")) && *home == '/')
+        n = copy(buf->download_dir, sizeof buf->download_dir, home);
+    else if ((home = getenv("HOME")) && *home == '/')
+        n = snprintf(buf->download_dir, sizeof buf->download_dir, "%s/Downloads", home) <
+                    (int)sizeof buf->download_dir
+                ? 0
+                : -1;
+    else
+        return fail(err, "download_dir: not set, and neither XDG_DOWNLOAD_DIR nor HOME is");
+    if (n != 0 || buf->download_dir[0] != '/')
+        return fail(err, "download_dir: an absolute path of at most %zu bytes is needed",
+                    sizeof buf->download_dir - 1);
+    s->download_dir = buf->download_dir;
+    v = config_str(cfg, AOPT_DOWNLOAD_ROOTS);
+    s->download_roots = v && *v ? v : NULL;
+    s->share_downloads = config_bool(cfg, AOPT_SHARE_DOWNLOADS);
+    s->metadata_timeout_s = (unsigned)config_int(cfg, AOPT_METADATA_TIMEOUT);
+    s->max_downloads = (size_t)config_int(cfg, AOPT_MAX_DOWNLOADS);
     s->rpc_address = config_str(cfg, AOPT_RPC_ADDRESS);
     s->rpc_port = (unsigned)config_int(cfg, AOPT_RPC_PORT);
     v = config_str(cfg, AOPT_RPC_TOKEN);

@@ -109,9 +109,10 @@ static int parse_hash(const char *in, char out[BTSHIM_HASH_HEX])
 /* ---- torrents ------------------------------------------------------------- */
 
 static const char *const torrent_fields[] = {
-    "id",    "hash",  "name",   "path",          "state",       "progress",
-    "size",  "done",  "hashed", "download_rate", "upload_rate", "uploaded",
-    "peers", "error", "added",  "announce",      NULL,
+    "id",       "hash",      "name",        "path",          "state",       "progress",
+    "size",     "done",      "hashed",      "download_rate", "upload_rate", "uploaded",
+    "peers",    "error",     "added",       "announce",      "kind",        "eta",
+    "downloaded", "sources", "peer_list",   "detail",        "completed",   NULL,
 };
 
 static const char *state_name(share_state_t st)
@@ -161,73 +162,228 @@ static int parse_fields(json_t *params, unsigned *mask, rpc_call_t *call)
     return 0;
 }
 
-static json_t *torrent_json(agent_t *a, const share_info_t *sh, unsigned mask)
-{
-    json_t *o = json_object();
+/* A torrent as bt.get_torrents shows it: a share or a download. */
+typedef struct tview {
+    uint64_t id;
+    const char *hash; /* "" while hashing */
+    const char *name, *path, *kind, *state, *detail, *error;
+    double progress;
+    uint64_t size, done, hashed;
+    int64_t added_ms, completed_ms;
+    int have_status, announced_kind; /* 1: seeding and announced as a share */
     btshim_torrent_status_t st;
-    int have_status = 0;
-    double progress = 0;
-    uint64_t done = 0;
+} tview_t;
 
-    if (!o)
-        return NULL;
-    memset(&st, 0, sizeof st);
+static void view_of_share(agent_t *a, const share_info_t *sh, tview_t *v)
+{
+    memset(v, 0, sizeof *v);
+    v->id = sh->id;
+    v->hash = sh->hash;
+    v->name = sh->name;
+    v->path = sh->path;
+    v->kind = "share";
+    v->state = state_name(sh->state);
+    v->detail = "";
+    v->error = sh->error ? sh->error : "";
+    v->size = sh->size;
+    v->hashed = sh->hashed;
+    v->added_ms = sh->added_ms;
     if (sh->hash[0] && sh->state != SHARE_HASHING && sh->state != SHARE_ERROR)
-        have_status = btshim_torrent_status(a->bt, sh->hash, &st, sizeof st, NULL) == BTSHIM_OK;
+        v->have_status =
+            btshim_torrent_status(a->bt, sh->hash, &v->st, sizeof v->st, NULL) == BTSHIM_OK;
     switch (sh->state) {
     case SHARE_HASHING:
-        progress = sh->size ? (double)sh->hashed / (double)sh->size : 0;
+        v->progress = sh->size ? (double)sh->hashed / (double)sh->size : 0;
         break;
     case SHARE_CHECKING:
-        progress = have_status ? st.progress : 0;
-        done = have_status ? st.done : 0;
+        v->progress = v->have_status ? v->st.progress : 0;
+        v->done = v->have_status ? v->st.done : 0;
         break;
     case SHARE_SEEDING:
-        progress = 1;
-        done = sh->size;
+        v->progress = 1;
+        v->done = sh->size;
+        v->announced_kind = 1;
         break;
     case SHARE_ERROR:
         break;
     }
+}
+
+static void view_of_download(agent_t *a, const dl_info_t *d, tview_t *v, size_t sources)
+{
+    memset(v, 0, sizeof *v);
+    v->id = d->id;
+    v->hash = d->hash;
+    v->name = d->name;
+    v->path = d->folder;
+    v->kind = "download";
+    v->state = downloads_state_name(d->state);
+    v->error = d->error;
+    v->added_ms = d->added_ms;
+    v->completed_ms = d->completed_ms;
+    v->have_status = d->have_status;
+    v->st = d->st;
+    v->size = d->have_status ? d->st.size : 0;
+    v->done = d->have_status ? d->st.done : 0;
+    v->progress = d->have_status ? d->st.progress : 0;
+    if (d->complete && d->state == DL_SEEDING)
+        v->progress = 1;
+    v->announced_kind = d->complete && d->state == DL_SEEDING && a->s->share_downloads;
+    if (d->state == DL_WAITING)
+        v->detail = sources == 0 ? "no contact shares it (yet): it starts when one does"
+                                 : "no source reachable yet: trying every address contacts "
+                                   "announce";
+    else if (d->state == DL_SEEDING && !a->s->share_downloads)
+        v->detail = "complete; not announced (share_downloads is off)";
+    else
+        v->detail = "";
+}
+
+/* Which contact resource a peer is: its address (and port, when we
+ * connected to it) among the sources' announced addresses. */
+static json_t *peer_json(const btshim_peer_t *p, const contacts_source_t *src, size_t n)
+{
+    const char *jid = NULL, *res = NULL;
+    size_t i, j;
+    int exact = 0;
+    for (i = 0; i < n && !exact; i++) {
+        size_t na = shares_item_address_count(src[i].item, src[i].resource);
+        for (j = 0; j < na; j++) {
+            shares_address_t ad;
+            char canon[SHARES_ADDR_MAX];
+            if (shares_item_address(src[i].item, src[i].resource, j, &ad) != 0 ||
+                shares_canon_address(p->address, canon, NULL) != SHARES_OK ||
+                strcmp(canon, ad.address) != 0)
+                continue;
+            if (!jid || (!p->incoming && ad.port == p->port)) {
+                jid = src[i].bare;
+                res = shares_item_resource(src[i].item, src[i].resource);
+            }
+            if (!p->incoming && ad.port == p->port) {
+                exact = 1;
+                break;
+            }
+        }
+    }
+    return json_pack("{sssiszszsbsbsisisIsIsfss}", "address", p->address, "port", (int)p->port,
+                     "jid", jid, "resource", res, "incoming", p->incoming, "seed", p->seed,
+                     "download_rate", p->download_rate, "upload_rate", p->upload_rate,
+                     "downloaded", (json_int_t)p->downloaded, "uploaded", (json_int_t)p->uploaded,
+                     "progress", p->progress, "client", p->client);
+}
+
+static json_t *peer_list_json(agent_t *a, const char *hash)
+{
+    btshim_peer_t peers[64];
+    contacts_source_t src[64];
+    size_t np = 0, ns = 0, i;
+    json_t *list = json_array();
+    if (!list || !hash[0] ||
+        btshim_torrent_peers(a->bt, hash, peers, sizeof peers[0], 64, &np, NULL) != BTSHIM_OK)
+        return list;
+    if (np > 64)
+        np = 64;
+    if (a->contacts)
+        ns = contacts_sources(a->contacts, hash, src, 64);
+    if (ns > 64)
+        ns = 64;
+    for (i = 0; i < np; i++)
+        json_array_append_new(list, peer_json(&peers[i], src, ns));
+    return list;
+}
+
+static json_t *torrent_json(agent_t *a, const tview_t *v, unsigned mask, size_t sources)
+{
+    json_t *o = json_object();
+    const btshim_torrent_status_t *st = &v->st;
+    int hs = v->have_status;
+
+    if (!o)
+        return NULL;
 #define WANT(i) (mask & (1u << (i)))
     if (WANT(0))
-        json_object_set_new(o, "id", json_integer((json_int_t)sh->id));
+        json_object_set_new(o, "id", json_integer((json_int_t)v->id));
     if (WANT(1))
-        json_object_set_new(o, "hash", sh->hash[0] ? json_string(sh->hash) : json_null());
+        json_object_set_new(o, "hash", v->hash[0] ? json_string(v->hash) : json_null());
     if (WANT(2))
-        json_object_set_new(o, "name", json_string(sh->name));
+        json_object_set_new(o, "name", json_string(v->name));
     if (WANT(3))
-        json_object_set_new(o, "path", json_string(sh->path));
+        json_object_set_new(o, "path", json_string(v->path));
     if (WANT(4))
-        json_object_set_new(o, "state", json_string(state_name(sh->state)));
+        json_object_set_new(o, "state", json_string(v->state));
     if (WANT(5))
-        json_object_set_new(o, "progress", json_real(progress));
+        json_object_set_new(o, "progress", json_real(v->progress));
     if (WANT(6))
-        json_object_set_new(o, "size", json_integer((json_int_t)sh->size));
+        json_object_set_new(o, "size", json_integer((json_int_t)v->size));
     if (WANT(7))
-        json_object_set_new(o, "done", json_integer((json_int_t)done));
+        json_object_set_new(o, "done", json_integer((json_int_t)v->done));
     if (WANT(8))
-        json_object_set_new(o, "hashed", json_integer((json_int_t)sh->hashed));
+        json_object_set_new(o, "hashed", json_integer((json_int_t)v->hashed));
     if (WANT(9))
-        json_object_set_new(o, "download_rate", json_integer(have_status ? st.download_rate : 0));
+        json_object_set_new(o, "download_rate", json_integer(hs ? st->download_rate : 0));
     if (WANT(10))
-        json_object_set_new(o, "upload_rate", json_integer(have_status ? st.upload_rate : 0));
+        json_object_set_new(o, "upload_rate", json_integer(hs ? st->upload_rate : 0));
     if (WANT(11))
-        json_object_set_new(o, "uploaded",
-                            json_integer((json_int_t)(have_status ? st.uploaded : 0)));
+        json_object_set_new(o, "uploaded", json_integer((json_int_t)(hs ? st->total_uploaded : 0)));
     if (WANT(12))
-        json_object_set_new(o, "peers", json_integer(have_status ? st.peers : 0));
+        json_object_set_new(o, "peers", json_integer(hs ? st->peers : 0));
     if (WANT(13))
-        json_object_set_new(o, "error", json_string(sh->error ? sh->error : ""));
+        json_object_set_new(o, "error", json_string(v->error));
     if (WANT(14))
-        json_object_set_new(o, "added", json_integer((json_int_t)(sh->added_ms / 1000)));
+        json_object_set_new(o, "added", json_integer((json_int_t)(v->added_ms / 1000)));
     if (WANT(15))
         json_object_set_new(o, "announce",
-                            json_string(sh->state == SHARE_SEEDING
-                                            ? agent_announce_state(a, sh->hash)
+                            json_string(v->announced_kind ? agent_announce_state(a, v->hash)
+                                        : strcmp(v->kind, "download") == 0 &&
+                                                !a->s->share_downloads
+                                            ? "not announced: share_downloads is off"
                                             : "not announced: not seeding"));
+    if (WANT(16))
+        json_object_set_new(o, "kind", json_string(v->kind));
+    if (WANT(17)) {
+        /* seconds left at the present rate; null when unknown or done */
+        json_t *eta = json_null();
+        if (hs && st->download_rate > 0 && st->size > st->done && !st->paused)
+            eta = json_integer((json_int_t)((st->size - st->done) / (uint64_t)st->download_rate));
+        json_object_set_new(o, "eta", eta);
+    }
+    if (WANT(18))
+        json_object_set_new(o, "downloaded",
+                            json_integer((json_int_t)(hs ? st->total_downloaded : 0)));
+    if (WANT(19))
+        json_object_set_new(o, "sources", json_integer((json_int_t)sources));
+    if (WANT(20))
+        json_object_set_new(o, "peer_list",
+                            hs ? peer_list_json(a, v->hash) : json_array());
+    if (WANT(21))
+        json_object_set_new(o, "detail", json_string(v->detail));
+    if (WANT(22))
+        json_object_set_new(o, "completed", v->completed_ms
+                                                ? json_integer((json_int_t)(v->completed_ms / 1000))
+                                                : json_null());
 #undef WANT
     return o;
+}
+
+/* Contact resources whose items list `hash`. */
+static size_t source_count(agent_t *a, const char *hash)
+{
+    return a->contacts && hash[0] ? contacts_sources(a->contacts, hash, NULL, 0) : 0;
+}
+
+static json_t *share_json(agent_t *a, const share_info_t *sh, unsigned mask)
+{
+    tview_t v;
+    view_of_share(a, sh, &v);
+    return torrent_json(a, &v, mask, source_count(a, sh->hash));
+}
+
+static json_t *download_json(agent_t *a, const dl_info_t *d, unsigned mask)
+{
+    tview_t v;
+    size_t n = source_count(a, d->hash);
+    view_of_download(a, d, &v, n);
+    return torrent_json(a, &v, mask, n);
 }
 
 static rpc_status_t m_get_torrents(void *ctx, json_t *params, rpc_call_t *call)
@@ -236,6 +392,7 @@ static rpc_status_t m_get_torrents(void *ctx, json_t *params, rpc_call_t *call)
     agent_t *a = ctx;
     json_t *list;
     share_info_t sh;
+    dl_info_t d;
     const char *hash_in;
     char hash[BTSHIM_HASH_HEX];
     unsigned mask;
@@ -255,7 +412,10 @@ static rpc_status_t m_get_torrents(void *ctx, json_t *params, rpc_call_t *call)
     }
     for (i = 0; library_get(a->lib, i, &sh) == 0; i++)
         if (!hash_in || strcmp(sh.hash, hash) == 0)
-            json_array_append_new(list, torrent_json(a, &sh, mask));
+            json_array_append_new(list, share_json(a, &sh, mask));
+    for (i = 0; downloads_get(a->dl, i, &d) == 0; i++)
+        if (!hash_in || strcmp(d.hash, hash) == 0)
+            json_array_append_new(list, download_json(a, &d, mask));
     rpc_call_result(call, json_pack("{so}", "torrents", list));
     return RPC_DONE;
 }
@@ -370,33 +530,86 @@ void agent_rpc_fail_waiters(agent_t *a)
     }
 }
 
-static rpc_status_t m_del_torrent(void *ctx, json_t *params, rpc_call_t *call)
+/* The hash or id of a torrent from `params` (exactly one of them). */
+static int get_target(json_t *params, char hash[BTSHIM_HASH_HEX], long long *id, rpc_call_t *call)
 {
-    static const char *const known[] = {"hash", "id", "delete_data", NULL};
-    agent_t *a = ctx;
     const char *hash_in;
-    char hash[BTSHIM_HASH_HEX] = "";
-    long long id = 0;
-    int delete_data = 0;
-    library_error_t err;
-
-    if (only_known(params, known, call) || get_string(params, "hash", 0, &hash_in, call) ||
-        get_uint(params, "id", (long long)INT64_MAX, &id, call) ||
-        get_bool(params, "delete_data", &delete_data, call))
-        return RPC_DONE;
-    if ((!hash_in) == (!id)) {
+    hash[0] = '\0';
+    *id = 0;
+    if (get_string(params, "hash", 0, &hash_in, call) ||
+        get_uint(params, "id", (long long)INT64_MAX, id, call))
+        return -1;
+    if ((!hash_in) == (!*id)) {
         rpc_call_error(call, RPC_INVALID_PARAMS, "invalid_params",
                        "give either \"hash\" or \"id\"");
-        return RPC_DONE;
+        return -1;
     }
     if (hash_in && parse_hash(hash_in, hash) != 0) {
         rpc_call_error(call, RPC_INVALID_PARAMS, "invalid_params",
                        "\"hash\" must be 40 hexadecimal digits");
+        return -1;
+    }
+    return 0;
+}
+
+static int dl_code(int code)
+{
+    switch (code) {
+    case DL_EINVAL:
+        return RPC_INVALID_PARAMS;
+    case DL_ELIMIT:
+        return RPC_LIMIT;
+    case DL_ENOTFOUND:
+        return RPC_NOT_FOUND;
+    case DL_EIO:
+        return RPC_PATH_ERROR;
+    default:
+        return RPC_INTERNAL_ERROR;
+    }
+}
+
+static const char *dl_name(int code)
+{
+    switch (code) {
+    case DL_EINVAL:
+        return "invalid_params";
+    case DL_ELIMIT:
+        return "limit";
+    case DL_ENOTFOUND:
+        return "not_found";
+    case DL_EIO:
+        return "path_error";
+    default:
+        return "internal";
+    }
+}
+
+static rpc_status_t m_del_torrent(void *ctx, json_t *params, rpc_call_t *call)
+{
+    static const char *const known[] = {"hash", "id", "delete_data", NULL};
+    agent_t *a = ctx;
+    char hash[BTSHIM_HASH_HEX];
+    long long id = 0;
+    int delete_data = 0;
+    library_error_t err;
+    dl_error_t derr;
+    dl_info_t d;
+
+    if (only_known(params, known, call) || get_target(params, hash, &id, call) ||
+        get_bool(params, "delete_data", &delete_data, call))
+        return RPC_DONE;
+    if (downloads_find(a->dl, hash[0] ? hash : NULL, (uint64_t)id, &d) == 0) {
+        memset(&derr, 0, sizeof derr);
+        if (downloads_remove(a->dl, d.hash, delete_data, &derr) != DL_OK) {
+            rpc_call_error(call, dl_code(derr.code), dl_name(derr.code), "%s", derr.message);
+            return RPC_DONE;
+        }
+        rpc_call_result(call, json_pack("{sbsb}", "removed", 1, "data_deleted", delete_data));
         return RPC_DONE;
     }
-    if (library_find(a->lib, hash_in ? hash : NULL, (uint64_t)id, NULL) != 0) {
+    if (library_find(a->lib, hash[0] ? hash : NULL, (uint64_t)id, NULL) != 0) {
         rpc_call_error(call, RPC_NOT_FOUND, "not_found", "no torrent %s",
-                       hash_in ? hash : "with that id");
+                       hash[0] ? hash : "with that id");
         return RPC_DONE;
     }
     if (delete_data) {
@@ -406,21 +619,114 @@ static rpc_status_t m_del_torrent(void *ctx, json_t *params, rpc_call_t *call)
         return RPC_DONE;
     }
     memset(&err, 0, sizeof err);
-    if (library_remove(a->lib, hash_in ? hash : NULL, (uint64_t)id, &err) != LIBRARY_OK) {
+    if (library_remove(a->lib, hash[0] ? hash : NULL, (uint64_t)id, &err) != LIBRARY_OK) {
         rpc_call_error(call, library_code(err.code), library_name(err.code), "%s", err.message);
         return RPC_DONE;
     }
-    rpc_call_result(call, json_pack("{sb}", "removed", 1));
+    rpc_call_result(call, json_pack("{sbsb}", "removed", 1, "data_deleted", 0));
     return RPC_DONE;
 }
 
 static rpc_status_t m_add_torrent_by_hash(void *ctx, json_t *params, rpc_call_t *call)
 {
-    (void)ctx;
-    (void)params;
-    rpc_call_error(call, RPC_NOT_IMPLEMENTED, "not_implemented",
-                   "downloading from contacts is not implemented in this version");
+    static const char *const known[] = {"hash", "magnet", "save_path", "name", NULL};
+    agent_t *a = ctx;
+    const char *in, *magnet, *save_path, *name_in;
+    char hash[BTSHIM_HASH_HEX], name[256] = "";
+    int v2_only = 0, duplicate = 0;
+    btshim_error_t berr;
+    dl_error_t derr;
+    share_info_t sh;
+    dl_info_t d;
+    contacts_source_t src;
+
+    if (only_known(params, known, call) || get_string(params, "hash", 0, &in, call) ||
+        get_string(params, "magnet", 0, &magnet, call) ||
+        get_string(params, "save_path", 0, &save_path, call) ||
+        get_string(params, "name", 0, &name_in, call))
+        return RPC_DONE;
+    if ((!in) == (!magnet)) {
+        rpc_call_error(call, RPC_INVALID_PARAMS, "invalid_params",
+                       "give either \"hash\" (an info-hash or a magnet URI) or \"magnet\"");
+        return RPC_DONE;
+    }
+    if (a->stopping) {
+        rpc_call_error(call, RPC_UNAVAILABLE, "unavailable", "the agent is stopping");
+        return RPC_DONE;
+    }
+    if (btshim_parse_magnet(in ? in : magnet, hash, name, sizeof name, &v2_only, &berr) !=
+        BTSHIM_OK) {
+        rpc_call_error(call, RPC_INVALID_PARAMS, v2_only ? "v2_hash" : "invalid_params", "%s",
+                       berr.message);
+        return RPC_DONE;
+    }
+    if (library_find(a->lib, hash, 0, &sh) == 0) {
+        rpc_call_result(call, json_pack("{sIsssssssssb}", "id", (json_int_t)sh.id, "hash", hash,
+                                        "name", sh.name, "kind", "share", "state",
+                                        state_name(sh.state), "duplicate", 1));
+        return RPC_DONE;
+    }
+    /* a name for its folder: the caller's, the magnet's, else a contact's */
+    if (name_in && *name_in)
+        snprintf(name, sizeof name, "%s", name_in);
+    if (!name[0] && a->contacts && contacts_sources(a->contacts, hash, &src, 1) > 0) {
+        shares_share_t ss;
+        if (shares_item_share(src.item, src.resource, src.share, &ss) == 0)
+            snprintf(name, sizeof name, "%s", ss.name);
+    }
+    memset(&derr, 0, sizeof derr);
+    if (downloads_add(a->dl, hash, name[0] ? name : NULL, save_path, &d, &duplicate, &derr) !=
+        DL_OK) {
+        rpc_call_error(call, dl_code(derr.code), dl_name(derr.code), "%s", derr.message);
+        return RPC_DONE;
+    }
+    rpc_call_result(call,
+                    json_pack("{sIsssssssssssbsI}", "id", (json_int_t)d.id, "hash", d.hash, "name",
+                              d.name, "kind", "download", "state", downloads_state_name(d.state),
+                              "path", d.folder, "duplicate", duplicate, "sources",
+                              (json_int_t)source_count(a, d.hash)));
     return RPC_DONE;
+}
+
+static rpc_status_t pause_or_resume(agent_t *a, json_t *params, rpc_call_t *call, int pause)
+{
+    static const char *const known[] = {"hash", "id", NULL};
+    char hash[BTSHIM_HASH_HEX];
+    long long id;
+    dl_error_t derr;
+    dl_info_t d;
+
+    if (only_known(params, known, call) || get_target(params, hash, &id, call))
+        return RPC_DONE;
+    if (downloads_find(a->dl, hash[0] ? hash : NULL, (uint64_t)id, &d) != 0) {
+        if (library_find(a->lib, hash[0] ? hash : NULL, (uint64_t)id, NULL) == 0)
+            rpc_call_error(call, RPC_INVALID_PARAMS, "invalid_params",
+                           "a share of your own files is not paused: remove it to stop "
+                           "sharing it");
+        else
+            rpc_call_error(call, RPC_NOT_FOUND, "not_found", "no torrent %s",
+                           hash[0] ? hash : "with that id");
+        return RPC_DONE;
+    }
+    memset(&derr, 0, sizeof derr);
+    if (downloads_pause(a->dl, d.hash, pause, &derr) != DL_OK) {
+        rpc_call_error(call, dl_code(derr.code), dl_name(derr.code), "%s", derr.message);
+        return RPC_DONE;
+    }
+    downloads_find(a->dl, d.hash, 0, &d);
+    rpc_call_result(call, json_pack("{ssss}", "hash", d.hash, "state",
+                                    downloads_state_name(d.state)));
+    return RPC_DONE;
+}
+
+static rpc_status_t m_pause(void *ctx, json_t *params, rpc_call_t *call)
+{
+    return pause_or_resume(ctx, params, call, 1);
+}
+
+static rpc_status_t m_resume(void *ctx, json_t *params, rpc_call_t *call)
+{
+    return pause_or_resume(ctx, params, call, 0);
 }
 
 static rpc_status_t m_set_rates(void *ctx, json_t *params, rpc_call_t *call)
@@ -670,14 +976,84 @@ static rpc_status_t m_get_hashes(void *ctx, json_t *params, rpc_call_t *call)
     return RPC_DONE;
 }
 
+/* xmpp.search: what contacts share, by name, one entry per hash. */
+typedef struct search_ctx {
+    agent_t *a;
+    const char *query;
+    json_t **hits;
+    size_t n, max;
+} search_ctx_t;
+
+static void search_hash(void *arg, const char *hash)
+{
+    search_ctx_t *sc = arg;
+    json_t *o;
+    contacts_source_t src;
+    shares_share_t sh;
+    if (sc->n == sc->max || contacts_sources(sc->a->contacts, hash, &src, 1) == 0 ||
+        shares_item_share(src.item, src.resource, src.share, &sh) != 0 ||
+        !contains_nocase(sh.name, sc->query) || !(o = hash_json(sc->a, hash, 1)))
+        return;
+    json_object_set_new(o, "here",
+                        library_find(sc->a->lib, hash, 0, NULL) == 0     ? json_string("share")
+                        : downloads_find(sc->a->dl, hash, 0, NULL) == 0 ? json_string("download")
+                                                                         : json_null());
+    sc->hits[sc->n++] = o;
+}
+
+static int by_name(const void *x, const void *y)
+{
+    json_t *const *p = x, *const *q = y;
+    int c = strcasecmp(json_string_value(json_object_get(*p, "name")),
+                       json_string_value(json_object_get(*q, "name")));
+    return c ? c
+             : strcmp(json_string_value(json_object_get(*p, "hash")),
+                      json_string_value(json_object_get(*q, "hash")));
+}
+
+static rpc_status_t m_search(void *ctx, json_t *params, rpc_call_t *call)
+{
+    static const char *const known[] = {"query", "limit", NULL};
+    agent_t *a = ctx;
+    const char *query;
+    long long limit = 100;
+    search_ctx_t sc;
+    json_t *list;
+    size_t i;
+
+    if (only_known(params, known, call) || get_string(params, "query", 1, &query, call) ||
+        get_uint(params, "limit", 1000, &limit, call))
+        return RPC_DONE;
+    memset(&sc, 0, sizeof sc);
+    sc.a = a;
+    sc.query = query;
+    sc.max = (size_t)limit;
+    if (!(list = json_array()) || (sc.max && !(sc.hits = calloc(sc.max, sizeof *sc.hits)))) {
+        json_decref(list);
+        rpc_call_error(call, RPC_INTERNAL_ERROR, "internal", "out of memory");
+        return RPC_DONE;
+    }
+    if (a->contacts && sc.max)
+        contacts_each_hash(a->contacts, search_hash, &sc);
+    qsort(sc.hits, sc.n, sizeof *sc.hits, by_name);
+    for (i = 0; i < sc.n; i++)
+        json_array_append_new(list, sc.hits[i]);
+    free(sc.hits);
+    rpc_call_result(call, json_pack("{so}", "results", list));
+    return RPC_DONE;
+}
+
 const rpc_method_t agent_rpc_methods[] = {
     {"agent.status", m_status},
     {"bt.add_path", m_add_path},
     {"bt.add_torrent_by_hash", m_add_torrent_by_hash},
     {"bt.del_torrent", m_del_torrent},
     {"bt.get_torrents", m_get_torrents},
+    {"bt.pause", m_pause},
+    {"bt.resume", m_resume},
     {"bt.set_rates", m_set_rates},
     {"xmpp.get_hashes", m_get_hashes},
     {"xmpp.get_shares", m_get_shares},
+    {"xmpp.search", m_search},
 };
 const size_t agent_rpc_methods_count = sizeof agent_rpc_methods / sizeof agent_rpc_methods[0];

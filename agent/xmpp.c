@@ -230,20 +230,28 @@ static void retry_cb(loop_t *loop, void *arg)
 }
 
 /* registration_io_t: what to announce now, within `q`. */
+static int newest_first(const void *x, const void *y)
+{
+    const announce_share_t *p = x, *q = y;
+    return p->added_ms > q->added_ms ? -1 : p->added_ms < q->added_ms;
+}
+
 static int reg_desired(void *arg, const announce_quota_t *q, announce_set_t *out)
 {
     agent_t *a = arg;
-    size_t n = library_count(a->lib), i, k = 0, na;
+    size_t nd = a->s->share_downloads && a->dl ? downloads_count(a->dl) : 0;
+    size_t n = library_count(a->lib) + nd, i, k = 0, na;
     announce_share_t *cand = n ? calloc(n, sizeof *cand) : NULL;
     char **own = n ? calloc(2 * n, sizeof *own) : NULL; /* the strings cand points to */
     announce_addr_t addrs[ANNOUNCE_MAX_ADDRESSES];
     share_info_t sh;
+    dl_info_t di;
     int rc = -1;
 
     if (n && (!cand || !own))
         goto out;
-    /* newest first: the library keeps the order shares were added in */
-    for (i = n; i-- > 0;) {
+    /* newest first (sorted below when downloads join) */
+    for (i = library_count(a->lib); i-- > 0;) {
         if (library_get(a->lib, i, &sh) != 0 || sh.state != SHARE_SEEDING || !sh.hash[0])
             continue;
         if (!(own[2 * k] = strdup(sh.hash)) || !(own[2 * k + 1] = strdup(sh.name)))
@@ -254,6 +262,21 @@ static int reg_desired(void *arg, const announce_quota_t *q, announce_set_t *out
         cand[k].added_ms = sh.added_ms;
         k++;
     }
+    /* finished downloads, unless configured otherwise */
+    for (i = 0; i < nd; i++) {
+        if (downloads_get(a->dl, i, &di) != 0 || !di.complete || di.state != DL_SEEDING ||
+            !di.have_status || !di.st.size)
+            continue;
+        if (!(own[2 * k] = strdup(di.hash)) || !(own[2 * k + 1] = strdup(di.name)))
+            goto out;
+        cand[k].hash = own[2 * k];
+        cand[k].name = own[2 * k + 1];
+        cand[k].size = di.st.size;
+        cand[k].added_ms = di.completed_ms;
+        k++;
+    }
+    if (nd)
+        qsort(cand, k, sizeof *cand, newest_first);
     na = addresses_collect(&a->addrs, addrs, ANNOUNCE_MAX_ADDRESSES);
     rc = announce_fit(cand, k, addrs, na, a->s->resource, q, out);
 out:
@@ -605,8 +628,11 @@ static int on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
         }
         memset(&err, 0, sizeof err);
         rc = contacts_update(a->contacts, bare, retracted ? NULL : payload, &err);
-        if (rc == CONTACTS_CHANGED)
+        if (rc == CONTACTS_CHANGED) {
             LOG_INFO(a->log, "contacts", "%s's shares changed", bare);
+            if (a->dl)
+                downloads_sources_changed(a->dl); /* new devices or addresses: at once */
+        }
         else if (rc == CONTACTS_EINVAL || rc == CONTACTS_ELIMIT)
             LOG_WARN(a->log, "contacts", "%s's item refused: %s", bare, err.message);
         else if (rc == CONTACTS_EFORBID && strcasecmp(bare, a->s->jid) != 0)

@@ -32,12 +32,14 @@ static void on_done(void *arg, const char *reply)
     o->reply = reply ? strdup(reply) : NULL;
 }
 
-static char state_dir[64], shares_dir[80];
+static char state_dir[64], shares_dir[80], downloads_dir[80], download_dir[80];
 
 static void remove_state(void)
 {
     /* the agent made these, empty: no share is ever added */
     rmdir(shares_dir);
+    rmdir(downloads_dir);
+    rmdir(download_dir);
     rmdir(state_dir);
 }
 
@@ -53,7 +55,10 @@ static agent_t *fuzz_agent(void)
         return a;
     snprintf(state_dir, sizeof state_dir, "/tmp/bitween-fuzz-rpc.%ld", (long)getpid());
     snprintf(shares_dir, sizeof shares_dir, "%s/shares", state_dir);
+    snprintf(downloads_dir, sizeof downloads_dir, "%s/downloads", state_dir);
+    snprintf(download_dir, sizeof download_dir, "%s/dl", state_dir);
     s.state_dir = state_dir;
+    s.download_dir = download_dir;
     atexit(remove_state);
     s.resource = "fuzz";
     log = log_new(2, LOG_LEVEL_ERROR, 0);

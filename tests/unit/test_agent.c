@@ -32,6 +32,7 @@ typedef struct t {
     char dir[64];
     char state_dir[128];
     char data[128];
+    char download_dir[128];
     agent_settings_t s;
     log_t *log;
     btshim_session_t *bt;
@@ -96,7 +97,9 @@ static int setup(void **state)
     write_text(path, "hello\n");
     snprintf(path, sizeof path, "%s/empty", t->data);
     write_text(path, "");
+    snprintf(t->download_dir, sizeof t->download_dir, "%s/downloads", t->dir);
     t->s.state_dir = t->state_dir;
+    t->s.download_dir = t->download_dir;
     t->s.resource = "laptop";
     t->log = log_new(2, LOG_LEVEL_WARN, 0);
     start(t);
@@ -596,10 +599,150 @@ static void agent__status_rates_and_later_methods(void **state)
     expect_error(t, "bt.set_rates", "{\"download\":-1}", RPC_INVALID_PARAMS, "integer");
     expect_error(t, "bt.set_rates", "{\"upload\":1e3}", RPC_INVALID_PARAMS, "integer");
     expect_error(t, "bt.set_rates", "{\"upload\":99999999}", RPC_INVALID_PARAMS, "integer");
-    expect_error(t, "bt.add_torrent_by_hash",
-                 "{\"hash\":\"0123456789012345678901234567890123456789\"}", RPC_NOT_IMPLEMENTED,
-                 "not implemented");
     expect_error(t, "bt.nothing", "{}", RPC_METHOD_NOT_FOUND, "no method");
+}
+
+#define HASH_A "0123456789abcdef0123456789abcdef01234567"
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static void agent__download__added_waits_and_persists(void **state)
+{
+    t_t *t = *state;
+    json_t *r, *res, *list;
+    char folder[512], path[600];
+
+    /* upper case is read as the same hash; a new folder named after it */
+    r = call(t, "bt.add_torrent_by_hash", "{\"hash\":\"0123456789ABCDEF0123456789abcdef01234567\"}");
+    res = result_of(r);
+    assert_string_equal(json_string_value(json_object_get(res, "hash")), HASH_A);
+    assert_false(json_is_true(json_object_get(res, "duplicate")));
+    assert_string_equal(json_string_value(json_object_get(res, "state")), "waiting for a source");
+    assert_int_equal(json_integer_value(json_object_get(res, "sources")), 0);
+    snprintf(folder, sizeof folder, "%s", json_string_value(json_object_get(res, "path")));
+    snprintf(path, sizeof path, "%s/%s", t->download_dir, HASH_A);
+    assert_string_equal(folder, path);
+    assert_true(is_dir(folder));
+    json_decref(r);
+    assert_int_equal(btshim_fake_torrent_flags(t->bt, HASH_A), 0);
+
+    /* the same again: a duplicate, no second folder */
+    r = call(t, "bt.add_torrent_by_hash", "{\"magnet\":\"magnet:?xt=urn:btih:" HASH_A "\"}");
+    assert_true(json_is_true(json_object_get(result_of(r), "duplicate")));
+    assert_string_equal(json_string_value(json_object_get(result_of(r), "path")), folder);
+    json_decref(r);
+
+    list = torrents(t, "{\"fields\":[\"kind\",\"state\",\"detail\",\"eta\",\"sources\"]}");
+    assert_int_equal(json_array_size(list), 1);
+    assert_string_equal(field(list, 0, "kind"), "download");
+    assert_string_equal(field(list, 0, "state"), "waiting for a source");
+    assert_non_null(strstr(field(list, 0, "detail"), "no contact shares it"));
+    assert_true(json_is_null(json_object_get(json_array_get(list, 0), "eta")));
+    json_decref(list);
+
+    /* pause survives a restart, and so does the download */
+    r = call(t, "bt.pause", "{\"hash\":\"" HASH_A "\"}");
+    assert_string_equal(json_string_value(json_object_get(result_of(r), "state")), "paused");
+    json_decref(r);
+    stop(t);
+    start(t);
+    assert_int_equal(btshim_fake_torrent_flags(t->bt, HASH_A), BTSHIM_ADD_PAUSED);
+    list = torrents(t, "{\"fields\":[\"state\",\"path\"]}");
+    assert_int_equal(json_array_size(list), 1);
+    assert_string_equal(field(list, 0, "state"), "paused");
+    assert_string_equal(field(list, 0, "path"), folder);
+    json_decref(list);
+    r = call(t, "bt.resume", "{\"hash\":\"" HASH_A "\"}");
+    assert_string_equal(json_string_value(json_object_get(result_of(r), "state")),
+                        "waiting for a source");
+    json_decref(r);
+
+    /* removed with its data: the folder goes; nothing is left to load */
+    r = call(t, "bt.del_torrent", "{\"hash\":\"" HASH_A "\",\"delete_data\":true}");
+    assert_true(json_is_true(json_object_get(result_of(r), "data_deleted")));
+    json_decref(r);
+    agent_drain_events(t->a);
+    assert_false(is_dir(folder));
+    stop(t);
+    start(t);
+    list = torrents(t, "{}");
+    assert_int_equal(json_array_size(list), 0);
+    json_decref(list);
+}
+
+static void agent__download__folders_never_reuse_a_name(void **state)
+{
+    t_t *t = *state;
+    json_t *r;
+    char path[1024], root[512];
+
+    /* a folder named like the download exists already: a new one beside it */
+    mkdir(t->download_dir, 0755);
+    snprintf(path, sizeof path, "%s/holiday", t->download_dir);
+    mkdir(path, 0755);
+    r = call(t, "bt.add_torrent_by_hash", "{\"hash\":\"" HASH_A "\",\"name\":\"holiday\"}");
+    snprintf(path, sizeof path, "%s/holiday (2)", t->download_dir);
+    assert_string_equal(json_string_value(json_object_get(result_of(r), "path")), path);
+    json_decref(r);
+
+    /* a name cannot climb out or hide: slashes, dots and controls go */
+    r = call(t, "bt.add_torrent_by_hash",
+             "{\"hash\":\"1111111111111111111111111111111111111111\",\"name\":\"../../etc/x\\u202e\"}");
+    snprintf(path, sizeof path, "%s/etc_x", t->download_dir);
+    assert_string_equal(json_string_value(json_object_get(result_of(r), "path")), path);
+    json_decref(r);
+
+    /* save_path: inside the download directory only (no roots configured) */
+    snprintf(root, sizeof root, "%s/sub", t->download_dir);
+    mkdir(root, 0755);
+    {
+        char params[1024];
+        snprintf(params, sizeof params,
+                 "{\"hash\":\"2222222222222222222222222222222222222222\",\"save_path\":\"%s\"}",
+                 root);
+        r = call(t, "bt.add_torrent_by_hash", params);
+        snprintf(path, sizeof path, "%s/2222222222222222222222222222222222222222", root);
+        assert_string_equal(json_string_value(json_object_get(result_of(r), "path")), path);
+        json_decref(r);
+        snprintf(params, sizeof params,
+                 "{\"hash\":\"3333333333333333333333333333333333333333\",\"save_path\":\"%s\"}",
+                 t->data);
+        expect_error(t, "bt.add_torrent_by_hash", params, RPC_INVALID_PARAMS,
+                     "outside the download directory");
+        snprintf(params, sizeof params,
+                 "{\"hash\":\"3333333333333333333333333333333333333333\",\"save_path\":\"%s/../../data\"}",
+                 root);
+        expect_error(t, "bt.add_torrent_by_hash", params, RPC_INVALID_PARAMS, "");
+    }
+    expect_error(t, "bt.add_torrent_by_hash",
+                 "{\"hash\":\"3333333333333333333333333333333333333333\",\"save_path\":\"rel\"}",
+                 RPC_INVALID_PARAMS, "absolute");
+}
+
+static void agent__download__bad_input(void **state)
+{
+    t_t *t = *state;
+    expect_error(t, "bt.add_torrent_by_hash", "{\"hash\":\"12\"}", RPC_INVALID_PARAMS,
+                 "info-hash");
+    expect_error(t, "bt.add_torrent_by_hash",
+                 "{\"hash\":\"" HASH_A HASH_A "\"}", RPC_INVALID_PARAMS, "");
+    expect_error(t, "bt.add_torrent_by_hash", "{}", RPC_INVALID_PARAMS, "either");
+    expect_error(t, "bt.add_torrent_by_hash", "{\"hash\":\"" HASH_A "\",\"x\":1}",
+                 RPC_INVALID_PARAMS, "unknown parameter");
+    expect_error(t, "bt.pause", "{\"hash\":\"" HASH_A "\"}", RPC_NOT_FOUND, "no torrent");
+    expect_error(t, "bt.del_torrent", "{\"hash\":\"" HASH_A "\"}", RPC_NOT_FOUND, "no torrent");
+    expect_error(t, "xmpp.search", "{}", RPC_INVALID_PARAMS, "required");
+    {
+        json_t *r = call(t, "xmpp.search", "{\"query\":\"x\"}");
+        assert_int_equal(json_array_size(json_object_get(result_of(r), "results")), 0);
+        json_decref(r);
+    }
+    /* nothing was made */
+    assert_int_equal(btshim_fake_torrents(t->bt), 0);
 }
 
 int main(void)
@@ -611,7 +754,8 @@ int main(void)
         T(agent__del_torrent__keeps_the_files),   T(agent__restart__seeds_without_hashing),
         T(agent__restart__checks_a_touched_file), T(agent__restart__withdraws_changed_and_vanished),
         T(agent__state_dir__must_be_private),     T(agent__get_torrents__fields_and_filter),
-        T(agent__status_rates_and_later_methods),
+        T(agent__status_rates_and_later_methods), T(agent__download__added_waits_and_persists),
+        T(agent__download__folders_never_reuse_a_name), T(agent__download__bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
