@@ -38,6 +38,7 @@
 #include <libtorrent/extensions/smart_ban.hpp>
 #include <libtorrent/extensions/ut_metadata.hpp>
 #include <libtorrent/fingerprint.hpp>
+#include <libtorrent/ip_filter.hpp>
 #include <libtorrent/magnet_uri.hpp>
 #include <libtorrent/read_resume_data.hpp>
 #include <libtorrent/session.hpp>
@@ -325,6 +326,17 @@ btshim_session_t *btshim_session_new(const btshim_settings_t *s, btshim_error_t 
          * to any peer); then only these two */
         lt::session_params params(std::move(p), {});
         n->ses.reset(new lt::session(std::move(params)));
+        /* rate limits hold for every peer: contacts are often on the same
+         * network, which libtorrent would otherwise leave unlimited */
+        {
+            lt::ip_filter f;
+            const std::uint32_t global =
+                1u << static_cast<std::uint32_t>(lt::session_handle::global_peer_class_id);
+            f.add_rule(lt::make_address("0.0.0.0"), lt::make_address("255.255.255.255"), global);
+            f.add_rule(lt::make_address("::"),
+                       lt::make_address("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), global);
+            n->ses->set_peer_class_filter(f);
+        }
         n->ses->add_extension(&lt::create_ut_metadata_plugin);
         n->ses->add_extension(&lt::create_smart_ban_plugin);
         std::weak_ptr<mailbox> weak = n->box;

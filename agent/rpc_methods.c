@@ -112,7 +112,8 @@ static const char *const torrent_fields[] = {
     "id",       "hash",      "name",        "path",          "state",       "progress",
     "size",     "done",      "hashed",      "download_rate", "upload_rate", "uploaded",
     "peers",    "error",     "added",       "announce",      "kind",        "eta",
-    "downloaded", "sources", "peer_list",   "detail",        "completed",   NULL,
+    "downloaded", "sources", "peer_list",   "detail",        "completed",   "session_downloaded",
+    NULL,
 };
 
 static const char *state_name(share_state_t st)
@@ -265,12 +266,19 @@ static json_t *peer_json(const btshim_peer_t *p, const contacts_source_t *src, s
             }
         }
     }
-    return json_pack("{sssiszszsbsbsisisIsIsfss}", "address", p->address, "port", (int)p->port,
-                     "jid", jid, "resource", res, "incoming", p->incoming, "seed", p->seed,
-                     "download_rate", p->download_rate, "upload_rate", p->upload_rate,
-                     "downloaded", (json_int_t)p->downloaded, "uploaded", (json_int_t)p->uploaded,
-                     "progress", p->progress, "client", p->client);
+    json_t *o = json_pack("{sssiss?ss?sbsbsisisIsIsf}", "address", p->address, "port",
+                          (int)p->port, "jid", jid, "resource", res, "incoming", p->incoming,
+                          "seed", p->seed, "download_rate", p->download_rate, "upload_rate",
+                          p->upload_rate, "downloaded", (json_int_t)p->downloaded, "uploaded",
+                          (json_int_t)p->uploaded, "progress", p->progress);
+    json_t *client = json_string(p->client); /* NULL when not UTF-8: what a peer says */
+    if (o)
+        json_object_set_new(o, "client", client ? client : json_string(""));
+    else
+        json_decref(client);
+    return o;
 }
+
 
 static json_t *peer_list_json(agent_t *a, const char *hash)
 {
@@ -361,6 +369,9 @@ static json_t *torrent_json(agent_t *a, const tview_t *v, unsigned mask, size_t 
         json_object_set_new(o, "completed", v->completed_ms
                                                 ? json_integer((json_int_t)(v->completed_ms / 1000))
                                                 : json_null());
+    if (WANT(23))
+        json_object_set_new(o, "session_downloaded",
+                            json_integer((json_int_t)(hs ? st->downloaded : 0)));
 #undef WANT
     return o;
 }

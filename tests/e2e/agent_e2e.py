@@ -39,64 +39,23 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from agentlib import Agent, check, infohash, wait_for  # noqa: E402
+from agentlib import check, infohash, registered, stack, stack_service, wait_for  # noqa: E402
 import agentlib  # noqa: E402
 
 AGENT, COMPONENT, INFOHASH = sys.argv[1:4]
-STACK = os.environ["BITWEEN_STACK_SCRIPT"]
 STACK_DIR = os.environ["BITWEEN_STACK_DIR"]
 DOMAIN = os.environ["BITWEEN_STACK_DOMAIN"]
 COMP_JID = os.environ["BITWEEN_COMPONENT_JID"]
 ALICE, BOB = "alice@" + DOMAIN, "bob@" + DOMAIN
 
 
-def stack(*args):
-    subprocess.run([STACK, args[0], STACK_DIR] + list(args[1:]), check=True,
-                   stdout=subprocess.DEVNULL)
-
-
-class Component:
+class Component(agentlib.Component):
     def __init__(self, work):
-        self.log_path = os.path.join(work, "component.log")
-        self.proc = None
-
-    def start(self, **extra):
-        env = dict(os.environ)
-        env.update(BITWEEN_DOMAINS=DOMAIN, BITWEEN_ALLOW_LOOPBACK_ADDRESSES="true",
-                   BITWEEN_API_PORT="0", BITWEEN_LOG_LEVEL="info",
-                   BITWEEN_STATE_CACHE_MB="0")  # the stored seq is changed behind its back
-        env.update(extra)
-        self.log = open(self.log_path, "a")
-        start = self.log.tell()
-        self.proc = subprocess.Popen([COMPONENT], env=env, stdout=self.log, stderr=self.log)
-
-        def up():
-            with open(self.log_path) as f:
-                f.seek(start)
-                return "registration re-check finished" in f.read()
-        ok = wait_for(30, up)
-        if not ok:
-            raise SystemExit("component did not start:\n" + open(self.log_path).read())
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(60)
-        self.log.close()
+        super().__init__(COMPONENT, work)
 
 
 def agent(work, user, resource):
-    return Agent(AGENT, work, "%s-%s" % (user, resource), {
-        "BITWEEN_AGENT_JID": "%s@%s" % (user, DOMAIN),
-        "BITWEEN_AGENT_PASSWORD": "pw-" + user,
-        "BITWEEN_AGENT_RESOURCE": resource,
-        "BITWEEN_AGENT_XMPP_HOST": "127.0.0.1",
-        "BITWEEN_AGENT_XMPP_PORT": os.environ["BITWEEN_STACK_C2S_PORT"],
-        "BITWEEN_AGENT_XMPP_TLS": "disabled",
-        "BITWEEN_AGENT_COMPONENT_JID": COMP_JID,
-        "BITWEEN_AGENT_ALLOW_LOOPBACK_ADDRESSES": "true",
-        "BITWEEN_AGENT_RECONNECT_MIN_MS": "200",
-        "BITWEEN_AGENT_RECONNECT_MAX_MS": "2000",
-    })
+    return agentlib.stack_agent(AGENT, work, user, resource)
 
 
 def write(path, data):
@@ -124,12 +83,7 @@ def tls_setup(work):
                     "-CAcreateserial", "-days", "2", "-extfile", ext,
                     "-out", os.path.join(certs, DOMAIN + ".crt")], **quiet)
     os.chmod(key, 0o644)  # Prosody may run as another user
-    subprocess.run([STACK, "restart", "prosody", STACK_DIR], check=True,
-                   stdout=subprocess.DEVNULL)
-
-
-def registered(a):
-    return a.result("agent.status")["registration"]["state"] == "registered"
+    stack_service("restart", "prosody")
 
 
 def main():
@@ -229,8 +183,7 @@ def main():
         check("and says so", "holds a newer seq (%d)" % stale in desktop.log_text())
 
         # -- the XMPP server restarts
-        subprocess.run([STACK, "restart", "prosody", STACK_DIR], check=True,
-                       stdout=subprocess.DEVNULL)
+        stack_service("restart", "prosody")
         check("the agents reconnect and register again",
               wait_for(60, lambda: all(registered(a) for a in (laptop, desktop, phone))),
               [a.result("agent.status")["registration"] for a in agents])

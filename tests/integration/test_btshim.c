@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ctype.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -312,6 +313,118 @@ static void btshim__folder__hashed_seeded_and_downloaded(void **state)
     free(dst);
 }
 
+/* A download added by hash alone: the metadata comes from the seed
+ * (ut_metadata), the peer list names it, pause and resume hold, the data
+ * arrives whole and removing it with its data deletes the file. */
+static void btshim__by_hash__metadata_peers_pause_and_delete(void **state)
+{
+    fixture_t *f = *state;
+    btshim_event_t made, ev;
+    btshim_error_t err;
+    btshim_torrent_status_t st;
+    btshim_peer_t peers[4];
+    char hash[BTSHIM_HASH_HEX], name[64], *src, *dst, *gone;
+    uint16_t ports[4];
+    size_t np = 0, n = 0;
+    int v2 = 0, i;
+    long long end;
+    struct stat sb;
+
+    make_dir(f, "src");
+    make_dir(f, "dst");
+    write_file(f, "src/film.mkv", 3 << 20, 7);
+    made = make_torrent(f, "src/film.mkv");
+    src = path_of(f, "src");
+    dst = path_of(f, "dst");
+    assert_int_equal(btshim_torrent_add(f->a, made.data, made.data_len, src, NULL, 0,
+                                        BTSHIM_ADD_SEED_MODE, hash, &err),
+                     BTSHIM_OK);
+    wait_seeding(f->a, made.hash, &st);
+
+    /* slow, so that the transfer is seen under way */
+    assert_int_equal(btshim_session_set_rates(f->b, 256 * 1024, 0, &err), BTSHIM_OK);
+    assert_int_equal(
+        btshim_torrent_add_hash(f->b, made.hash, "a name", dst, NULL, 0, 0, &err), BTSHIM_OK);
+    assert_int_equal(btshim_torrent_add_hash(f->b, made.hash, NULL, dst, NULL, 0, 0, &err),
+                     BTSHIM_EEXIST);
+    assert_int_equal(btshim_torrent_status(f->b, made.hash, &st, sizeof st, &err), BTSHIM_OK);
+    assert_false(st.has_metadata);
+    assert_int_equal(st.peers, 0);
+    assert_int_equal(btshim_session_listen_ports(f->a, ports, 4, &np, &err), BTSHIM_OK);
+    assert_int_equal(btshim_torrent_add_peer(f->b, made.hash, "127.0.0.1", ports[0], &err),
+                     BTSHIM_OK);
+    ev = wait_event_pumping(f->b, f->a, BTSHIM_EV_METADATA, made.hash, 30000);
+    btshim_event_clear(&ev);
+    end = now_ms() + 30000;
+    do {
+        assert_true(now_ms() < end);
+        usleep(50000);
+        assert_int_equal(btshim_torrent_peers(f->b, made.hash, peers, sizeof peers[0], 4, &n, &err),
+                         BTSHIM_OK);
+    } while (n == 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(peers[0].address, "127.0.0.1");
+    assert_int_equal(peers[0].port, ports[0]);
+    assert_int_equal(peers[0].incoming, 0);
+    assert_true(peers[0].seed);
+    assert_int_equal(btshim_torrent_status(f->b, made.hash, &st, sizeof st, &err), BTSHIM_OK);
+    assert_true(st.has_metadata);
+    assert_string_equal(st.name, "film.mkv");
+    assert_true(st.size == 3 << 20);
+
+    assert_int_equal(btshim_torrent_pause(f->b, made.hash, &err), BTSHIM_OK);
+    end = now_ms() + 10000;
+    do {
+        assert_true(now_ms() < end);
+        usleep(20000);
+        assert_int_equal(btshim_torrent_status(f->b, made.hash, &st, sizeof st, &err), BTSHIM_OK);
+    } while (!st.paused);
+    assert_int_equal(btshim_torrent_resume(f->b, made.hash, &err), BTSHIM_OK);
+    assert_int_equal(btshim_session_set_rates(f->b, 0, 0, &err), BTSHIM_OK);
+    assert_int_equal(btshim_torrent_add_peer(f->b, made.hash, "127.0.0.1", ports[0], &err),
+                     BTSHIM_OK);
+    ev = wait_event_pumping(f->b, f->a, BTSHIM_EV_FINISHED, made.hash, 60000);
+    btshim_event_clear(&ev);
+    same_file(f, "src/film.mkv", "dst/film.mkv");
+
+    assert_int_equal(btshim_torrent_remove_data(f->b, made.hash, &err), BTSHIM_OK);
+    ev = wait_event(f->b, BTSHIM_EV_DELETED, made.hash, 0, 30000);
+    btshim_event_clear(&ev);
+    gone = path_of(f, "dst/film.mkv");
+    assert_int_not_equal(stat(gone, &sb), 0);
+    assert_int_equal(btshim_torrent_status(f->b, made.hash, &st, sizeof st, &err),
+                     BTSHIM_ENOTFOUND);
+
+    /* magnet URIs and bare hashes */
+    assert_int_equal(btshim_parse_magnet(made.hash, hash, name, sizeof name, &v2, &err), BTSHIM_OK);
+    assert_string_equal(hash, made.hash);
+    {
+        char upper[41], uri[256];
+        for (i = 0; i < 40; i++)
+            upper[i] = (char)toupper((unsigned char)made.hash[i]);
+        upper[40] = '\0';
+        snprintf(uri, sizeof uri, "magnet:?xt=urn:btih:%s&dn=my%%20film", upper);
+        assert_int_equal(btshim_parse_magnet(uri, hash, name, sizeof name, &v2, &err), BTSHIM_OK);
+        assert_string_equal(hash, made.hash);
+        assert_string_equal(name, "my film");
+    }
+    /* the same hash in base32 */
+    assert_int_equal(btshim_parse_magnet("AERUKZ4JVPG66AJDIVTYTK6N54ASGRLH", hash, name, sizeof name, &v2, &err), BTSHIM_OK);
+    assert_string_equal(hash, "0123456789abcdef0123456789abcdef01234567");
+    assert_int_equal(btshim_parse_magnet("ab", hash, name, sizeof name, &v2, &err), BTSHIM_EINVAL);
+    assert_int_equal(v2, 0);
+    assert_int_equal(btshim_parse_magnet("magnet:?xt=urn:btmh:1220"
+                                         "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd",
+                                         hash, name, sizeof name, &v2, &err),
+                     BTSHIM_EINVAL);
+    assert_int_equal(v2, 1);
+
+    btshim_event_clear(&made);
+    free(gone);
+    free(src);
+    free(dst);
+}
+
 static void btshim__single_file__resume_recheck_and_remove(void **state)
 {
     fixture_t *f = *state;
@@ -462,6 +575,8 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(btshim__bad_input__errors_not_crashes, setup, teardown),
         cmocka_unit_test_setup_teardown(btshim__jobs__bounded_and_cancelled, setup, teardown),
+        cmocka_unit_test_setup_teardown(btshim__by_hash__metadata_peers_pause_and_delete, setup,
+                                        teardown),
     };
     if (argc < 2) {
         fprintf(stderr, "usage: %s PATH/TO/infohash.py\n", argv[0]);

@@ -138,6 +138,77 @@ class Agent:
         return out
 
 
+def registered(a):
+    return a.result("agent.status")["registration"]["state"] == "registered"
+
+
+# ---- the stack of tests/with_stack.sh ----------------------------------------
+
+def stack(*args):
+    """scripts/stack COMMAND STACK_DIR ARGS..."""
+    subprocess.run([os.environ["BITWEEN_STACK_SCRIPT"], args[0], os.environ["BITWEEN_STACK_DIR"]] +
+                   list(args[1:]), check=True, stdout=subprocess.DEVNULL)
+
+
+def stack_service(cmd, service):
+    """scripts/stack stop|start|restart pg|prosody STACK_DIR"""
+    subprocess.run([os.environ["BITWEEN_STACK_SCRIPT"], cmd, service,
+                    os.environ["BITWEEN_STACK_DIR"]], check=True, stdout=subprocess.DEVNULL)
+
+
+class Component:
+    """The real bitween-component on the stack's Prosody and PostgreSQL."""
+
+    def __init__(self, binary, work):
+        self.binary = binary
+        self.log_path = os.path.join(work, "component.log")
+        self.proc = None
+
+    def start(self, **extra):
+        env = dict(os.environ)
+        env.update(BITWEEN_DOMAINS=os.environ["BITWEEN_STACK_DOMAIN"],
+                   BITWEEN_ALLOW_LOOPBACK_ADDRESSES="true",
+                   BITWEEN_API_PORT="0", BITWEEN_LOG_LEVEL="info",
+                   BITWEEN_STATE_CACHE_MB="0")  # tests change stored rows behind its back
+        env.update(extra)
+        self.log = open(self.log_path, "a")
+        start = self.log.tell()
+        self.proc = subprocess.Popen([self.binary], env=env, stdout=self.log, stderr=self.log)
+
+        def up():
+            with open(self.log_path) as f:
+                f.seek(start)
+                return "registration re-check finished" in f.read()
+        ok = wait_for(30, up)
+        if not ok:
+            raise SystemExit("component did not start:\n" + open(self.log_path).read())
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(60)
+        self.log.close()
+
+
+def stack_agent(binary, work, user, resource, **extra):
+    """An agent of `user`@the stack's domain on device `resource`; `extra`
+    settings (BITWEEN_AGENT_ names without the prefix, lower case)."""
+    env = {
+        "BITWEEN_AGENT_JID": "%s@%s" % (user, os.environ["BITWEEN_STACK_DOMAIN"]),
+        "BITWEEN_AGENT_PASSWORD": "pw-" + user,
+        "BITWEEN_AGENT_RESOURCE": resource,
+        "BITWEEN_AGENT_XMPP_HOST": "127.0.0.1",
+        "BITWEEN_AGENT_XMPP_PORT": os.environ["BITWEEN_STACK_C2S_PORT"],
+        "BITWEEN_AGENT_XMPP_TLS": "disabled",
+        "BITWEEN_AGENT_COMPONENT_JID": os.environ["BITWEEN_COMPONENT_JID"],
+        "BITWEEN_AGENT_ALLOW_LOOPBACK_ADDRESSES": "true",
+        "BITWEEN_AGENT_RECONNECT_MIN_MS": "200",
+        "BITWEEN_AGENT_RECONNECT_MAX_MS": "2000",
+        "BITWEEN_AGENT_DOWNLOAD_DIR": os.path.join(work, "%s-%s.downloads" % (user, resource)),
+    }
+    env.update({"BITWEEN_AGENT_" + k.upper(): str(v) for k, v in extra.items()})
+    return Agent(binary, work, "%s-%s" % (user, resource), env)
+
+
 def infohash(infohash_py, torrent, parent):
     """The info-hash of `torrent`, its pieces checked against the data under
     `parent`, as tests/support/infohash.py computes them; "error: ..." when

@@ -1,0 +1,284 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Downloads from contacts end to end: the real Prosody and PostgreSQL of
+scripts/stack (run under tests/with_stack.sh), the real bitween-component
+and bitween-agent processes, real libtorrent transfers; content checked by
+SHA-256. Each agent listens on a loopback address of its own (127.0.0.2,
+.3, ...) so that contacts on one machine look like different hosts.
+
+- alice shares a generated 64 MiB folder; bob adds its hash: the folder
+  arrives identical, in a new folder of bob's download directory, and then
+  bob's item lists it (alice sees bob share it);
+- alice's laptop and carol share the same file; bob downloads it slowly
+  (a rate limit, so that the moment is not a race): his peer list maps
+  peers to alice/laptop and carol; alice's desktop comes online later with
+  the same file and bob connects to it without any action: three sources
+  at once, each mapped to its contact and resource;
+- bob's agent is killed (SIGKILL) at about half of a 256 MiB download and
+  restarted: the download completes, and the bytes received after the
+  restart (libtorrent's session counter) are clearly less than the total;
+- a finished download seeds again without a check after a clean restart;
+- bad input: a malformed hash, a v2-only hash, a save_path outside the
+  allowed roots, pause/resume/remove with and without data.
+
+usage (under with_stack.sh): download_e2e.py BITWEEN_AGENT BITWEEN_COMPONENT
+"""
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import agentlib  # noqa: E402
+from agentlib import check, registered, stack, wait_for  # noqa: E402
+
+AGENT, COMPONENT = sys.argv[1:3]
+DOMAIN = os.environ["BITWEEN_STACK_DOMAIN"]
+ALICE, BOB, CAROL = "alice@" + DOMAIN, "bob@" + DOMAIN, "carol@" + DOMAIN
+MiB = 1 << 20
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def random_file(path, size):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 4 * MiB)
+            f.write(os.urandom(n))
+            left -= n
+
+
+def tree_digest(root):
+    """{relative path: sha256} of every file under `root` (or of `root`)."""
+    out = {}
+    if os.path.isfile(root):
+        return {"": hashlib.sha256(open(root, "rb").read()).hexdigest()}
+    for d, _, files in os.walk(root):
+        for n in files:
+            p = os.path.join(d, n)
+            h = hashlib.sha256()
+            with open(p, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            out[os.path.relpath(p, root)] = h.hexdigest()
+    return out
+
+
+def torrent(a, hash_):
+    for t in a.result("bt.get_torrents")["torrents"]:
+        if t["hash"] == hash_:
+            return t
+    return None
+
+
+def state(a, hash_):
+    t = torrent(a, hash_)
+    return t["state"] if t else None
+
+
+last_seen = {}
+
+
+def peers_of(a, hash_):
+    """{(jid, resource)} of the connected peers (the torrent kept in
+    last_seen for the failure message)."""
+    t = torrent(a, hash_)
+    last_seen[hash_] = t
+    return {(p["jid"], p["resource"]) for p in t["peer_list"]} if t else set()
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="bitween-download-e2e.")
+    data = os.path.join(work, "data")
+    folder = os.path.join(data, "holiday photos")
+    for i in range(4):
+        random_file(os.path.join(folder, "day %d" % i, "photo %d.jpg" % i), 15 * MiB)
+    random_file(os.path.join(folder, "notes", "ünïcode ☀.txt"), 4 * MiB)
+    # the same file at three places: alice's laptop, alice's desktop, carol
+    film = os.path.join(data, "laptop", "film.mkv")
+    random_file(film, 24 * MiB)
+    for where in ("desktop", "carol"):
+        os.makedirs(os.path.join(data, where))
+        shutil.copy(film, os.path.join(data, where, "film.mkv"))
+    big = os.path.join(data, "laptop", "big.iso")
+    random_file(big, 256 * MiB)
+
+    for user in ("alice", "bob", "carol"):
+        stack("adduser", user, "pw-" + user)
+    stack("subscribe", "alice", "bob")
+    stack("subscribe", "carol", "bob")
+    comp = agentlib.Component(COMPONENT, work)
+    comp.start()
+
+    def agent(user, resource, ip, **extra):
+        return agentlib.stack_agent(AGENT, work, user, resource,
+                                    listen_interfaces="%s:0" % ip, **extra)
+
+    laptop = agent("alice", "laptop", "127.0.0.2")
+    desktop = agent("alice", "desktop", "127.0.0.3")
+    carol = agent("carol", "home", "127.0.0.4")
+    phone = agent("bob", "phone", "127.0.0.5", metadata_timeout=30)
+    agents = [laptop, desktop, carol, phone]
+    try:
+        for a in (laptop, carol, phone):
+            a.start()
+        check("agents register", wait_for(60, lambda: all(registered(a) for a in
+                                                          (laptop, carol, phone))))
+
+        # -- bad input, before anything is shared
+        r = phone.call("bt.add_torrent_by_hash", hash="xyz")
+        check("a malformed hash is refused, saying what a hash is",
+              r.get("error", {}).get("code") == -32602 and
+              "info-hash" in r["error"]["message"], r)
+        r = phone.call("bt.add_torrent_by_hash", hash="ab" * 32)
+        check("a v2-only hash is refused as such",
+              r.get("error", {}).get("data", {}).get("name") == "v2_hash" and
+              "v2" in r["error"]["message"], r)
+        r = phone.call("bt.add_torrent_by_hash", magnet="magnet:?xt=urn:btmh:1220" + "cd" * 32)
+        check("a magnet naming only a v2 hash too", "v2" in r.get("error", {}).get("message", ""), r)
+        r = phone.call("bt.add_torrent_by_hash", hash="12" * 20, save_path=data)
+        check("a save_path outside the allowed roots is refused",
+              "outside the download directory" in r.get("error", {}).get("message", ""), r)
+        check("and nothing was added", phone.result("bt.get_torrents")["torrents"] == [])
+
+        # -- a hash nobody shares waits, as long as it takes
+        nobody = "34" * 20
+        r = phone.result("bt.add_torrent_by_hash", hash=nobody)
+        check("a hash nobody shares is accepted", not r["duplicate"] and r["sources"] == 0, r)
+        t = torrent(phone, nobody)
+        check("and waits for a source, saying so", t["state"] == "waiting for a source" and
+              "no contact shares it" in t["detail"], t)
+
+        # -- alice shares a 64 MiB folder; bob gets it
+        fh = laptop.result("bt.add_path", path=folder, wait=True)["hash"]
+        check("bob sees alice's folder",
+              wait_for(60, lambda: fh in phone.view().get(ALICE, {}).get("laptop", {})),
+              phone.view())
+        r = phone.result("bt.add_torrent_by_hash", hash=fh)
+        check("added by hash: returned at once with its folder", r["hash"] == fh and
+              not r["duplicate"] and r["sources"] == 1 and
+              r["path"] == os.path.join(work, "bob-phone.downloads", "holiday photos"), r)
+        r2 = phone.result("bt.add_torrent_by_hash", magnet="magnet:?xt=urn:btih:%s&dn=x" % fh)
+        check("the same hash again is a duplicate", r2["duplicate"] and r2["path"] == r["path"],
+              r2)
+        check("the folder arrives and is seeded",
+              wait_for(120, lambda: state(phone, fh) == "seeding"), torrent(phone, fh))
+        got = tree_digest(os.path.join(r["path"], "holiday photos"))
+        check("identical, file by file (SHA-256)", got == tree_digest(folder),
+              sorted(got.items())[:3])
+        check("then bob's item lists it: alice sees bob share it",
+              wait_for(60, lambda: fh in laptop.view().get(BOB, {}).get("phone", {})),
+              laptop.view())
+        t = torrent(phone, fh)
+        check("the finished download reads as one", t["kind"] == "download" and
+              t["progress"] == 1 and t["done"] == t["size"] == 64 * MiB and
+              t["announce"] == "announced" and t["completed"], t)
+
+        # -- one file from three sources, one of them coming online later
+        lh = laptop.result("bt.add_path", path=film, wait=True)["hash"]
+        ch = carol.result("bt.add_path", path=os.path.join(data, "carol", "film.mkv"),
+                          wait=True)["hash"]
+        check("the same data has the same hash everywhere", lh == ch)
+        check("bob sees two sources", wait_for(60, lambda: len(
+            phone.result("xmpp.get_hashes", hash=lh)["hashes"][0]["sources"]) == 2
+            if phone.result("xmpp.get_hashes", hash=lh)["hashes"] else False))
+        phone.result("bt.set_rates", download=512)  # KiB/s: 24 MiB take long enough
+        phone.result("bt.add_torrent_by_hash", hash=lh)
+        check("bob downloads from alice's laptop and carol at once",
+              wait_for(60, lambda: {(ALICE, "laptop"), (CAROL, "home")} <= peers_of(phone, lh)),
+              last_seen.get(lh))
+        desktop.start()
+        desktop.result("bt.add_path", path=os.path.join(data, "desktop", "film.mkv"), wait=True)
+        check("alice's desktop, online later, is connected without any action from bob",
+              wait_for(60, lambda: {(ALICE, "laptop"), (ALICE, "desktop"), (CAROL, "home")} <=
+                       peers_of(phone, lh)), last_seen.get(lh))
+        t = torrent(phone, lh)
+        check("the status counts three sources and shows rates", t["sources"] == 3 and
+              t["state"] == "downloading" and t["download_rate"] > 0, t)
+        phone.result("bt.set_rates", download=0)
+        check("it completes", wait_for(120, lambda: state(phone, lh) == "seeding"),
+              torrent(phone, lh))
+        dst = os.path.join(torrent(phone, lh)["path"], "film.mkv")
+        check("identical (SHA-256)", tree_digest(dst) == tree_digest(film))
+
+        # -- pause and resume; kill -9 at half of 256 MiB, then resume
+        bh = laptop.result("bt.add_path", path=big, wait=True)["hash"]
+        check("bob sees the big file",
+              wait_for(60, lambda: bh in phone.view().get(ALICE, {}).get("laptop", {})))
+        phone.result("bt.set_rates", download=8 * 1024)  # 8 MiB/s: about 32 s
+        phone.result("bt.add_torrent_by_hash", hash=bh)
+        check("downloading", wait_for(60, lambda: state(phone, bh) == "downloading"),
+              torrent(phone, bh))
+        r = phone.result("bt.pause", hash=bh)
+        check("paused", r["state"] == "paused" and state(phone, bh) == "paused", r)
+        r = phone.result("bt.resume", hash=bh)
+        check("resumed", r["state"] != "paused", r)
+        check("half way", wait_for(120, lambda: (torrent(phone, bh) or {}).get("progress", 0)
+                                   >= 0.5), torrent(phone, bh))
+        before = torrent(phone, bh)["done"]
+        resume = os.path.join(phone.state, "downloads", bh + ".resume")
+        half = time.time()
+        check("its resume data is saved while it runs",
+              wait_for(30, lambda: os.path.exists(resume) and os.path.getmtime(resume) > half))
+        phone.kill()
+        phone.start()
+        phone.result("bt.set_rates", download=0)
+        check("after kill -9 the download completes",
+              wait_for(180, lambda: state(phone, bh) == "seeding"), torrent(phone, bh))
+        t = torrent(phone, bh)
+        check("and fetched clearly less than the whole after the restart",
+              t["session_downloaded"] < 256 * MiB * 0.75 and t["session_downloaded"] > 0,
+              "before kill %d bytes verified; after restart %d bytes received" %
+              (before, t["session_downloaded"]))
+        dst = os.path.join(t["path"], "big.iso")
+        check("identical (SHA-256)", tree_digest(dst) == tree_digest(big))
+
+        # -- a clean restart: everything seeds again without a check
+        phone.stop()
+        phone.start()
+        ts = phone.result("bt.get_torrents", fields=["hash", "state", "session_downloaded"])
+        seeding = [t for t in ts["torrents"] if t["state"] == "seeding"]
+        check("after a clean stop the three downloads seed at once",
+              {t["hash"] for t in seeding} == {fh, lh, bh}, ts)
+        check("with nothing fetched again", all(t["session_downloaded"] == 0 for t in seeding),
+              ts)
+
+        # -- remove: without data the files stay; with data they go
+        path = torrent(phone, lh)["path"]
+        phone.result("bt.del_torrent", hash=lh)
+        check("removed without its data: the files stay",
+              os.path.exists(os.path.join(path, "film.mkv")) and torrent(phone, lh) is None)
+        path = torrent(phone, bh)["path"]
+        r = phone.result("bt.del_torrent", hash=bh, delete_data=True)
+        check("removed with its data: the file and its folder go",
+              wait_for(30, lambda: not os.path.exists(path)), r)
+        r = laptop.call("bt.del_torrent", hash=fh, delete_data=True)
+        check("a share of one's own files never deletes them",
+              "error" in r and os.path.exists(folder), r)
+        r = phone.result("bt.del_torrent", hash=nobody, delete_data=True)
+        check("a download without data removes its empty folder", r["removed"], r)
+    finally:
+        for a in agents:
+            if a.alive():
+                a.kill()
+        comp.stop()
+    if agentlib.failures:
+        for a in agents:
+            print("---- %s\n%s" % (a.state, a.log_text()[-6000:]), file=sys.stderr)
+        print("---- component\n" + open(comp.log_path).read()[-3000:], file=sys.stderr)
+        return 1
+    shutil.rmtree(work, ignore_errors=True)
+    print("download e2e: all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
