@@ -21,9 +21,16 @@ SHA-256. Each agent listens on a loopback address of its own (127.0.0.2,
 - bad input: a malformed hash, a v2-only hash, a save_path outside the
   allowed roots, pause/resume/remove with and without data.
 
-usage (under with_stack.sh): download_e2e.py BITWEEN_AGENT BITWEEN_COMPONENT
+- the bitween command line against bob's and alice's agents: every
+  command, --json output parsed, exit codes, and the progress bar
+  captured from a pseudo-terminal (script) with a moving percentage.
+
+usage (under with_stack.sh): download_e2e.py BITWEEN_AGENT BITWEEN_COMPONENT BITWEEN_CLI
 """
 import hashlib
+import json
+import re
+import subprocess
 import os
 import shutil
 import sys
@@ -34,7 +41,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import agentlib  # noqa: E402
 from agentlib import check, registered, stack, wait_for  # noqa: E402
 
-AGENT, COMPONENT = sys.argv[1:3]
+AGENT, COMPONENT, CLI = sys.argv[1:4]
 DOMAIN = os.environ["BITWEEN_STACK_DOMAIN"]
 ALICE, BOB, CAROL = "alice@" + DOMAIN, "bob@" + DOMAIN, "carol@" + DOMAIN
 MiB = 1 << 20
@@ -93,6 +100,21 @@ def peers_of(a, hash_):
     t = torrent(a, hash_)
     last_seen[hash_] = t
     return {(p["jid"], p["resource"]) for p in t["peer_list"]} if t else set()
+
+
+def cli(a, *args):
+    """Run `bitween` against agent `a`: (exit status, stdout, stderr)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BITWEEN_")}
+    p = subprocess.run([CLI, "--state-dir", a.state] + list(args), capture_output=True, text=True,
+                       env=env, timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+def cli_json(a, *args):
+    rc, out, err = cli(a, "--json", *args)
+    if rc != 0:
+        raise SystemExit("bitween %s: exit %d: %s" % (" ".join(args), rc, err))
+    return json.loads(out)
 
 
 def main():
@@ -162,16 +184,17 @@ def main():
         check("bob sees alice's folder",
               wait_for(60, lambda: fh in phone.view().get(ALICE, {}).get("laptop", {})),
               phone.view())
-        r = phone.result("bt.add_torrent_by_hash", hash=fh)
-        check("added by hash: returned at once with its folder", r["hash"] == fh and
-              not r["duplicate"] and r["sources"] == 1 and
-              r["path"] == os.path.join(work, "bob-phone.downloads", "holiday photos"), r)
-        r2 = phone.result("bt.add_torrent_by_hash", magnet="magnet:?xt=urn:btih:%s&dn=x" % fh)
-        check("the same hash again is a duplicate", r2["duplicate"] and r2["path"] == r["path"],
-              r2)
-        check("the folder arrives and is seeded",
-              wait_for(120, lambda: state(phone, fh) == "seeding"), torrent(phone, fh))
-        got = tree_digest(os.path.join(r["path"], "holiday photos"))
+        rc, out, err = cli(phone, "get", fh)
+        dest = os.path.join(work, "bob-phone.downloads", "holiday photos")
+        check("bitween get HASH: exit 0 once the folder is here", rc == 0, (rc, out, err))
+        check("it says where, and prints a line per change (not a terminal)",
+              ("added into %s (1 source known)" % dest) in out and "100.0%" in out and
+              ("done: %s" % dest) in out and "\r" not in out, out)
+        r = cli_json(phone, "get", "--no-wait", "magnet:?xt=urn:btih:%s&dn=x" % fh)
+        check("the same hash again is a duplicate, in the same folder",
+              r["duplicate"] and r["path"] == dest and r["hash"] == fh, r)
+        check("the folder is seeded", state(phone, fh) == "seeding", torrent(phone, fh))
+        got = tree_digest(os.path.join(dest, "holiday photos"))
         check("identical, file by file (SHA-256)", got == tree_digest(folder),
               sorted(got.items())[:3])
         check("then bob's item lists it: alice sees bob share it",
@@ -192,6 +215,12 @@ def main():
             if phone.result("xmpp.get_hashes", hash=lh)["hashes"] else False))
         phone.result("bt.set_rates", download=512)  # KiB/s: 24 MiB take long enough
         phone.result("bt.add_torrent_by_hash", hash=lh)
+        # the progress bar, as a terminal shows it
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BITWEEN_")}
+        shown = os.path.join(work, "progress.txt")
+        bar = subprocess.Popen(["script", "-qfec", "%s --state-dir %s get %s" %
+                                (CLI, phone.state, lh), shown], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         check("bob downloads from alice's laptop and carol at once",
               wait_for(60, lambda: {(ALICE, "laptop"), (CAROL, "home")} <= peers_of(phone, lh)),
               last_seen.get(lh))
@@ -206,6 +235,12 @@ def main():
         phone.result("bt.set_rates", download=0)
         check("it completes", wait_for(120, lambda: state(phone, lh) == "seeding"),
               torrent(phone, lh))
+        check("bitween get on a terminal ends with it", bar.wait(60) == 0)
+        frames = open(shown, errors="replace", newline="").read()  # keep the CRs
+        pcts = [float(x) for x in re.findall(r"\r\x1b\[K\[[#.]{30}\]\s+([0-9.]+)%", frames)]
+        check("and drew a bar whose percentage moved from under 50 % to 100 %",
+              len(set(pcts)) >= 3 and min(pcts) < 50 and max(pcts) == 100.0 and
+              "/s ETA" in frames and "done: " in frames, frames[-600:])
         dst = os.path.join(torrent(phone, lh)["path"], "film.mkv")
         check("identical (SHA-256)", tree_digest(dst) == tree_digest(film))
 
@@ -251,15 +286,61 @@ def main():
         check("with nothing fetched again", all(t["session_downloaded"] == 0 for t in seeding),
               ts)
 
+        # -- the other commands, with --json and as text
+        r = cli_json(phone, "list")
+        check("bitween list --json: the agent's torrents",
+              {t["hash"] for t in r["torrents"]} == {fh, lh, bh, nobody}, r)
+        rc, out, _ = cli(phone, "list")
+        check("bitween list: a line each, with state and name", rc == 0 and
+              "seeding" in out and "holiday photos" in out and "waiting for a source" in out, out)
+        r = cli_json(phone, "shares", ALICE)
+        check("bitween shares CONTACT --json", [c["jid"] for c in r["contacts"]] == [ALICE], r)
+        rc, out, _ = cli(phone, "shares")
+        check("bitween shares: contacts, devices, shares", rc == 0 and CAROL in out and
+              "laptop" in out and "film.mkv" in out, out)
+        r = cli_json(phone, "search", "HOLIDAY")
+        check("bitween search --json: one result per hash, with its sources",
+              [x["hash"] for x in r["results"]] == [fh] and r["results"][0]["here"] == "download",
+              r)
+        rc, out, _ = cli(phone, "search", "nothing like it")
+        check("bitween search without a match says so", rc == 0 and "no share" in out, out)
+        r = cli_json(phone, "status")
+        check("bitween status --json", r["xmpp"]["state"] == "online" and
+              r["registration"]["state"] == "registered", r)
+        rc, out, _ = cli(phone, "status")
+        check("bitween status", rc == 0 and "xmpp     online" in out and "registered" in out, out)
+        rc, out, _ = cli(phone, "pause", nobody[:8])
+        check("bitween pause PREFIX", rc == 0 and out.strip() == nobody + " paused", out)
+        rc, out, _ = cli(phone, "resume", nobody[:8])
+        check("bitween resume PREFIX", rc == 0 and "waiting for a source" in out, out)
+        rc, out, _ = cli(laptop, "add", "--no-wait", film)
+        check("bitween add: a path already shared", rc == 0 and "already shared" in out, out)
+        for args, code, what in ((["pause", "zz"], 2, "not an info-hash"),
+                                 (["get", "12"], 1, "info-hash"),
+                                 (["rm", "abcdef"], 1, "no torrent"),
+                                 (["frobnicate"], 2, "no command"),
+                                 (["get"], 2, "one info-hash"),
+                                 (["rm", fh[:8], "--delete-data", "--no-such-option"], 2, "")):
+            rc, out, err = cli(phone, *args)
+            check("bitween %s: exit %d" % (" ".join(args), code), rc == code and what in err,
+                  (rc, out, err))
+        rc, _, err = cli(phone, "get", "--help")
+        check("bitween get --help", rc == 0, err)
+        p = subprocess.run([CLI, "--state-dir", os.path.join(work, "nowhere"), "list"],
+                           capture_output=True, text=True)
+        check("no agent there: exit 3, saying so", p.returncode == 3 and
+              "is bitween-agent running" in p.stderr, p.stderr)
+
         # -- remove: without data the files stay; with data they go
         path = torrent(phone, lh)["path"]
         phone.result("bt.del_torrent", hash=lh)
         check("removed without its data: the files stay",
               os.path.exists(os.path.join(path, "film.mkv")) and torrent(phone, lh) is None)
         path = torrent(phone, bh)["path"]
-        r = phone.result("bt.del_torrent", hash=bh, delete_data=True)
-        check("removed with its data: the file and its folder go",
-              wait_for(30, lambda: not os.path.exists(path)), r)
+        rc, out, err = cli(phone, "rm", bh[:10], "--delete-data")
+        check("bitween rm PREFIX --delete-data: the file and its folder go",
+              rc == 0 and "its data deleted" in out and
+              wait_for(30, lambda: not os.path.exists(path)), (rc, out, err))
         r = laptop.call("bt.del_torrent", hash=fh, delete_data=True)
         check("a share of one's own files never deletes them",
               "error" in r and os.path.exists(folder), r)
