@@ -67,7 +67,7 @@ typedef struct btshim_settings {
     int upload_rate_limit;   /* bytes/s, 0: unlimited */
     int hashing_threads;     /* torrent creation; 0: one per core */
     unsigned max_jobs;       /* hashing jobs at once; 0: 4 */
-    const char *user_agent;  /* NULL: "bitween/VERSION" */
+    const char *user_agent;  /* NULL: "bitween" */
 } btshim_settings_t;
 
 /**

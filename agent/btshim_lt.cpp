@@ -313,10 +313,8 @@ btshim_session_t *btshim_session_new(const btshim_settings_t *s, btshim_error_t 
         p.set_bool(lt::settings_pack::enable_natpmp, s->natpmp != 0);
         p.set_int(lt::settings_pack::download_rate_limit, s->download_rate_limit);
         p.set_int(lt::settings_pack::upload_rate_limit, s->upload_rate_limit);
-        p.set_str(lt::settings_pack::user_agent, s->user_agent ? s->user_agent
-                                                               : "bitween/"
-                                                                 "0.1.0");
-        p.set_str(lt::settings_pack::peer_fingerprint, lt::generate_fingerprint("BW", 0, 1, 0, 0));
+        p.set_str(lt::settings_pack::user_agent, s->user_agent ? s->user_agent : "bitween");
+        p.set_str(lt::settings_pack::peer_fingerprint, lt::generate_fingerprint("BW", 0, 2, 0, 0));
         /* a user's devices and contacts may share one address (NAT, tests) */
         p.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, true);
         p.set_int(lt::settings_pack::alert_mask,
