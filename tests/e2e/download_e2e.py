@@ -21,11 +21,18 @@ SHA-256. Each agent listens on a loopback address of its own (127.0.0.2,
 - bad input: a malformed hash, a v2-only hash, a save_path outside the
   allowed roots, pause/resume/remove with and without data.
 
+- mallory (a contact) announces a crafted torrent whose file names try
+  `..`, an absolute path and a link pointing out, beside an address
+  where nobody listens: bob's download stays inside its own new folder
+  (a folder of that name existed: it is left alone), completes from the
+  good address, and the agent lives on; a hash whose only source never
+  sends the metadata times out into a clear error;
 - the bitween command line against bob's and alice's agents: every
   command, --json output parsed, exit codes, and the progress bar
   captured from a pseudo-terminal (script) with a moving percentage.
 
 usage (under with_stack.sh): download_e2e.py BITWEEN_AGENT BITWEEN_COMPONENT BITWEEN_CLI
+                             ANNOUNCE_TOOL
 """
 import hashlib
 import json
@@ -41,9 +48,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import agentlib  # noqa: E402
 from agentlib import check, registered, stack, wait_for  # noqa: E402
 
-AGENT, COMPONENT, CLI = sys.argv[1:4]
+AGENT, COMPONENT, CLI, ANNOUNCE = sys.argv[1:5]
+SEEDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support",
+                      "crafted_seed.py")
 DOMAIN = os.environ["BITWEEN_STACK_DOMAIN"]
 ALICE, BOB, CAROL = "alice@" + DOMAIN, "bob@" + DOMAIN, "carol@" + DOMAIN
+MALLORY = "mallory@" + DOMAIN
 MiB = 1 << 20
 
 
@@ -133,10 +143,11 @@ def main():
     big = os.path.join(data, "laptop", "big.iso")
     random_file(big, 256 * MiB)
 
-    for user in ("alice", "bob", "carol"):
+    for user in ("alice", "bob", "carol", "mallory"):
         stack("adduser", user, "pw-" + user)
     stack("subscribe", "alice", "bob")
     stack("subscribe", "carol", "bob")
+    stack("subscribe", "mallory", "bob")
     comp = agentlib.Component(COMPONENT, work)
     comp.start()
 
@@ -147,8 +158,9 @@ def main():
     laptop = agent("alice", "laptop", "127.0.0.2")
     desktop = agent("alice", "desktop", "127.0.0.3")
     carol = agent("carol", "home", "127.0.0.4")
-    phone = agent("bob", "phone", "127.0.0.5", metadata_timeout=30)
+    phone = agent("bob", "phone", "127.0.0.5", metadata_timeout=10)
     agents = [laptop, desktop, carol, phone]
+    children = []
     try:
         for a in (laptop, carol, phone):
             a.start()
@@ -331,6 +343,55 @@ def main():
         check("no agent there: exit 3, saying so", p.returncode == 3 and
               "is bitween-agent running" in p.stderr, p.stderr)
 
+        # -- a hostile contact: crafted names, a dead address, muted metadata
+        seeders = [subprocess.Popen(["/usr/bin/python3", SEEDER] + mode + ["127.0.0.6", work],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                   for mode in ([], ["--mute"])]
+        children.extend(seeders)
+        (eh, esize, eport), (mh, msize, mport) = [s.stdout.readline().split() for s in seeders]
+        mallory = subprocess.Popen(
+            [ANNOUNCE, "mallory@%s/evil" % DOMAIN, "pw-mallory", os.environ["BITWEEN_STACK_C2S_PORT"],
+             os.environ["BITWEEN_COMPONENT_JID"], "share:%s:%s:evil" % (eh, esize),
+             "share:%s:%s:muted" % (mh, msize), "address:127.0.0.7:9",
+             "address:127.0.0.6:%s" % eport, "address:127.0.0.6:%s" % mport],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        children.append(mallory)
+        check("mallory's item is registered", mallory.stdout.readline().strip() == "registered")
+        check("bob sees it", wait_for(60, lambda: eh in phone.view().get(MALLORY, {}).get(
+            "evil", {})), phone.view())
+        downloads = os.path.join(work, "bob-phone.downloads")
+        write(os.path.join(downloads, "evil", "ok.txt"), b"mine")
+        outside = [os.path.join(downloads, "escape.txt"), os.path.join(work, "escape.txt"),
+                   os.path.join(work, "outside"), "/tmp/abs.txt"]
+        existed = {p: os.path.lexists(p) for p in outside}
+        r = phone.result("bt.add_torrent_by_hash", hash=eh)
+        folder_e = r["path"]
+        check("a folder named like the download exists: a new one is made beside it",
+              folder_e == os.path.join(downloads, "evil (2)"), r)
+        check("the crafted torrent completes from the good address, the dead one ignored",
+              wait_for(60, lambda: state(phone, eh) == "seeding"), torrent(phone, eh))
+        made = []
+        for d, dirs, files in os.walk(folder_e):
+            made += [os.path.join(d, n) for n in files + dirs]
+        real = os.path.realpath(folder_e)
+        check("every file it wrote is inside its folder, links too",
+              made and all(os.path.realpath(p).startswith(real + os.sep) or
+                           (os.path.islink(p) and os.readlink(p) == os.path.basename(p))
+                           for p in made), made)
+        check("with the data of each file", open(os.path.join(folder_e, "evil", "escape.txt"),
+                                                  "rb").read() == b"\x01" * 20000)
+        check("nothing outside it", all(os.path.lexists(p) == existed[p] for p in outside),
+              {p: os.path.lexists(p) for p in outside})
+        check("the folder that was there is untouched",
+              open(os.path.join(downloads, "evil", "ok.txt"), "rb").read() == b"mine")
+        phone.result("bt.add_torrent_by_hash", hash=mh)
+        check("a hash whose source never sends the metadata times out into an error",
+              wait_for(60, lambda: state(phone, mh) == "error"), torrent(phone, mh))
+        t = torrent(phone, mh)
+        check("saying why", "no source sent the metadata within 10 s" in t["error"], t)
+        check("and the agent lives on", phone.alive() and
+              phone.result("agent.status")["xmpp"]["state"] == "online")
+
         # -- remove: without data the files stay; with data they go
         path = torrent(phone, lh)["path"]
         phone.result("bt.del_torrent", hash=lh)
@@ -347,6 +408,9 @@ def main():
         r = phone.result("bt.del_torrent", hash=nobody, delete_data=True)
         check("a download without data removes its empty folder", r["removed"], r)
     finally:
+        for c in children:
+            c.kill()
+            c.wait(30)
         for a in agents:
             if a.alive():
                 a.kill()
