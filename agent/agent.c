@@ -94,20 +94,44 @@ static void on_library(void *arg, library_event_t ev, const share_info_t *info)
 
 size_t agent_sources(agent_t *a, const char *hash, dl_endpoint_t *out, size_t max)
 {
-    contacts_source_t src[64];
-    size_t n, i, k = 0;
+    contacts_source_t *src;
+    size_t n, i, k = 0, round, *per_contact, *first;
+    int more = 1;
 
-    if (!a->contacts)
+    if (!a->contacts || !max)
         return 0;
-    n = contacts_sources(a->contacts, hash, src, sizeof src / sizeof src[0]);
-    if (n > sizeof src / sizeof src[0])
-        n = sizeof src / sizeof src[0];
-    for (i = 0; i < n && k < max; i++) {
-        size_t na = shares_item_address_count(src[i].item, src[i].resource), j, m;
-        for (j = 0; j < na && k < max; j++) {
+    n = contacts_sources(a->contacts, hash, NULL, 0);
+    if (n > AGENT_MAX_SOURCES)
+        n = AGENT_MAX_SOURCES;
+    src = n ? calloc(n, sizeof *src) : NULL;
+    per_contact = n ? calloc(n, sizeof *per_contact) : NULL;
+    first = n ? calloc(n, sizeof *first) : NULL; /* each source's contact's first source */
+    if (!src || !per_contact || !first) {
+        free(src);
+        free(per_contact);
+        free(first);
+        return 0;
+    }
+    n = contacts_sources(a->contacts, hash, src, n);
+    if (n > AGENT_MAX_SOURCES)
+        n = AGENT_MAX_SOURCES;
+    for (i = 0; i < n; i++)
+        for (first[i] = 0; first[i] < i && src[first[i]].bare != src[i].bare; first[i]++)
+            ;
+    /* round robin over the devices, each contact at most
+     * AGENT_SOURCES_PER_CONTACT addresses: one contact listing the hash
+     * from many devices with many addresses cannot crowd out the others */
+    for (round = 0; more && k < max; round++) {
+        more = 0;
+        for (i = 0; i < n && k < max; i++) {
             shares_address_t ad;
             shares_addr_class_t cl;
-            if (shares_item_address(src[i].item, src[i].resource, j, &ad) != 0)
+            size_t m;
+            if (round >= shares_item_address_count(src[i].item, src[i].resource))
+                continue;
+            more = 1;
+            if (per_contact[first[i]] >= AGENT_SOURCES_PER_CONTACT ||
+                shares_item_address(src[i].item, src[i].resource, round, &ad) != 0)
                 continue;
             cl = shares_address_class(ad.address);
             if (cl != SHARES_ADDR_USABLE && !(cl == SHARES_ADDR_LOOPBACK && a->s->allow_loopback))
@@ -119,9 +143,13 @@ size_t agent_sources(agent_t *a, const char *hash, dl_endpoint_t *out, size_t ma
                 continue;
             snprintf(out[k].address, sizeof out[k].address, "%s", ad.address);
             out[k].port = ad.port;
+            per_contact[first[i]]++;
             k++;
         }
     }
+    free(src);
+    free(per_contact);
+    free(first);
     return k;
 }
 

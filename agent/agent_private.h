@@ -29,6 +29,9 @@
 
 #define AGENT_MAX_IQS 16 /* our requests waiting for a reply */
 
+#define AGENT_MAX_SOURCES         256 /* contact devices considered per download */
+#define AGENT_SOURCES_PER_CONTACT 16  /* addresses tried per contact and download */
+
 /* What a request of ours was. */
 enum {
     AGENT_IQ_REGISTER = 1, /* REGISTER, ADD, REMOVE: replies go to registration.c */
@@ -135,9 +138,10 @@ const char *agent_announce_state(const agent_t *a, const char *hash);
 rpc_t *agent_rpc(agent_t *a);
 
 /**
- * The addresses of every contact resource whose item lists `hash`: up to
- * `max` into `out`, returns how many (IP literals a contact may be given:
- * loopback only when allowed).
+ * The addresses of the contact resources whose items list `hash`: up to
+ * `max` into `out`, round robin over the devices and at most
+ * AGENT_SOURCES_PER_CONTACT per contact; returns how many (IP literals a
+ * contact may be given: loopback only when allowed).
  */
 size_t agent_sources(agent_t *a, const char *hash, dl_endpoint_t *out, size_t max);
 

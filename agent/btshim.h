@@ -147,8 +147,8 @@ BTSHIM_API int btshim_torrent_add(btshim_session_t *ses, const void *torrent, si
  * BTSHIM_ADD_PAUSED only.
  */
 BTSHIM_API int btshim_torrent_add_hash(btshim_session_t *ses, const char *hash, const char *name,
-                                       const char *save_path, const void *resume,
-                                       size_t resume_len, int flags, btshim_error_t *err);
+                                       const char *save_path, const void *resume, size_t resume_len,
+                                       int flags, btshim_error_t *err);
 
 /** Remove a torrent from the session. Its files are never deleted. */
 BTSHIM_API int btshim_torrent_remove(btshim_session_t *ses, const char *hash, btshim_error_t *err);

@@ -373,8 +373,8 @@ int btshim_torrent_add(btshim_session_t *ses, const void *torrent, size_t len,
 }
 
 int btshim_torrent_add_hash(btshim_session_t *ses, const char *hash, const char *name,
-                            const char *save_path, const void *resume, size_t resume_len,
-                            int flags, btshim_error_t *err)
+                            const char *save_path, const void *resume, size_t resume_len, int flags,
+                            btshim_error_t *err)
 {
     fake_torrent_t *t;
     size_t i;

@@ -513,8 +513,8 @@ int btshim_torrent_add(btshim_session_t *ses, const void *torrent, size_t len,
 }
 
 int btshim_torrent_add_hash(btshim_session_t *ses, const char *hash, const char *name,
-                            const char *save_path, const void *resume, size_t resume_len,
-                            int flags, btshim_error_t *err)
+                            const char *save_path, const void *resume, size_t resume_len, int flags,
+                            btshim_error_t *err)
 {
     GUARD_BEGIN
     lt::sha1_hash h;
@@ -565,8 +565,8 @@ int btshim_parse_magnet(const char *uri, char hash[BTSHIM_HASH_HEX], char *name,
     if (text.size() > 8192)
         return set_error(err, BTSHIM_EINVAL, "the magnet URI is longer than 8192 bytes");
     if (text.compare(0, 7, "magnet:") != 0) {
-        if (text.size() == 64 && text.find_first_not_of("0123456789abcdefABCDEF") ==
-                                     std::string::npos) {
+        if (text.size() == 64 &&
+            text.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos) {
             if (v2_only)
                 *v2_only = 1;
             return set_error(err, BTSHIM_EINVAL,
@@ -575,9 +575,9 @@ int btshim_parse_magnet(const char *uri, char hash[BTSHIM_HASH_HEX], char *name,
         }
         if (!((text.size() == 40 &&
                text.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos) ||
-              (text.size() == 32 && text.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-                                                           "abcdefghijklmnopqrstuvwxyz") ==
-                                        std::string::npos)))
+              (text.size() == 32 &&
+               text.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+                                      "abcdefghijklmnopqrstuvwxyz") == std::string::npos)))
             return set_error(err, BTSHIM_EINVAL,
                              "not an info-hash (40 hex digits or 32 base32 letters) or a magnet "
                              "URI");

@@ -121,6 +121,39 @@ static void find_agent(void)
     json_decref(o);
 }
 
+/* A string of the agent's reply, made safe for a terminal: names come
+ * from contacts and torrents, so control characters (C0, DEL and the C1
+ * range, which terminals read as escape sequences) become '?'. Up to 8
+ * results live at once (a ring). */
+static const char *safe(const char *text)
+{
+    static char ring[8][1024];
+    static unsigned next;
+    const unsigned char *s = (const unsigned char *)text;
+    char *out = ring[next++ % 8];
+    size_t n = 0;
+    if (!s)
+        return "";
+    while (*s && n + 4 < sizeof ring[0]) {
+        if (*s < 0x20 || *s == 0x7f) {
+            out[n++] = '?';
+            s++;
+        } else if (s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f) {
+            out[n++] = '?';
+            s += 2;
+        } else {
+            out[n++] = (char)*s++;
+        }
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static const char *str(json_t *o, const char *key)
+{
+    return safe(json_string_value(json_object_get(o, key)));
+}
+
 /* ---- JSON-RPC ------------------------------------------------------------- */
 
 typedef struct buf {
@@ -140,6 +173,12 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     np[b->n] = '\0';
     b->p = np;
     return len;
+}
+
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)arg, (void)dt, (void)dn, (void)ut, (void)un;
+    return interrupted != 0;
 }
 
 /* Call `method` with `params` (stolen); the result (the caller decrefs).
@@ -177,9 +216,16 @@ static json_t *rpc(const char *method, json_t *params)
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http");
+    /* the token goes to the agent only, never through a proxy */
+    curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+    /* Ctrl-C ends a call that waits (add hashing a large folder) */
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
     rc = curl_easy_perform(curl);
     curl_slist_free_all(hdr);
     free(body);
+    if (rc == CURLE_ABORTED_BY_CALLBACK)
+        die(EXIT_INTR, "interrupted; the agent goes on with the request");
     if (rc != CURLE_OK)
         die(EXIT_UNREACHABLE, "cannot reach the agent at %s: %s", opt.url, curl_easy_strerror(rc));
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -193,12 +239,12 @@ static json_t *rpc(const char *method, json_t *params)
     if ((error = json_object_get(reply, "error"))) {
         const char *msg = json_string_value(json_object_get(error, "message"));
         if (opt.json) {
-            char *text = json_dumps(error, JSON_INDENT(2));
+            char *text = json_dumps(error, JSON_INDENT(2) | JSON_ENSURE_ASCII);
             fprintf(stderr, "%s\n", text ? text : "");
             free(text);
             exit(EXIT_REFUSED);
         }
-        die(EXIT_REFUSED, "%s", msg ? msg : "the agent refused the request");
+        die(EXIT_REFUSED, "%s", msg ? safe(msg) : "the agent refused the request");
     }
     result = json_incref(json_object_get(reply, "result"));
     json_decref(reply);
@@ -209,7 +255,8 @@ static json_t *rpc(const char *method, json_t *params)
 
 static void print_json(json_t *v)
 {
-    char *text = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    /* ASCII only: every character outside it as \uXXXX, safe on a terminal */
+    char *text = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
     printf("%s\n", text ? text : "null");
     free(text);
 }
@@ -241,12 +288,6 @@ static const char *duration(json_t *secs, char *out, size_t n)
     else
         snprintf(out, n, "%lld:%02lld", s / 60, s % 60);
     return out;
-}
-
-static const char *str(json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
 }
 
 static double num(json_t *o, const char *key)
@@ -329,12 +370,13 @@ static int follow(const char *hash, int show)
             bar[30] = '\0';
             printf("\r\033[K[%s] %5.1f%% %10s/s ETA %7s %3d peer%s  %s", bar, 100 * p,
                    human(num(t, "download_rate"), down, sizeof down),
-                   duration(json_object_get(t, "eta"), eta, sizeof eta),
-                   (int)num(t, "peers"), num(t, "peers") == 1 ? " " : "s", state);
+                   duration(json_object_get(t, "eta"), eta, sizeof eta), (int)num(t, "peers"),
+                   num(t, "peers") == 1 ? " " : "s", state);
             fflush(stdout);
         } else if (strcmp(state, last_state) != 0 || (int)(p * 10) != last_decile) {
             char done[32], size[32];
-            printf("%s %.1f%% %s of %s %s\n", hash, 100 * p, human(num(t, "done"), done, sizeof done),
+            printf("%s %.1f%% %s of %s %s\n", hash, 100 * p,
+                   human(num(t, "done"), done, sizeof done),
                    human(num(t, "size"), size, sizeof size), state);
             fflush(stdout);
         }
@@ -548,13 +590,14 @@ static int cmd_status(int argc, char **argv)
     reg = json_object_get(r, "registration");
     printf("agent    %s/%s, bitween %s, %s\n", str(r, "jid"), str(r, "resource"), str(r, "version"),
            str(r, "backend"));
-    printf("xmpp     %s%s%s%s\n", str(x, "state"), json_is_true(json_object_get(x, "tls")) ? " (TLS)" : "",
-           *str(x, "error") ? ": " : "", str(x, "error"));
+    printf("xmpp     %s%s%s%s\n", str(x, "state"),
+           json_is_true(json_object_get(x, "tls")) ? " (TLS)" : "", *str(x, "error") ? ": " : "",
+           str(x, "error"));
     if (reg)
         printf("shares   %s with %s: %lld announced, %lld not%s%s\n", str(reg, "state"),
                str(reg, "component"), (long long)num(reg, "announced"),
-               (long long)num(reg, "not_announced"), *str(reg, "last_refusal") ? "; last refusal: " : "",
-               str(reg, "last_refusal"));
+               (long long)num(reg, "not_announced"),
+               *str(reg, "last_refusal") ? "; last refusal: " : "", str(reg, "last_refusal"));
     printf("address ");
     json_array_foreach(json_object_get(r, "addresses"), i, a)
         printf(" %s port %lld", str(a, "address"), (long long)num(a, "port"));
@@ -631,10 +674,14 @@ static const struct {
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'},      {"no-wait", no_argument, NULL, 'n'},
-        {"save-path", required_argument, NULL, 'p'}, {"delete-data", no_argument, NULL, 'd'},
-        {"state-dir", required_argument, NULL, 's'}, {"url", required_argument, NULL, 'u'},
-        {"help", no_argument, NULL, 'h'},      {"version", no_argument, NULL, 'V'},
+        {"json", no_argument, NULL, 'j'},
+        {"no-wait", no_argument, NULL, 'n'},
+        {"save-path", required_argument, NULL, 'p'},
+        {"delete-data", no_argument, NULL, 'd'},
+        {"state-dir", required_argument, NULL, 's'},
+        {"url", required_argument, NULL, 'u'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *cmd, *url = NULL;

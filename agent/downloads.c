@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "announce.h"
 #include "config.h"
 #include "library.h"
 #include "loop.h"
@@ -23,6 +24,7 @@
 #define MAX_FOLDER_NAME  200 /* bytes of a folder's name, suffix excluded */
 #define MAX_FOLDER_TRIES 1000
 #define MAX_ROOTS        16
+#define CONNECT_BUDGET   2048 /* addresses given to the session per tick */
 
 typedef struct dl {
     uint64_t id;
@@ -30,13 +32,15 @@ typedef struct dl {
     char *name;   /* as asked for, then the torrent's */
     char *folder; /* absolute */
     int64_t added_ms, completed_ms;
-    int paused;       /* by the user */
-    int complete;     /* all its data verified, now or before */
-    int in_session;   /* the torrent is in the session */
-    int save_pending; /* resume data asked for */
-    int deleting;     /* removed with its data: waiting for the deletion */
-    char error[512];  /* stopped by this; "" when none */
-    int64_t waited_ms; /* connected to a source without the metadata */
+    int paused;              /* by the user */
+    int complete;            /* all its data verified, now or before */
+    int in_session;          /* the torrent is in the session */
+    int save_pending;        /* resume data asked for */
+    int deleting;            /* removed with its data: waiting for the deletion */
+    char error[512];         /* stopped by this; "" when none */
+    int64_t waited_ms;       /* connected to a source without the metadata */
+    int want_connect;        /* contacts changed: connect to its sources at the next tick */
+    uint64_t sources_digest; /* of the endpoints last given to the session */
 } dl_t;
 
 struct downloads {
@@ -52,6 +56,7 @@ struct downloads {
     dl_t **gone; /* removed with their data, until the session says so */
     size_t n_gone, cap_gone;
     int64_t last_tick, last_save, last_retry;
+    size_t cursor; /* where the next tick's connections start */
 };
 
 static void seterr(dl_error_t *err, int code, const char *fmt, ...)
@@ -211,7 +216,8 @@ static void info_of(downloads_t *dl, dl_t *d, dl_info_t *out)
                                                               sizeof out->st, NULL) == BTSHIM_OK;
     out->state = state_of(d, &out->st, out->have_status);
     out->error = d->error[0] ? d->error : out->st.state == BTSHIM_STATE_ERROR ? out->st.error : "";
-    out->name = out->have_status && out->st.has_metadata && out->st.name[0] ? out->st.name : d->name;
+    out->name =
+        out->have_status && out->st.has_metadata && out->st.name[0] ? out->st.name : d->name;
 }
 
 static void emit(downloads_t *dl, dl_event_t ev, dl_t *d)
@@ -236,8 +242,11 @@ static void folder_name(const char *name, char out[MAX_FOLDER_NAME + 1])
     int sep = 0; /* something was left out here: a '_' before what follows */
     while (*p) {
         int len = utf8_seq(p, strlen((const char *)p));
+        uint32_t cp = len > 1 ? utf8_code_point(p, len) : 0;
+        /* controls (C0, DEL, C1), slashes, invisible formatting and the
+         * replacement character: a '_' between what is kept */
         if (len <= 0 || (len == 1 && (*p < 0x20 || *p == 0x7f || *p == '/' || *p == '\\')) ||
-            (len > 1 && utf8_hidden_name(utf8_code_point(p, len)))) {
+            (len > 1 && (cp < 0xa0 || cp == 0xfffd || utf8_hidden_name(cp)))) {
             p += len > 0 ? len : 1;
             sep = n > 0;
             continue;
@@ -335,30 +344,62 @@ static int active(const dl_t *d)
     return d->in_session && !d->paused && !d->complete && !d->error[0] && !d->deleting;
 }
 
-static void connect_sources(downloads_t *dl, dl_t *d)
+/* Give the session `d`'s sources; unless `force`, only when they changed
+ * since the last time. Returns the number of addresses given. */
+static size_t connect_sources(downloads_t *dl, dl_t *d, int force)
 {
     dl_endpoint_t *ep;
-    size_t n, i;
+    size_t n, i, given = 0;
+    uint64_t digest = 1469598103934665603ull; /* FNV-1a over the endpoints */
+
+    d->want_connect = 0;
     if (!active(d) || !dl->s.sources || !(ep = calloc(MAX_SOURCES, sizeof *ep)))
-        return;
+        return 0;
     n = dl->s.sources(dl->s.arg, d->hash, ep, MAX_SOURCES);
     if (n > MAX_SOURCES)
         n = MAX_SOURCES;
     for (i = 0; i < n; i++) {
-        btshim_error_t err;
-        if (btshim_torrent_add_peer(dl->ses, d->hash, ep[i].address, ep[i].port, &err) !=
-            BTSHIM_OK)
-            LOG_DEBUG(dl->log, "download", "%s: source %s port %u: %s", d->hash, ep[i].address,
-                      (unsigned)ep[i].port, err.message);
+        const unsigned char *p = (const unsigned char *)ep[i].address;
+        for (; *p; p++)
+            digest = (digest ^ *p) * 1099511628211ull;
+        digest = (digest ^ ep[i].port) * 1099511628211ull;
+    }
+    if (force || digest != d->sources_digest) {
+        for (i = 0; i < n; i++) {
+            btshim_error_t err;
+            given++;
+            if (btshim_torrent_add_peer(dl->ses, d->hash, ep[i].address, ep[i].port, &err) !=
+                BTSHIM_OK)
+                LOG_DEBUG(dl->log, "download", "%s: source %s port %u: %s", d->hash, ep[i].address,
+                          (unsigned)ep[i].port, err.message);
+        }
+        d->sources_digest = digest;
     }
     free(ep);
+    return given;
 }
 
 void downloads_sources_changed(downloads_t *dl)
 {
     size_t i;
+    /* coalesced: the next tick connects, within a budget */
     for (i = 0; i < dl->n; i++)
-        connect_sources(dl, dl->v[i]);
+        dl->v[i]->want_connect = active(dl->v[i]);
+}
+
+/* Connect the downloads that want it, starting at the cursor, until
+ * `budget` addresses were given to the session; the rest wait for the
+ * next tick. */
+static void connect_wanted(downloads_t *dl, size_t budget)
+{
+    size_t k, given = 0;
+    for (k = 0; k < dl->n && given < budget; k++) {
+        dl_t *d = dl->v[(dl->cursor + k) % dl->n];
+        if (d->want_connect)
+            given += connect_sources(dl, d, 0);
+    }
+    if (dl->n)
+        dl->cursor = (dl->cursor + k) % dl->n;
 }
 
 /* ---- public ------------------------------------------------------------ */
@@ -468,6 +509,12 @@ int downloads_find(downloads_t *dl, const char *hash, uint64_t id, dl_info_t *ou
     return 0;
 }
 
+static void drop_at(downloads_t *dl, size_t i)
+{
+    memmove(dl->v + i, dl->v + i + 1, (dl->n - i - 1) * sizeof *dl->v);
+    dl->n--;
+}
+
 /* Put `d` into the session (paused as it was), with `resume` when given. */
 static int start(downloads_t *dl, dl_t *d, const void *resume, size_t rlen, dl_error_t *err)
 {
@@ -503,14 +550,17 @@ int downloads_add(downloads_t *dl, const char *hash, const char *name, const cha
     }
     if (!(root = allowed_root(dl, save_root, err)))
         return err ? err->code : DL_EINVAL;
-    if (!(d = calloc(1, sizeof *d)) || !(d->name = strdup(name && *name ? name : hash))) {
+    /* a name from a magnet link or a contact: valid UTF-8 without control
+     * or invisible formatting characters, cut at a character boundary */
+    if (!(d = calloc(1, sizeof *d)) ||
+        !(d->name = announce_name(name && *name ? name : hash, 255))) {
         free(d);
         free(root);
         seterr(err, DL_ENOMEM, "out of memory");
         return DL_ENOMEM;
     }
     memcpy(d->hash, hash, BTSHIM_HASH_HEX);
-    d->folder = make_folder(root, name, hash, err);
+    d->folder = make_folder(root, d->name, hash, err);
     free(root);
     if (!d->folder) {
         dl_free(d);
@@ -527,18 +577,20 @@ int downloads_add(downloads_t *dl, const char *hash, const char *name, const cha
             seterr(err, DL_ENOMEM, "out of memory");
         return err ? err->code : DL_ENOMEM;
     }
-    write_meta(dl, d);
+    if (write_meta(dl, d) != 0) {
+        /* a download that would vanish at the next start is not added */
+        drop_at(dl, dl->n - 1);
+        btshim_torrent_remove(dl->ses, d->hash, NULL);
+        rmdir(d->folder);
+        dl_free(d);
+        seterr(err, DL_EIO, "could not write the download's state file in %s", dl->dir);
+        return DL_EIO;
+    }
     LOG_INFO(dl->log, "download", "%s: downloading into %s", d->hash, d->folder);
-    connect_sources(dl, d);
+    connect_sources(dl, d, 1);
     if (out)
         info_of(dl, d, out);
     return DL_OK;
-}
-
-static void drop_at(downloads_t *dl, size_t i)
-{
-    memmove(dl->v + i, dl->v + i + 1, (dl->n - i - 1) * sizeof *dl->v);
-    dl->n--;
 }
 
 int downloads_remove(downloads_t *dl, const char *hash, int delete_data, dl_error_t *err)
@@ -553,7 +605,15 @@ int downloads_remove(downloads_t *dl, const char *hash, int delete_data, dl_erro
     was_complete = d->complete;
     drop_at(dl, at);
     remove_state(dl, d->hash);
-    if (delete_data && d->in_session && push(&dl->gone, &dl->n_gone, &dl->cap_gone, d) == 0) {
+    {
+        /* without metadata the session knows no file to delete */
+        btshim_torrent_status_t st;
+        if (delete_data && d->in_session &&
+            (btshim_torrent_status(dl->ses, d->hash, &st, sizeof st, NULL) != BTSHIM_OK ||
+             !st.has_metadata))
+            delete_data = 2;
+    }
+    if (delete_data == 1 && d->in_session && push(&dl->gone, &dl->n_gone, &dl->cap_gone, d) == 0) {
         if (btshim_torrent_remove_data(dl->ses, d->hash, NULL) == BTSHIM_OK) {
             /* the folder goes when the session has deleted the files */
             d->deleting = 1;
@@ -607,7 +667,7 @@ int downloads_pause(downloads_t *dl, const char *hash, int pause, dl_error_t *er
     if (btshim_torrent_save_resume(dl->ses, d->hash, NULL) == BTSHIM_OK)
         d->save_pending = 1;
     if (!pause)
-        connect_sources(dl, d);
+        connect_sources(dl, d, 1);
     return DL_OK;
 }
 
@@ -620,6 +680,7 @@ static void fail_download(downloads_t *dl, dl_t *d, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(d->error, sizeof d->error, fmt, ap);
     va_end(ap);
+    utf8_trim_tail(d->error);
     LOG_WARN(dl->log, "download", "%s: %s", d->hash, d->error);
     if (d->in_session)
         btshim_torrent_pause(dl->ses, d->hash, NULL);
@@ -676,9 +737,14 @@ void downloads_tick(downloads_t *dl, int64_t now_ms)
         if (save && st.need_save && !d->save_pending &&
             btshim_torrent_save_resume(dl->ses, d->hash, NULL) == BTSHIM_OK)
             d->save_pending = 1;
-        if (retry && active(d))
-            connect_sources(dl, d);
+        /* again now and then while it lacks peers: an address that did
+         * not answer may answer now */
+        if (retry && active(d) && st.peers == 0) {
+            d->want_connect = 1;
+            d->sources_digest = 0;
+        }
     }
+    connect_wanted(dl, CONNECT_BUDGET);
 }
 
 static dl_t *find_gone(downloads_t *dl, const char *hash, size_t *at)
@@ -703,8 +769,8 @@ int downloads_on_event(downloads_t *dl, const btshim_event_t *ev)
         (d = find_gone(dl, ev->hash, &at))) {
         if (ev->type == BTSHIM_EV_DELETED) {
             if (rmdir(d->folder) != 0 && errno != ENOENT)
-                LOG_INFO(dl->log, "download", "%s: files deleted; %s stays: %s", d->hash,
-                         d->folder, strerror(errno));
+                LOG_INFO(dl->log, "download", "%s: files deleted; %s stays: %s", d->hash, d->folder,
+                         strerror(errno));
             else
                 LOG_INFO(dl->log, "download", "%s: files and folder deleted", d->hash);
         } else {
@@ -810,9 +876,11 @@ static int load_one(downloads_t *dl, const char *hash)
     /* the folder made for it must still be a folder, not a link put there */
     if (lstat(d->folder, &st) != 0 || !S_ISDIR(st.st_mode)) {
         snprintf(d->error, sizeof d->error, "its folder %s is gone or is not a folder", d->folder);
+        utf8_trim_tail(d->error);
         LOG_WARN(dl->log, "download", "%s: %s", hash, d->error);
     } else if (start(dl, d, resume, rlen, &err) != 0) {
         snprintf(d->error, sizeof d->error, "could not be loaded: %.400s", err.message);
+        utf8_trim_tail(d->error);
         LOG_WARN(dl->log, "download", "%s: %s", hash, d->error);
     }
     if (push(&dl->v, &dl->n, &dl->cap, d) != 0) {

@@ -49,8 +49,8 @@ typedef struct dl_info {
     const char *name;   /* the torrent's name, or the name it was asked by */
     const char *folder; /* the folder made for it (absolute) */
     dl_state_t state;
-    const char *error; /* "" unless DL_ERROR */
-    int complete;      /* every piece verified, now or before */
+    const char *error;              /* "" unless DL_ERROR */
+    int complete;                   /* every piece verified, now or before */
     int64_t added_ms, completed_ms; /* wall clock; completed 0 until then */
     int have_status;                /* `st` is filled */
     btshim_torrent_status_t st;

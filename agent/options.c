@@ -75,8 +75,7 @@ const config_option_t agent_options[AOPT_COUNT] = {
     [AOPT_METADATA_TIMEOUT] = INT("metadata_timeout", "300", 1, 86400, 0,
                                   "seconds a download may stay connected to sources without "
                                   "receiving the metadata before it stops with an error"),
-    [AOPT_MAX_DOWNLOADS] = INT("max_downloads", "1000", 1, 100000, 0,
-                               "downloads kept at once"),
+    [AOPT_MAX_DOWNLOADS] = INT("max_downloads", "1000", 1, 100000, 0, "downloads kept at once"),
     [AOPT_RPC_ADDRESS] =
         STR("rpc_address", "127.0.0.1", 0, "address of the JSON-RPC API (IPv4 or IPv6 literal)"),
     [AOPT_RPC_PORT] = INT("rpc_port", "0", 0, 65535, 0,

@@ -109,10 +109,10 @@ static int parse_hash(const char *in, char out[BTSHIM_HASH_HEX])
 /* ---- torrents ------------------------------------------------------------- */
 
 static const char *const torrent_fields[] = {
-    "id",       "hash",      "name",        "path",          "state",       "progress",
-    "size",     "done",      "hashed",      "download_rate", "upload_rate", "uploaded",
-    "peers",    "error",     "added",       "announce",      "kind",        "eta",
-    "downloaded", "sources", "peer_list",   "detail",        "completed",   "session_downloaded",
+    "id",         "hash",    "name",      "path",          "state",       "progress",
+    "size",       "done",    "hashed",    "download_rate", "upload_rate", "uploaded",
+    "peers",      "error",   "added",     "announce",      "kind",        "eta",
+    "downloaded", "sources", "peer_list", "detail",        "completed",   "session_downloaded",
     NULL,
 };
 
@@ -245,15 +245,16 @@ static void view_of_download(agent_t *a, const dl_info_t *d, tview_t *v, size_t 
 static json_t *peer_json(const btshim_peer_t *p, const contacts_source_t *src, size_t n)
 {
     const char *jid = NULL, *res = NULL;
+    char canon[SHARES_ADDR_MAX];
     size_t i, j;
     int exact = 0;
+    if (shares_canon_address(p->address, canon, NULL) != SHARES_OK)
+        n = 0;
     for (i = 0; i < n && !exact; i++) {
         size_t na = shares_item_address_count(src[i].item, src[i].resource);
         for (j = 0; j < na; j++) {
             shares_address_t ad;
-            char canon[SHARES_ADDR_MAX];
             if (shares_item_address(src[i].item, src[i].resource, j, &ad) != 0 ||
-                shares_canon_address(p->address, canon, NULL) != SHARES_OK ||
                 strcmp(canon, ad.address) != 0)
                 continue;
             if (!jid || (!p->incoming && ad.port == p->port)) {
@@ -266,10 +267,10 @@ static json_t *peer_json(const btshim_peer_t *p, const contacts_source_t *src, s
             }
         }
     }
-    json_t *o = json_pack("{sssiss?ss?sbsbsisisIsIsf}", "address", p->address, "port",
-                          (int)p->port, "jid", jid, "resource", res, "incoming", p->incoming,
-                          "seed", p->seed, "download_rate", p->download_rate, "upload_rate",
-                          p->upload_rate, "downloaded", (json_int_t)p->downloaded, "uploaded",
+    json_t *o = json_pack("{sssiss?ss?sbsbsisisIsIsf}", "address", p->address, "port", (int)p->port,
+                          "jid", jid, "resource", res, "incoming", p->incoming, "seed", p->seed,
+                          "download_rate", p->download_rate, "upload_rate", p->upload_rate,
+                          "downloaded", (json_int_t)p->downloaded, "uploaded",
                           (json_int_t)p->uploaded, "progress", p->progress);
     json_t *client = json_string(p->client); /* NULL when not UTF-8: what a peer says */
     if (o)
@@ -278,7 +279,6 @@ static json_t *peer_json(const btshim_peer_t *p, const contacts_source_t *src, s
         json_decref(client);
     return o;
 }
-
 
 static json_t *peer_list_json(agent_t *a, const char *hash)
 {
@@ -342,8 +342,7 @@ static json_t *torrent_json(agent_t *a, const tview_t *v, unsigned mask, size_t 
     if (WANT(15))
         json_object_set_new(o, "announce",
                             json_string(v->announced_kind ? agent_announce_state(a, v->hash)
-                                        : strcmp(v->kind, "download") == 0 &&
-                                                !a->s->share_downloads
+                                        : strcmp(v->kind, "download") == 0 && !a->s->share_downloads
                                             ? "not announced: share_downloads is off"
                                             : "not announced: not seeding"));
     if (WANT(16))
@@ -361,14 +360,13 @@ static json_t *torrent_json(agent_t *a, const tview_t *v, unsigned mask, size_t 
     if (WANT(19))
         json_object_set_new(o, "sources", json_integer((json_int_t)sources));
     if (WANT(20))
-        json_object_set_new(o, "peer_list",
-                            hs ? peer_list_json(a, v->hash) : json_array());
+        json_object_set_new(o, "peer_list", hs ? peer_list_json(a, v->hash) : json_array());
     if (WANT(21))
         json_object_set_new(o, "detail", json_string(v->detail));
     if (WANT(22))
-        json_object_set_new(o, "completed", v->completed_ms
-                                                ? json_integer((json_int_t)(v->completed_ms / 1000))
-                                                : json_null());
+        json_object_set_new(o, "completed",
+                            v->completed_ms ? json_integer((json_int_t)(v->completed_ms / 1000))
+                                            : json_null());
     if (WANT(23))
         json_object_set_new(o, "session_downloaded",
                             json_integer((json_int_t)(hs ? st->downloaded : 0)));
@@ -691,11 +689,10 @@ static rpc_status_t m_add_torrent_by_hash(void *ctx, json_t *params, rpc_call_t 
         rpc_call_error(call, dl_code(derr.code), dl_name(derr.code), "%s", derr.message);
         return RPC_DONE;
     }
-    rpc_call_result(call,
-                    json_pack("{sIsssssssssssbsI}", "id", (json_int_t)d.id, "hash", d.hash, "name",
-                              d.name, "kind", "download", "state", downloads_state_name(d.state),
-                              "path", d.folder, "duplicate", duplicate, "sources",
-                              (json_int_t)source_count(a, d.hash)));
+    rpc_call_result(call, json_pack("{sIsssssssssssbsI}", "id", (json_int_t)d.id, "hash", d.hash,
+                                    "name", d.name, "kind", "download", "state",
+                                    downloads_state_name(d.state), "path", d.folder, "duplicate",
+                                    duplicate, "sources", (json_int_t)source_count(a, d.hash)));
     return RPC_DONE;
 }
 
@@ -725,8 +722,8 @@ static rpc_status_t pause_or_resume(agent_t *a, json_t *params, rpc_call_t *call
         return RPC_DONE;
     }
     downloads_find(a->dl, d.hash, 0, &d);
-    rpc_call_result(call, json_pack("{ssss}", "hash", d.hash, "state",
-                                    downloads_state_name(d.state)));
+    rpc_call_result(call,
+                    json_pack("{ssss}", "hash", d.hash, "state", downloads_state_name(d.state)));
     return RPC_DONE;
 }
 
@@ -925,6 +922,7 @@ typedef struct hashes_ctx {
     json_t *list;
 } hashes_ctx_t;
 
+/* with_sources: 0 none, 1 with their addresses, 2 who only */
 static json_t *hash_json(agent_t *a, const char *hash, int with_sources)
 {
     contacts_source_t src[64];
@@ -938,11 +936,13 @@ static json_t *hash_json(agent_t *a, const char *hash, int with_sources)
     if (!o || !with_sources)
         return o;
     sources = json_array();
-    for (i = 0; sources && i < n && i < 64; i++)
-        json_array_append_new(sources,
-                              json_pack("{ssssso}", "jid", src[i].bare, "resource",
-                                        shares_item_resource(src[i].item, src[i].resource),
-                                        "addresses", addresses_json(src[i].item, src[i].resource)));
+    for (i = 0; sources && i < n && i < 64; i++) {
+        json_t *s = json_pack("{ssss}", "jid", src[i].bare, "resource",
+                              shares_item_resource(src[i].item, src[i].resource));
+        if (s && with_sources == 1)
+            json_object_set_new(s, "addresses", addresses_json(src[i].item, src[i].resource));
+        json_array_append_new(sources, s);
+    }
     json_object_set_new(o, "sources", sources ? sources : json_array());
     return o;
 }
@@ -1003,12 +1003,12 @@ static void search_hash(void *arg, const char *hash)
     shares_share_t sh;
     if (sc->n == sc->max || contacts_sources(sc->a->contacts, hash, &src, 1) == 0 ||
         shares_item_share(src.item, src.resource, src.share, &sh) != 0 ||
-        !contains_nocase(sh.name, sc->query) || !(o = hash_json(sc->a, hash, 1)))
+        !contains_nocase(sh.name, sc->query) || !(o = hash_json(sc->a, hash, 2)))
         return;
     json_object_set_new(o, "here",
-                        library_find(sc->a->lib, hash, 0, NULL) == 0     ? json_string("share")
+                        library_find(sc->a->lib, hash, 0, NULL) == 0    ? json_string("share")
                         : downloads_find(sc->a->dl, hash, 0, NULL) == 0 ? json_string("download")
-                                                                         : json_null());
+                                                                        : json_null());
     sc->hits[sc->n++] = o;
 }
 

@@ -632,8 +632,7 @@ static int on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
             LOG_INFO(a->log, "contacts", "%s's shares changed", bare);
             if (a->dl)
                 downloads_sources_changed(a->dl); /* new devices or addresses: at once */
-        }
-        else if (rc == CONTACTS_EINVAL || rc == CONTACTS_ELIMIT)
+        } else if (rc == CONTACTS_EINVAL || rc == CONTACTS_ELIMIT)
             LOG_WARN(a->log, "contacts", "%s's item refused: %s", bare, err.message);
         else if (rc == CONTACTS_EFORBID && strcasecmp(bare, a->s->jid) != 0)
             LOG_DEBUG(a->log, "contacts", "item from %s ignored: not a contact", bare);

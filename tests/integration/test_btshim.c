@@ -343,8 +343,8 @@ static void btshim__by_hash__metadata_peers_pause_and_delete(void **state)
 
     /* slow, so that the transfer is seen under way */
     assert_int_equal(btshim_session_set_rates(f->b, 256 * 1024, 0, &err), BTSHIM_OK);
-    assert_int_equal(
-        btshim_torrent_add_hash(f->b, made.hash, "a name", dst, NULL, 0, 0, &err), BTSHIM_OK);
+    assert_int_equal(btshim_torrent_add_hash(f->b, made.hash, "a name", dst, NULL, 0, 0, &err),
+                     BTSHIM_OK);
     assert_int_equal(btshim_torrent_add_hash(f->b, made.hash, NULL, dst, NULL, 0, 0, &err),
                      BTSHIM_EEXIST);
     assert_int_equal(btshim_torrent_status(f->b, made.hash, &st, sizeof st, &err), BTSHIM_OK);
@@ -409,14 +409,17 @@ static void btshim__by_hash__metadata_peers_pause_and_delete(void **state)
         assert_string_equal(name, "my film");
     }
     /* the same hash in base32 */
-    assert_int_equal(btshim_parse_magnet("AERUKZ4JVPG66AJDIVTYTK6N54ASGRLH", hash, name, sizeof name, &v2, &err), BTSHIM_OK);
+    assert_int_equal(
+        btshim_parse_magnet("AERUKZ4JVPG66AJDIVTYTK6N54ASGRLH", hash, name, sizeof name, &v2, &err),
+        BTSHIM_OK);
     assert_string_equal(hash, "0123456789abcdef0123456789abcdef01234567");
     assert_int_equal(btshim_parse_magnet("ab", hash, name, sizeof name, &v2, &err), BTSHIM_EINVAL);
     assert_int_equal(v2, 0);
-    assert_int_equal(btshim_parse_magnet("magnet:?xt=urn:btmh:1220"
-                                         "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd",
-                                         hash, name, sizeof name, &v2, &err),
-                     BTSHIM_EINVAL);
+    assert_int_equal(
+        btshim_parse_magnet("magnet:?xt=urn:btmh:1220"
+                            "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd",
+                            hash, name, sizeof name, &v2, &err),
+        BTSHIM_EINVAL);
     assert_int_equal(v2, 1);
 
     btshim_event_clear(&made);

@@ -617,7 +617,8 @@ static void agent__download__added_waits_and_persists(void **state)
     char folder[512], path[600];
 
     /* upper case is read as the same hash; a new folder named after it */
-    r = call(t, "bt.add_torrent_by_hash", "{\"hash\":\"0123456789ABCDEF0123456789abcdef01234567\"}");
+    r = call(t, "bt.add_torrent_by_hash",
+             "{\"hash\":\"0123456789ABCDEF0123456789abcdef01234567\"}");
     res = result_of(r);
     assert_string_equal(json_string_value(json_object_get(res, "hash")), HASH_A);
     assert_false(json_is_true(json_object_get(res, "duplicate")));
@@ -690,11 +691,32 @@ static void agent__download__folders_never_reuse_a_name(void **state)
     json_decref(r);
 
     /* a name cannot climb out or hide: slashes, dots and controls go */
-    r = call(t, "bt.add_torrent_by_hash",
-             "{\"hash\":\"1111111111111111111111111111111111111111\",\"name\":\"../../etc/x\\u202e\"}");
+    r = call(
+        t, "bt.add_torrent_by_hash",
+        "{\"hash\":\"1111111111111111111111111111111111111111\",\"name\":\"../../etc/x\\u202e\"}");
     snprintf(path, sizeof path, "%s/etc_x", t->download_dir);
     assert_string_equal(json_string_value(json_object_get(result_of(r), "path")), path);
     json_decref(r);
+
+    /* a long name of two-byte characters: cut at a character boundary, and
+     * the download is kept (its state file is valid JSON) */
+    {
+        char params[1024], *p;
+        int i;
+        p = params + snprintf(params, sizeof params,
+                              "{\"hash\":\"4444444444444444444444444444444444444444\",\"name\":\"");
+        for (i = 0; i < 150; i++)
+            p += sprintf(p, "\u00e9");
+        strcpy(p, "\"}");
+        r = call(t, "bt.add_torrent_by_hash", params);
+        assert_true(json_is_string(json_object_get(result_of(r), "name")));
+        assert_true(strlen(json_string_value(json_object_get(result_of(r), "name"))) <= 255);
+        json_decref(r);
+        stop(t);
+        start(t);
+        assert_int_equal(
+            downloads_find(t->a->dl, "4444444444444444444444444444444444444444", 0, NULL), 0);
+    }
 
     /* save_path: inside the download directory only (no roots configured) */
     snprintf(root, sizeof root, "%s/sub", t->download_dir);
@@ -714,7 +736,8 @@ static void agent__download__folders_never_reuse_a_name(void **state)
         expect_error(t, "bt.add_torrent_by_hash", params, RPC_INVALID_PARAMS,
                      "outside the download directory");
         snprintf(params, sizeof params,
-                 "{\"hash\":\"3333333333333333333333333333333333333333\",\"save_path\":\"%s/../../data\"}",
+                 "{\"hash\":\"3333333333333333333333333333333333333333\",\"save_path\":\"%s/../../"
+                 "data\"}",
                  root);
         expect_error(t, "bt.add_torrent_by_hash", params, RPC_INVALID_PARAMS, "");
     }
@@ -726,10 +749,9 @@ static void agent__download__folders_never_reuse_a_name(void **state)
 static void agent__download__bad_input(void **state)
 {
     t_t *t = *state;
-    expect_error(t, "bt.add_torrent_by_hash", "{\"hash\":\"12\"}", RPC_INVALID_PARAMS,
-                 "info-hash");
-    expect_error(t, "bt.add_torrent_by_hash",
-                 "{\"hash\":\"" HASH_A HASH_A "\"}", RPC_INVALID_PARAMS, "");
+    expect_error(t, "bt.add_torrent_by_hash", "{\"hash\":\"12\"}", RPC_INVALID_PARAMS, "info-hash");
+    expect_error(t, "bt.add_torrent_by_hash", "{\"hash\":\"" HASH_A HASH_A "\"}",
+                 RPC_INVALID_PARAMS, "");
     expect_error(t, "bt.add_torrent_by_hash", "{}", RPC_INVALID_PARAMS, "either");
     expect_error(t, "bt.add_torrent_by_hash", "{\"hash\":\"" HASH_A "\",\"x\":1}",
                  RPC_INVALID_PARAMS, "unknown parameter");
@@ -749,13 +771,20 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(agent__add_path__hashes_then_seeds),    T(agent__add_path__wait_answers_when_hashed),
-        T(agent__add_path__refuses_bad_params),   T(agent__add_path__duplicate),
-        T(agent__del_torrent__keeps_the_files),   T(agent__restart__seeds_without_hashing),
-        T(agent__restart__checks_a_touched_file), T(agent__restart__withdraws_changed_and_vanished),
-        T(agent__state_dir__must_be_private),     T(agent__get_torrents__fields_and_filter),
-        T(agent__status_rates_and_later_methods), T(agent__download__added_waits_and_persists),
-        T(agent__download__folders_never_reuse_a_name), T(agent__download__bad_input),
+        T(agent__add_path__hashes_then_seeds),
+        T(agent__add_path__wait_answers_when_hashed),
+        T(agent__add_path__refuses_bad_params),
+        T(agent__add_path__duplicate),
+        T(agent__del_torrent__keeps_the_files),
+        T(agent__restart__seeds_without_hashing),
+        T(agent__restart__checks_a_touched_file),
+        T(agent__restart__withdraws_changed_and_vanished),
+        T(agent__state_dir__must_be_private),
+        T(agent__get_torrents__fields_and_filter),
+        T(agent__status_rates_and_later_methods),
+        T(agent__download__added_waits_and_persists),
+        T(agent__download__folders_never_reuse_a_name),
+        T(agent__download__bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
