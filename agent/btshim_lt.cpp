@@ -273,6 +273,20 @@ static int on_torrent(btshim_session_t *ses, const char *hash, btshim_error_t *e
     GUARD_END(err)
 }
 
+/* The torrent `v1`'s resume data, or empty parameters when `resume` is
+ * missing, unreadable or of another torrent. */
+static lt::add_torrent_params resume_of(const void *resume, size_t len, const lt::sha1_hash &v1)
+{
+    if (!resume || !len || len > (size_t)INT32_MAX)
+        return lt::add_torrent_params();
+    lt::error_code ec;
+    lt::add_torrent_params atp = lt::read_resume_data(
+        lt::span<const char>(static_cast<const char *>(resume), static_cast<long>(len)), ec);
+    if (ec || atp.info_hashes.v1 != v1)
+        return lt::add_torrent_params();
+    return atp;
+}
+
 extern "C" {
 
 const char *btshim_backend(void)
@@ -483,15 +497,8 @@ int btshim_torrent_add(btshim_session_t *ses, const void *torrent, size_t len,
         lt::from_span);
     if (ec)
         return set_error(err, BTSHIM_EINVAL, "not a torrent file", ec.message().c_str());
-    lt::add_torrent_params atp;
-    if (resume && resume_len && resume_len <= (size_t)INT32_MAX) {
-        lt::error_code rec;
-        atp = lt::read_resume_data(
-            lt::span<const char>(static_cast<const char *>(resume), static_cast<long>(resume_len)),
-            rec);
-        if (rec || atp.info_hashes.v1 != ti->info_hashes().v1)
-            atp = lt::add_torrent_params(); /* unusable: check the data instead */
-    }
+    /* without usable resume data the data is checked */
+    lt::add_torrent_params atp = resume_of(resume, resume_len, ti->info_hashes().v1);
     if (ses->ses->find_torrent(ti->info_hashes().v1).is_valid())
         return set_error(err, BTSHIM_EEXIST, "the torrent is already in the session");
     hex_of(ti->info_hashes().v1, hash);
@@ -520,15 +527,8 @@ int btshim_torrent_add_hash(btshim_session_t *ses, const char *hash, const char 
     lt::sha1_hash h;
     if (!ses || !parse_hex(hash, h) || !save_path || !*save_path)
         return set_error(err, BTSHIM_EINVAL, "bad arguments");
-    lt::add_torrent_params atp;
-    if (resume && resume_len && resume_len <= (size_t)INT32_MAX) {
-        lt::error_code rec;
-        atp = lt::read_resume_data(
-            lt::span<const char>(static_cast<const char *>(resume), static_cast<long>(resume_len)),
-            rec);
-        if (rec || atp.info_hashes.v1 != h)
-            atp = lt::add_torrent_params(); /* unusable: start from the hash */
-    }
+    /* without usable resume data: from the hash alone */
+    lt::add_torrent_params atp = resume_of(resume, resume_len, h);
     if (ses->ses->find_torrent(h).is_valid())
         return set_error(err, BTSHIM_EEXIST, "the torrent is already in the session");
     atp.info_hashes = lt::info_hash_t(h);

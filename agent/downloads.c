@@ -72,23 +72,6 @@ static void seterr(dl_error_t *err, int code, const char *fmt, ...)
     va_end(ap);
 }
 
-static char *dupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *dupf(const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-    char *p;
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || !(p = malloc((size_t)n + 1)))
-        return NULL;
-    va_start(ap, fmt);
-    vsnprintf(p, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return p;
-}
-
 const char *downloads_state_name(dl_state_t st)
 {
     switch (st) {
@@ -114,7 +97,7 @@ const char *downloads_state_name(dl_state_t st)
 
 static char *state_path(const downloads_t *dl, const char *hash, const char *ext)
 {
-    return dupf("%s/%s.%s", dl->dir, hash, ext);
+    return library_dupf("%s/%s.%s", dl->dir, hash, ext);
 }
 
 static int write_meta(downloads_t *dl, const dl_t *d)
@@ -279,7 +262,8 @@ static char *make_folder(const char *root, const char *name, const char *hash, d
     if (!base[0])
         snprintf(base, sizeof base, "%s", hash);
     for (i = 1; i <= MAX_FOLDER_TRIES; i++) {
-        char *p = i == 1 ? dupf("%s/%s", root, base) : dupf("%s/%s (%d)", root, base, i);
+        char *p =
+            i == 1 ? library_dupf("%s/%s", root, base) : library_dupf("%s/%s (%d)", root, base, i);
         if (!p) {
             seterr(err, DL_ENOMEM, "out of memory");
             return NULL;
@@ -426,7 +410,7 @@ downloads_t *downloads_new(btshim_session_t *ses, const downloads_settings_t *s,
     char **roots = NULL;
     size_t i;
 
-    if (!dl || !(dl->dir = dupf("%s/downloads", s->state_dir))) {
+    if (!dl || !(dl->dir = library_dupf("%s/downloads", s->state_dir))) {
         free(dl);
         seterr(err, DL_ENOMEM, "out of memory");
         return NULL;

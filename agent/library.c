@@ -74,9 +74,7 @@ static void seterr(library_error_t *err, int code, const char *fmt, ...)
     va_end(ap);
 }
 
-/* A formatted string the caller frees, or NULL. */
-static char *dupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *dupf(const char *fmt, ...)
+char *library_dupf(const char *fmt, ...)
 {
     va_list ap;
     int n;
@@ -158,9 +156,9 @@ static int snap_walk(snapshot_t *s, const char *abs, const char *rel, int depth)
         char *cabs, *crel;
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        if (!(cabs = dupf("%s/%s", abs, e->d_name)))
+        if (!(cabs = library_dupf("%s/%s", abs, e->d_name)))
             rc = -1;
-        else if (!(crel = dupf("%s%s%s", rel, *rel ? "/" : "", e->d_name))) {
+        else if (!(crel = library_dupf("%s%s%s", rel, *rel ? "/" : "", e->d_name))) {
             free(cabs);
             rc = -1;
         } else {
@@ -237,7 +235,8 @@ static int snap_refresh(snapshot_t *s, const char *path)
     size_t i;
     for (i = 0; i < s->n; i++) {
         struct stat st;
-        char *p = *s->v[i].rel ? dupf("%s/%s", path, s->v[i].rel) : dupf("%s", path);
+        char *p =
+            *s->v[i].rel ? library_dupf("%s/%s", path, s->v[i].rel) : library_dupf("%s", path);
         int rc = p ? stat(p, &st) : -1;
         free(p);
         if (rc != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != s->v[i].size)
@@ -251,7 +250,7 @@ static int snap_refresh(snapshot_t *s, const char *path)
 
 static char *state_path(const library_t *lib, const char *hash, const char *ext)
 {
-    return dupf("%s/%s.%s", lib->dir, hash, ext);
+    return library_dupf("%s/%s.%s", lib->dir, hash, ext);
 }
 
 int library_write_file(const char *path, const void *data, size_t len)
@@ -260,7 +259,7 @@ int library_write_file(const char *path, const void *data, size_t len)
     int fd, rc = -1;
     const char *p = data;
 
-    if (!(tmp = dupf("%s.tmp", path)))
+    if (!(tmp = library_dupf("%s.tmp", path)))
         return -1;
     unlink(tmp); /* a leftover (or a planted link): never written through */
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -484,7 +483,7 @@ library_t *library_new(btshim_session_t *ses, const char *state_dir, size_t max_
                        library_cb cb, void *arg, library_error_t *err)
 {
     library_t *lib = calloc(1, sizeof *lib);
-    if (!lib || !(lib->dir = dupf("%s/shares", state_dir))) {
+    if (!lib || !(lib->dir = library_dupf("%s/shares", state_dir))) {
         free(lib);
         seterr(err, LIBRARY_ENOMEM, "out of memory");
         return NULL;

@@ -104,6 +104,9 @@ int library_read_file(const char *path, char **data, size_t *len);
  */
 int library_private_dir(const char *path, library_error_t *err);
 
+/** A formatted string the caller frees, or NULL when out of memory. */
+char *library_dupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /** Whether `s` is a v1 info-hash: 40 lowercase hex digits. */
 int library_is_hash(const char *s);
 
