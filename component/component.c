@@ -82,7 +82,8 @@
  * &quot;): a longer one could make the reply exceed the server's limit on
  * what the component sends (512 KiB in Prosody), and the server would close
  * the component's whole stream. */
-#define MAX_REQUEST_ID 1024
+#define MAX_REQUEST_ID  1024
+#define PUBLISH_HOLD_US 20000 /* a publish waits this long at most for the user's next commit */
 
 typedef struct pending_iq pending_iq_t;
 typedef struct removal removal_t;
@@ -117,10 +118,12 @@ typedef struct user {
     unsigned retry_attempt;
     rsrc_t **res; /* known resources, unordered */
     size_t nres, cap_res;
-    unsigned jobs;        /* requests accepted and not yet answered (held or queued) */
-    int catchup;          /* pending is a catch-up republish, not an agent's update */
-    int inflight_catchup; /* inflight holds one of the max_republishes_in_flight slots */
-    int queued;           /* in the catch-up queue (possibly no longer catch-up) */
+    unsigned jobs;             /* requests accepted and not yet answered (held or queued) */
+    unsigned db_jobs;          /* ... of which in the database queue */
+    uint64_t pending_since_us; /* when `pending` was first set (hist_now_us()) */
+    int catchup;               /* pending is a catch-up republish, not an agent's update */
+    int inflight_catchup;      /* inflight holds one of the max_republishes_in_flight slots */
+    int queued;                /* in the catch-up queue (possibly no longer catch-up) */
     struct user *cq_next;
     component_t *c;
 } user_t;
@@ -621,6 +624,12 @@ static void user_kick(component_t *c, user_t *u)
 
     if (!u->pending || u->inflight || loop_timer_armed(&u->retry_timer))
         return;
+    /* Another request of this user is in the database queue: its commit
+     * follows within milliseconds, and one publish then carries both
+     * (a user's devices often update together). Held PUBLISH_HOLD_US at
+     * most: the last request's end, or any later offer, kicks again. */
+    if (u->db_jobs && !u->catchup && hist_now_us() - u->pending_since_us < PUBLISH_HOLD_US)
+        return;
     if (u->digest_known && strcmp(u->pending_digest, u->last_digest) == 0) {
         stat_inc(&c->stats.publishes_skipped);
         LOG_DEBUG(c->log, "publish", "%s unchanged, not published", u->jid);
@@ -706,6 +715,8 @@ static void user_offer(component_t *c, const char *jid, char *text, size_t len, 
         u->digest_known = 1;
     }
     u->catchup = catchup && (!u->pending || u->catchup);
+    if (!u->pending)
+        u->pending_since_us = hist_now_us();
     free(u->pending);
     u->pending = text;
     u->pending_len = len;
@@ -883,6 +894,7 @@ struct req_job {
     user_t *u;
     rsrc_t *r;
     int queued;      /* submitted to the database (counted in r->jobs) */
+    int in_db;       /* ... and not yet done there (counted in u->db_jobs) */
     req_job_t *next; /* in r's list of requests held for a probe */
     /* results */
     uint64_t database_us; /* time in the database job */
@@ -1006,6 +1018,16 @@ refused_unchanged: /* `current` is still the stored state: cached again
 
 static void remove_resource(component_t *c, user_t *u, rsrc_t *r, const char *why);
 
+/* `j` is out of the database queue: a publish held for it may go. */
+static void req_left_db(component_t *c, req_job_t *j)
+{
+    if (!j->in_db)
+        return;
+    j->in_db = 0;
+    if (--j->u->db_jobs == 0 && j->u->pending)
+        user_kick(c, j->u);
+}
+
 /* The request is over (answered, or dropped with the connection): give
  * back its place in the user's budget and free it. */
 static void req_finish(component_t *c, req_job_t *j)
@@ -1015,13 +1037,13 @@ static void req_finish(component_t *c, req_job_t *j)
         if (j->req.op == AGENT_OP_REGISTER)
             j->r->reg_jobs--;
     }
+    req_left_db(c, j);
     j->u->jobs--;
     rsrc_release(j->u, j->r);
     xmpp_stanza_release(j->iq);
     agent_request_clear(&j->req);
     free(j->out.text);
     free(j);
-    (void)c;
 }
 
 /* What the outcome tells about the resource's registration. A refusal by
@@ -1064,6 +1086,8 @@ static void req_done(void *arg)
     component_t *c = j->c;
 
     req_note_outcome(j);
+    /* out of the queue before offering: a publish waits only for others */
+    req_left_db(c, j);
     if (j->failed) {
         stat_inc(&c->stats.requests_refused);
         if (refusal_log_ok(c))
@@ -1117,6 +1141,8 @@ static void req_submit(component_t *c, req_job_t *j)
     if (j->req.op == AGENT_OP_REGISTER)
         r->reg_jobs++;
     j->queued = 1;
+    j->in_db = 1;
+    u->db_jobs++;
     j->want_last = !u->digest_known;
     if (dbpool_submit(c->pool, j->req.jid, req_run, req_done, j) != 0)
         req_refuse(c, j, AGENT_ERR_UNAVAILABLE, "the component is busy; retry later");
