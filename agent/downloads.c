@@ -2,7 +2,6 @@
 /* Downloads from contacts: folders, sources, resume data, state files. */
 #include "downloads.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -890,26 +889,24 @@ static int cmp_added(const void *a, const void *b)
     return x->added_ms < y->added_ms ? -1 : x->added_ms > y->added_ms;
 }
 
+static int load_cb(void *arg, const char *hash)
+{
+    downloads_t *dl = arg;
+    if (dl->n >= dl->s.max_downloads)
+        return 1;
+    if (!find(dl, hash, 0, NULL))
+        load_one(dl, hash);
+    return 0;
+}
+
 size_t downloads_load(downloads_t *dl)
 {
-    DIR *dir = opendir(dl->dir);
-    struct dirent *e;
     size_t before = dl->n, complete = 0, i;
 
-    if (!dir) {
+    if (library_scan(dl->dir, load_cb, dl) != 0) {
         LOG_WARN(dl->log, "download", "%s: %s", dl->dir, strerror(errno));
         return 0;
     }
-    while ((e = readdir(dir)) && dl->n < dl->s.max_downloads) {
-        char hash[BTSHIM_HASH_HEX];
-        if (strlen(e->d_name) != 45 || strcmp(e->d_name + 40, ".json") != 0)
-            continue;
-        memcpy(hash, e->d_name, 40);
-        hash[40] = '\0';
-        if (library_is_hash(hash) && !find(dl, hash, 0, NULL))
-            load_one(dl, hash);
-    }
-    closedir(dir);
     if (dl->n > before)
         qsort(dl->v + before, dl->n - before, sizeof *dl->v, cmp_added);
     for (i = before; i < dl->n; i++)

@@ -1004,27 +1004,43 @@ static int cmp_added(const void *a, const void *b)
     return x->added_ms < y->added_ms ? -1 : x->added_ms > y->added_ms;
 }
 
-size_t library_load(library_t *lib)
+int library_scan(const char *dir, int (*fn)(void *arg, const char *hash), void *arg)
 {
-    DIR *d = opendir(lib->dir);
+    DIR *d = opendir(dir);
     struct dirent *e;
-    size_t before = lib->n, seeding = 0, i;
-
-    if (!d) {
-        LOG_WARN(lib->log, "share", "%s: %s", lib->dir, strerror(errno));
-        return 0;
-    }
-    while ((e = readdir(d)) && lib->n < lib->max_shares) {
+    if (!d)
+        return -1;
+    while ((e = readdir(d))) {
         char hash[BTSHIM_HASH_HEX];
-        size_t len = strlen(e->d_name);
-        if (len != 45 || strcmp(e->d_name + 40, ".json") != 0)
+        if (strlen(e->d_name) != 45 || strcmp(e->d_name + 40, ".json") != 0)
             continue;
         memcpy(hash, e->d_name, 40);
         hash[40] = '\0';
-        if (library_is_hash(hash) && !find(lib, hash, 0, NULL))
-            load_one(lib, hash);
+        if (library_is_hash(hash) && fn(arg, hash) != 0)
+            break;
     }
     closedir(d);
+    return 0;
+}
+
+static int load_cb(void *arg, const char *hash)
+{
+    library_t *lib = arg;
+    if (lib->n >= lib->max_shares)
+        return 1;
+    if (!find(lib, hash, 0, NULL))
+        load_one(lib, hash);
+    return 0;
+}
+
+size_t library_load(library_t *lib)
+{
+    size_t before = lib->n, seeding = 0, i;
+
+    if (library_scan(lib->dir, load_cb, lib) != 0) {
+        LOG_WARN(lib->log, "share", "%s: %s", lib->dir, strerror(errno));
+        return 0;
+    }
     if (lib->n > before)
         qsort(lib->v + before, lib->n - before, sizeof *lib->v, cmp_added);
     for (i = before; i < lib->n; i++)

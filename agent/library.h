@@ -110,6 +110,13 @@ char *library_dupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /** Whether `s` is a v1 info-hash: 40 lowercase hex digits. */
 int library_is_hash(const char *s);
 
+/**
+ * Call `fn(arg, hash)` for each `<hash>.json` file in `dir` (a state
+ * folder), until it returns non-zero. Returns 0, -1 (errno set) when the
+ * folder cannot be read.
+ */
+int library_scan(const char *dir, int (*fn)(void *arg, const char *hash), void *arg);
+
 /** A new id, unique among the library's and the downloads' ids. */
 uint64_t library_new_id(library_t *lib);
 
