@@ -19,6 +19,14 @@ same run. One file of random data (1 GiB by default), in the page cache.
 3. CPU time per GiB received (user + system, all threads): bob's agent
    from /proc/PID/stat over the transfer, the plain leecher its own.
 
+Like the shim, the plain sessions leave libtorrent's uTP on, and
+libtorrent connects to a peer over uTP first. As a reference (no target),
+every round also times a plain leecher with uTP off (TCP only) from the
+same seeders. Each transfer records the UDP datagrams the machine's
+sockets dropped for a full receive buffer (/proc/net/snmp, the whole
+network namespace), the CPU time of the seeders and the busy cores of the
+whole machine, since on a small machine other work shows in the figures.
+
 Before the rounds, one untimed download from each seeder alone: seeders
 add a share in seed mode (as the agent does after hashing) and verify each
 piece the first time a peer asks for it; the warm-up makes every seeder
@@ -26,10 +34,7 @@ serve verified pieces in the timed rounds (the agents keep that across the
 restarts that toggle the desktop). The order of agent and plain (and of
 one and two sources) alternates per round; every download goes to a fresh
 folder that is deleted before the next one (disk: the source plus one
-copy). Every transfer also records the CPU time of the seeders and the
-busy cores of the whole machine, since on a small machine other work
-shows in the figures. Prints every round, the median, the worst and the
-max.
+copy). Prints every round, the median, the worst and the max.
 
 usage: download_bench.py BITWEEN_AGENT BITWEEN_COMPONENT [--rounds N] [--gib N]
                          [--mib N (instead of --gib, for a quick try)]
@@ -60,7 +65,6 @@ ROUNDS = arg("--rounds", 3)
 MIB = arg("--mib", arg("--gib", 1) * 1024)
 SIZE = MIB << 20
 TIMEOUT = max(60.0, arg("--timeout", 900.0) * MIB / 1024)  # seconds for one transfer
-DOMAIN = os.environ["BITWEEN_STACK_DOMAIN"]
 PLAIN = os.path.join(HERE, "download_plain.py")
 HZ = os.sysconf("SC_CLK_TCK")
 GiB = 1 << 30
@@ -86,11 +90,22 @@ def cpu_of(pid):
 
 
 def machine():
-    """(busy, total) CPU seconds of the whole machine since boot."""
+    """Busy CPU seconds of the whole machine since boot."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
-    idle = v[3] + v[4]
-    return (sum(v[:8]) - idle) / HZ, sum(v[:8]) / HZ
+    return (sum(v[:8]) - v[3] - v[4]) / HZ
+
+
+def snmp():
+    """{(protocol, counter): value} of /proc/net/snmp."""
+    out = {}
+    with open("/proc/net/snmp") as f:
+        lines = f.read().splitlines()
+    for head, vals in zip(lines[::2], lines[1::2]):
+        proto = head.split(":")[0]
+        for k, v in zip(head.split()[1:], vals.split()[1:]):
+            out[(proto, k)] = int(v)
+    return out
 
 
 def median(v):
@@ -100,20 +115,26 @@ def median(v):
 
 
 class Meter:
-    """CPU of some processes and busy cores of the machine over a span."""
+    """CPU of some processes, busy cores of the machine and UDP drops over
+    a span."""
 
     def __init__(self, pids):
         self.pids = pids
         self.c0 = [cpu_of(p) for p in pids]
         self.m0 = machine()
+        self.n0 = snmp()
         self.t0 = time.monotonic()
 
     def stop(self):
         c1 = [cpu_of(p) for p in self.pids]
         m1 = machine()
+        n1 = snmp()
         self.wall = time.monotonic() - self.t0
         self.cpu = [b - a for a, b in zip(self.c0, c1)]
-        self.busy = (m1[0] - self.m0[0]) / self.wall  # cores
+        self.busy = (m1 - self.m0) / self.wall  # cores
+        self.udp = n1[("Udp", "InDatagrams")] - self.n0[("Udp", "InDatagrams")]
+        self.udp_drops = n1[("Udp", "RcvbufErrors")] - self.n0[("Udp", "RcvbufErrors")]
+        self.tcp = n1[("Tcp", "InSegs")] - self.n0[("Tcp", "InSegs")]
         return self
 
 
@@ -133,6 +154,12 @@ def read_line(proc, seconds, what):
     return buf.decode().strip()
 
 
+def result(seconds, cpu, received, meter, seeder_cpu, split, first=None):
+    return {"s": seconds, "cpu": cpu, "received": received, "seeder_cpu": seeder_cpu,
+            "busy": meter.busy, "udp": meter.udp, "udp_drops": meter.udp_drops, "tcp": meter.tcp,
+            "split": split, "first": first or [None] * len(split)}
+
+
 class Bench:
     def __init__(self, work):
         self.work = work
@@ -142,8 +169,7 @@ class Bench:
 
     def spawn(self, *args):
         p = subprocess.Popen([self.py, PLAIN] + [str(a) for a in args], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, bufsize=0,
-                             stderr=self.log)
+                             stdout=subprocess.PIPE, bufsize=0, stderr=self.log)
         self.procs.append(p)
         return p
 
@@ -173,11 +199,12 @@ class Bench:
         p.endpoint = "%s:%s" % (address, line.split()[1])
         return p
 
-    def plain(self, seeders, h, name, check=None):
+    def plain(self, seeders, h, name, check=None, tcp=False):
         """A plain leecher downloads `h` from `seeders`: a result dict."""
         dest = tempfile.mkdtemp(prefix="plain.", dir=self.work)
-        p = self.spawn("leech", "127.0.0.7", h, name, dest, TIMEOUT,
-                       *[s.endpoint for s in seeders])
+        p = self.spawn("leech", *((["--tcp"] if tcp else []) +
+                                  ["127.0.0.7", h, name, dest, TIMEOUT] +
+                                  [s.endpoint for s in seeders]))
         try:
             read_line(p, 60, "plain leecher")
             m = Meter([s.pid for s in seeders])
@@ -191,10 +218,8 @@ class Bench:
         if check and subprocess.run(["cmp", "-s", check, os.path.join(dest, name)]).returncode:
             raise SystemExit("plain download differs from the source")
         shutil.rmtree(dest)
-        by_ip = {s.endpoint.split(":")[0]: s for s in seeders}
-        return {"s": r["seconds"], "cpu": r["cpu"], "received": r["received"],
-                "seeder_cpu": m.cpu, "busy": m.busy,
-                "split": [r["by_peer"].get(ip, 0) for ip in by_ip]}
+        return result(r["seconds"], r["cpu"], r["received"], m, m.cpu,
+                      [r["by_peer"].get(s.endpoint.split(":")[0], 0) for s in seeders])
 
     # ---- the agents ------------------------------------------------------------
 
@@ -203,7 +228,9 @@ class Bench:
         m = Meter([bob.proc.pid] + [s.proc.pid for s in seeders])
         t0 = time.monotonic()
         r = bob.result("bt.add_torrent_by_hash", hash=h)
-        last = {}
+        got = {}    # resource: bytes it sent, as last seen
+        first = {}  # resource: seconds from the add to its first sighting as a peer
+        polled = [0.0]
 
         def seeding():
             t = bob.result("bt.get_torrents", hash=h, fields=["state", "done", "size",
@@ -211,11 +238,13 @@ class Bench:
             t = t["torrents"][0]
             if t["state"] == "error":
                 raise SystemExit("bob's download failed: %s" % t)
-            if time.monotonic() - last.get("at", 0) > 1:
+            now = time.monotonic()
+            if now - polled[0] > 1:
+                polled[0] = now
                 peers = bob.result("bt.get_torrents", hash=h, fields=["peer_list"])
                 for pe in peers["torrents"][0]["peer_list"]:
-                    last[pe["resource"]] = pe["downloaded"]
-                last["at"] = time.monotonic()
+                    got[pe["resource"]] = pe["downloaded"]
+                    first.setdefault(pe["resource"], now - t0)
             return t if t["state"] == "seeding" and t["done"] == t["size"] else None
         t = wait_for(TIMEOUT, seeding, step=POLL)
         dt = time.monotonic() - t0
@@ -229,9 +258,9 @@ class Bench:
         bob.result("bt.del_torrent", hash=h, delete_data=True)
         if not wait_for(120, lambda: not os.path.exists(r["path"])):
             raise SystemExit("bob's download folder %s was not deleted" % r["path"])
-        return {"s": dt, "cpu": m.cpu[0], "received": t["session_downloaded"],
-                "seeder_cpu": m.cpu[1:], "busy": m.busy,
-                "split": [last.get(s.env["BITWEEN_AGENT_RESOURCE"], 0) for s in seeders]}
+        names = [s.env["BITWEEN_AGENT_RESOURCE"] for s in seeders]
+        return result(dt, m.cpu[0], t["session_downloaded"], m, m.cpu[1:],
+                      [got.get(n, 0) for n in names], [first.get(n) for n in names])
 
 
 def sources(bob, h):
@@ -248,12 +277,20 @@ def cpu_per_gib(r):
     return r["cpu"] / (r["received"] / GiB)
 
 
+def sent_per_gib(r, i=0):
+    return r["seeder_cpu"][i] / (r["received"] / GiB)
+
+
 def summary(label, values, unit, worst_is_max, fmt="%.2f"):
-    """median, worst and max of one metric, one line."""
+    """The median, the worst and the range of one metric, on one line."""
     worst = max(values) if worst_is_max else min(values)
-    print(("  %-44s median " + fmt + "%s, worst " + fmt + "%s, min " + fmt + "%s, max " + fmt +
+    print(("  %-46s median " + fmt + "%s, worst " + fmt + "%s, min " + fmt + "%s, max " + fmt +
            "%s") % (label, median(values), unit, worst, unit, min(values), unit, max(values),
                     unit), flush=True)
+
+
+def mib(v):
+    return "/".join("%d" % (x >> 20) for x in v)
 
 
 def main():
@@ -300,13 +337,15 @@ def main():
                  time.monotonic() - t0, b.py), flush=True)
 
         def row(tag, r):
-            return "%s %7.2f s %6.1f MB/s  cpu %5.2f s/GiB  seeders %s s  busy %.2f cores" % (
-                tag, r["s"], r["received"] / r["s"] / 1e6, cpu_per_gib(r),
-                "+".join("%.2f" % c for c in r["seeder_cpu"]), r["busy"])
+            return ("%-9s %7.2f s %6.1f MB/s  cpu %5.2f s/GiB  seeders %s s  busy %.2f cores  "
+                    "UDP datagrams %d (dropped %d), TCP segments %d" % (
+                        tag, r["s"], r["received"] / r["s"] / 1e6, cpu_per_gib(r),
+                        "+".join("%.2f" % c for c in r["seeder_cpu"]), r["busy"],
+                        r["udp"], r["udp_drops"], r["tcp"]))
 
         # 1. one source, agent beside plain; 3. CPU per GiB
-        print("\n1. one source: bob's agent (hash from alice's item) beside plain libtorrent",
-              flush=True)
+        print("\n1. one source: bob's agent (hash from alice's item) beside plain libtorrent "
+              "(same settings: uTP on); plain over TCP only as a reference", flush=True)
         wa = b.agent(bob, [laptop], h, check=big)
         wp = b.plain([seed_a], h, "big.bin", check=big)
         print("   warm-up (seeders verify each piece on first request; contents compared):",
@@ -314,35 +353,46 @@ def main():
         print("     " + row("agent", wa), flush=True)
         print("     " + row("plain", wp), flush=True)
         one = []
-        print("%5s %9s %9s %12s %12s %12s %9s %11s %11s" % (
-            "round", "agent s", "plain s", "throughput", "agent CPU", "plain CPU", "CPU",
-            "busy cores", "busy cores"), flush=True)
-        print("%5s %9s %9s %12s %12s %12s %9s %11s %11s" % (
-            "", "", "", "agent/plain", "s/GiB", "s/GiB", "ratio", "agent", "plain"), flush=True)
+        hdr = "%5s %8s %8s %11s %8s %10s %10s %8s %10s %12s %12s %11s"
+        print(hdr % ("round", "agent", "plain", "throughput", "plain", "agent CPU", "plain CPU",
+                     "CPU", "TCP CPU", "UDP kdgrams", "UDP drops", "busy cores"), flush=True)
+        print(hdr % ("", "s", "s", "agent/plain", "TCP s", "s/GiB", "s/GiB", "ratio", "s/GiB",
+                     "agent/plain", "agent/plain", "agent/plain"), flush=True)
         for r in range(ROUNDS):
             if r % 2 == 0:
                 ra = b.agent(bob, [laptop], h)
                 rp = b.plain([seed_a], h, "big.bin")
+                rt = b.plain([seed_a], h, "big.bin", tcp=True)
             else:
+                rt = b.plain([seed_a], h, "big.bin", tcp=True)
                 rp = b.plain([seed_a], h, "big.bin")
                 ra = b.agent(bob, [laptop], h)
-            one.append((ra, rp))
-            print("%5d %9.2f %9.2f %11.2fx %12.2f %12.2f %8.2fx %11.2f %11.2f" % (
-                r + 1, ra["s"], rp["s"], rp["s"] / ra["s"], cpu_per_gib(ra), cpu_per_gib(rp),
-                cpu_per_gib(ra) / cpu_per_gib(rp), ra["busy"], rp["busy"]), flush=True)
+            one.append((ra, rp, rt))
+            print("%5d %8.2f %8.2f %10.2fx %8.2f %10.2f %10.2f %7.2fx %10.2f %12s %12s %11s" % (
+                r + 1, ra["s"], rp["s"], rp["s"] / ra["s"], rt["s"], cpu_per_gib(ra),
+                cpu_per_gib(rp), cpu_per_gib(ra) / cpu_per_gib(rp), cpu_per_gib(rt),
+                "%d/%d" % (ra["udp"] // 1000, rp["udp"] // 1000),
+                "%d/%d" % (ra["udp_drops"], rp["udp_drops"]),
+                "%.2f/%.2f" % (ra["busy"], rp["busy"])), flush=True)
         print("one source, %d rounds:" % ROUNDS, flush=True)
-        summary("agent seconds", [a["s"] for a, _ in one], " s", True)
-        summary("plain seconds", [p["s"] for _, p in one], " s", True)
-        summary("throughput agent/plain (target >= 0.90x)", [p["s"] / a["s"] for a, p in one],
+        summary("agent seconds", [x[0]["s"] for x in one], " s", True)
+        summary("plain seconds", [x[1]["s"] for x in one], " s", True)
+        summary("throughput agent/plain (target >= 0.90x)", [x[1]["s"] / x[0]["s"] for x in one],
                 "x", False)
-        summary("agent CPU per GiB received", [cpu_per_gib(a) for a, _ in one], " s", True)
-        summary("plain CPU per GiB received", [cpu_per_gib(p) for _, p in one], " s", True)
-        summary("CPU per GiB agent/plain", [cpu_per_gib(a) / cpu_per_gib(p) for a, p in one],
+        summary("plain over TCP only, seconds (reference)", [x[2]["s"] for x in one], " s", True)
+        summary("agent CPU per GiB received", [cpu_per_gib(x[0]) for x in one], " s", True)
+        summary("plain CPU per GiB received", [cpu_per_gib(x[1]) for x in one], " s", True)
+        summary("CPU per GiB agent/plain", [cpu_per_gib(x[0]) / cpu_per_gib(x[1]) for x in one],
                 "x", True)
-        summary("alice's agent (seeder) CPU per GiB sent",
-                [a["seeder_cpu"][0] / (a["received"] / GiB) for a, _ in one], " s", True)
-        summary("plain seeder CPU per GiB sent",
-                [p["seeder_cpu"][0] / (p["received"] / GiB) for _, p in one], " s", True)
+        summary("plain over TCP only, CPU per GiB received", [cpu_per_gib(x[2]) for x in one],
+                " s", True)
+        summary("alice's agent (seeder) CPU per GiB sent", [sent_per_gib(x[0]) for x in one],
+                " s", True)
+        summary("plain seeder CPU per GiB sent", [sent_per_gib(x[1]) for x in one], " s", True)
+        summary("UDP datagrams dropped, agent transfer", [x[0]["udp_drops"] for x in one], "",
+                True, "%.0f")
+        summary("UDP datagrams dropped, plain transfer", [x[1]["udp_drops"] for x in one], "",
+                True, "%.0f")
 
         # 2. two sources beside one
         print("\n2. two sources (alice's laptop and desktop, the same file) beside one "
@@ -380,53 +430,67 @@ def main():
             set_desktop(n == 2)
             return b.agent(bob, [laptop, desktop] if n == 2 else [laptop], h)
 
-        def plain_n(n):
-            return b.plain([seed_a, seed_b] if n == 2 else [seed_a], h, "big.bin")
+        def plain_n(n, tcp=False):
+            return b.plain([seed_a, seed_b] if n == 2 else [seed_a], h, "big.bin", tcp=tcp)
         two = []
-        print("%5s %9s %9s %9s %9s %9s %9s %13s %13s %9s %9s" % (
-            "round", "agent 1", "agent 2", "speed-up", "plain 1", "plain 2", "speed-up",
-            "agent 2 split", "plain 2 split", "busy 2", "busy 2"), flush=True)
-        print("%5s %9s %9s %9s %9s %9s %9s %13s %13s %9s %9s" % (
-            "", "s", "s", "agent", "s", "s", "plain", "MiB", "MiB", "agent", "plain"),
-            flush=True)
+        hdr = "%5s %8s %8s %8s %8s %8s %8s %8s %8s %8s %10s %10s %10s %14s %12s %12s"
+        print(hdr % ("round", "agent 1", "agent 2", "speed-", "plain 1", "plain 2", "speed-",
+                     "TCP 1", "TCP 2", "speed-", "agent 2", "plain 2", "TCP 2", "busy 2",
+                     "UDP kdgrams", "TCP ksegs"), flush=True)
+        print(hdr % ("", "s", "s", "up", "s", "s", "up", "s", "s", "up", "split MiB",
+                     "split MiB", "split MiB", "agt/pln/TCP", "agent 1/2", "agent 1/2"),
+              flush=True)
         for r in range(ROUNDS):
             if r % 2 == 0:
                 a2, a1 = agent_n(2), agent_n(1)
                 p1, p2 = plain_n(1), plain_n(2)
+                t1, t2 = plain_n(1, True), plain_n(2, True)
             else:
+                t2, t1 = plain_n(2, True), plain_n(1, True)
                 p2, p1 = plain_n(2), plain_n(1)
                 a1, a2 = agent_n(1), agent_n(2)
-            two.append((a1, a2, p1, p2))
-            print("%5d %9.2f %9.2f %8.2fx %9.2f %9.2f %8.2fx %13s %13s %9.2f %9.2f" % (
-                r + 1, a1["s"], a2["s"], a1["s"] / a2["s"], p1["s"], p2["s"], p1["s"] / p2["s"],
-                "/".join("%d" % (x >> 20) for x in a2["split"]),
-                "/".join("%d" % (x >> 20) for x in p2["split"]), a2["busy"], p2["busy"]),
-                flush=True)
-        print("two sources, %d rounds:" % ROUNDS, flush=True)
-        summary("agent, one source, seconds", [t[0]["s"] for t in two], " s", True)
-        summary("agent, two sources, seconds", [t[1]["s"] for t in two], " s", True)
-        summary("agent speed-up, two sources / one", [t[0]["s"] / t[1]["s"] for t in two],
-                "x", False)
-        summary("plain speed-up, two sources / one", [t[2]["s"] / t[3]["s"] for t in two],
-                "x", False)
-        summary("throughput agent/plain, two sources", [t[3]["s"] / t[1]["s"] for t in two],
-                "x", False)
-        summary("agent CPU per GiB received, two sources", [cpu_per_gib(t[1]) for t in two],
-                " s", True)
-        summary("plain CPU per GiB received, two sources", [cpu_per_gib(t[3]) for t in two],
-                " s", True)
-        summary("agents' CPU, leecher + both seeders, two sources",
-                [t[1]["cpu"] + sum(t[1]["seeder_cpu"]) for t in two], " s", True)
-        summary("busy cores during agent, two sources", [t[1]["busy"] for t in two], "", True)
-        summary("busy cores during agent, one source", [t[0]["busy"] for t in two], "", True)
-        summary("bytes received / size, agent, two sources",
-                [t[1]["received"] / SIZE for t in two], "", True, "%.3f")
-        print("CPU seconds per transfer, two sources (leecher, laptop, desktop), agent / plain:",
+            two.append((a1, a2, p1, p2, t1, t2))
+            print("%5d %8.2f %8.2f %7.2fx %8.2f %8.2f %7.2fx %8.2f %8.2f %7.2fx %10s %10s %10s "
+                  "%14s %12s %12s" % (
+                      r + 1, a1["s"], a2["s"], a1["s"] / a2["s"], p1["s"], p2["s"],
+                      p1["s"] / p2["s"], t1["s"], t2["s"], t1["s"] / t2["s"],
+                      mib(a2["split"]), mib(p2["split"]), mib(t2["split"]),
+                      "/".join("%.2f" % x["busy"] for x in (a2, p2, t2)),
+                      "%d/%d" % (a1["udp"] // 1000, a2["udp"] // 1000),
+                      "%d/%d" % (a1["tcp"] // 1000, a2["tcp"] // 1000)), flush=True)
+        print("two sources (splits: laptop/desktop, as last seen), %d rounds:" % ROUNDS,
               flush=True)
-        for i, t in enumerate(two):
-            print("  round %d: %.2f, %s / %.2f, %s" % (
-                i + 1, t[1]["cpu"], ", ".join("%.2f" % c for c in t[1]["seeder_cpu"]),
-                t[3]["cpu"], ", ".join("%.2f" % c for c in t[3]["seeder_cpu"])), flush=True)
+        summary("agent, one source, seconds", [x[0]["s"] for x in two], " s", True)
+        summary("agent, two sources, seconds", [x[1]["s"] for x in two], " s", True)
+        summary("agent speed-up, two sources / one", [x[0]["s"] / x[1]["s"] for x in two],
+                "x", False)
+        summary("plain speed-up, two sources / one", [x[2]["s"] / x[3]["s"] for x in two],
+                "x", False)
+        summary("plain TCP only speed-up, two sources / one",
+                [x[4]["s"] / x[5]["s"] for x in two], "x", False)
+        summary("throughput agent/plain, two sources", [x[3]["s"] / x[1]["s"] for x in two],
+                "x", False)
+        summary("agent CPU per GiB received, two sources", [cpu_per_gib(x[1]) for x in two],
+                " s", True)
+        summary("plain CPU per GiB received, two sources", [cpu_per_gib(x[3]) for x in two],
+                " s", True)
+        summary("leecher + both seeders CPU, agents, 2 sources",
+                [x[1]["cpu"] + sum(x[1]["seeder_cpu"]) for x in two], " s", True)
+        summary("leecher + both seeders CPU, TCP only, 2 sources",
+                [x[5]["cpu"] + sum(x[5]["seeder_cpu"]) for x in two], " s", True)
+        summary("busy cores, agents, two sources", [x[1]["busy"] for x in two], "", True)
+        summary("busy cores, plain TCP only, two sources", [x[5]["busy"] for x in two], "",
+                True)
+        summary("bytes received / size, agent, two sources",
+                [x[1]["received"] / SIZE for x in two], "", True, "%.3f")
+        print("per transfer with two sources: seconds from the add until bob's agent listed "
+              "each source as a peer (laptop, desktop; polled each second); CPU seconds of "
+              "leecher, laptop, desktop for agent / plain / TCP only:", flush=True)
+        for i, x in enumerate(two):
+            print("  round %d: %s; %s / %s / %s" % (
+                i + 1, ", ".join("%.1f" % f if f is not None else "never" for f in x[1]["first"]),
+                *("%.2f, %s" % (y["cpu"], ", ".join("%.2f" % c for c in y["seeder_cpu"]))
+                  for y in (x[1], x[3], x[5]))), flush=True)
         load = os.getloadavg()
         print("\nload average at the end %.2f %.2f %.2f" % load, flush=True)
     finally:

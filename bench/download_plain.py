@@ -13,8 +13,10 @@ session, so that its CPU time is its own.
       seeds TORRENT from SAVE_DIR in seed mode and upload mode, as the
       agent seeds a share; prints "port N" once listening, then runs until
       its standard input closes.
-  download_plain.py leech ADDRESS HASH NAME SAVE_DIR TIMEOUT_S IP:PORT...
-      prints "ready" once listening and waits for a line on standard input;
+  download_plain.py leech [--tcp] ADDRESS HASH NAME SAVE_DIR TIMEOUT_S IP:PORT...
+      with --tcp, uTP off (enable_outgoing_utp and enable_incoming_utp
+      false: a reference, not the shim's settings); prints "ready" once
+      listening and waits for a line on standard input;
       then adds HASH as a magnet (the info-hash only; NAME as the agent
       names the torrent), connect_peer()s each IP:PORT, waits for
       torrent_finished (all pieces verified) or TIMEOUT_S, and prints one
@@ -30,7 +32,7 @@ import time
 import libtorrent as lt
 
 
-def session(address):
+def session(address, tcp_only=False):
     alert_mask = (lt.alert.category_t.error_notification | lt.alert.category_t.status_notification
                   | lt.alert.category_t.storage_notification
                   | lt.alert.category_t.port_mapping_notification)
@@ -43,6 +45,8 @@ def session(address):
         "allow_multiple_connections_per_ip": True,
         "alert_mask": alert_mask,
     }
+    if tcp_only:
+        settings.update(enable_outgoing_utp=False, enable_incoming_utp=False)
     ses = lt.session(settings, 0)  # flags 0: no default plugins
     ses.add_extension("ut_metadata")
     ses.add_extension("smart_ban")
@@ -74,8 +78,8 @@ def seed(address, torrent, save_dir):
     sys.stdin.read()  # until the bench closes it
 
 
-def leech(address, hash_, name, save_dir, timeout, peers):
-    ses = session(address)
+def leech(address, hash_, name, save_dir, timeout, peers, tcp_only):
+    ses = session(address, tcp_only)
     atp = lt.parse_magnet_uri("magnet:?xt=urn:btih:" + hash_)
     atp.name = name
     atp.save_path = save_dir
@@ -117,8 +121,9 @@ def main():
     if len(sys.argv) == 5 and sys.argv[1] == "seed":
         seed(*sys.argv[2:])
     elif len(sys.argv) >= 8 and sys.argv[1] == "leech":
-        leech(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], float(sys.argv[6]),
-              sys.argv[7:])
+        tcp_only = sys.argv[2] == "--tcp"
+        a = sys.argv[3:] if tcp_only else sys.argv[2:]
+        leech(a[0], a[1], a[2], a[3], float(a[4]), a[5:], tcp_only)
     else:
         sys.exit(__doc__)
 
