@@ -1046,7 +1046,8 @@ static rpc_status_t m_search(void *ctx, json_t *params, rpc_call_t *call)
     }
     if (a->contacts && sc.max)
         contacts_each_hash(a->contacts, search_hash, &sc);
-    qsort(sc.hits, sc.n, sizeof *sc.hits, by_name);
+    if (sc.n > 1)
+        qsort(sc.hits, sc.n, sizeof *sc.hits, by_name);
     for (i = 0; i < sc.n; i++)
         json_array_append_new(list, sc.hits[i]);
     free(sc.hits);
