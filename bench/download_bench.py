@@ -19,10 +19,10 @@ same run. One file of random data (1 GiB by default), in the page cache.
 3. CPU time per GiB received (user + system, all threads): bob's agent
    from /proc/PID/stat over the transfer, the plain leecher its own.
 
-Like the shim, the plain sessions leave libtorrent's uTP on, and
-libtorrent connects to a peer over uTP first. As a reference (no target),
-every round also times a plain leecher with uTP off (TCP only) from the
-same seeders. Each transfer records the UDP datagrams the machine's
+Like the shim, the plain sessions connect to peers over TCP and accept
+uTP. As a reference (no target), every round also times a plain leecher
+with libtorrent's default, outgoing uTP on (it connects over uTP first),
+from the same seeders. Each transfer records the UDP datagrams the machine's
 sockets dropped for a full receive buffer (/proc/net/snmp, the whole
 network namespace), the CPU time of the seeders and the busy cores of the
 whole machine, since on a small machine other work shows in the figures.
@@ -202,7 +202,7 @@ class Bench:
     def plain(self, seeders, h, name, check=None, tcp=False):
         """A plain leecher downloads `h` from `seeders`: a result dict."""
         dest = tempfile.mkdtemp(prefix="plain.", dir=self.work)
-        p = self.spawn("leech", *((["--tcp"] if tcp else []) +
+        p = self.spawn("leech", *((["--utp"] if tcp else []) +
                                   ["127.0.0.7", h, name, dest, TIMEOUT] +
                                   [s.endpoint for s in seeders]))
         try:
@@ -345,7 +345,7 @@ def main():
 
         # 1. one source, agent beside plain; 3. CPU per GiB
         print("\n1. one source: bob's agent (hash from alice's item) beside plain libtorrent "
-              "(same settings: uTP on); plain over TCP only as a reference", flush=True)
+              "(same settings: TCP out); plain with uTP first as a reference", flush=True)
         wa = b.agent(bob, [laptop], h, check=big)
         wp = b.plain([seed_a], h, "big.bin", check=big)
         print("   warm-up (seeders verify each piece on first request; contents compared):",
@@ -355,8 +355,8 @@ def main():
         one = []
         hdr = "%5s %8s %8s %11s %8s %10s %10s %8s %10s %12s %12s %11s"
         print(hdr % ("round", "agent", "plain", "throughput", "plain", "agent CPU", "plain CPU",
-                     "CPU", "TCP CPU", "UDP kdgrams", "UDP drops", "busy cores"), flush=True)
-        print(hdr % ("", "s", "s", "agent/plain", "TCP s", "s/GiB", "s/GiB", "ratio", "s/GiB",
+                     "CPU", "uTP CPU", "UDP kdgrams", "UDP drops", "busy cores"), flush=True)
+        print(hdr % ("", "s", "s", "agent/plain", "uTP s", "s/GiB", "s/GiB", "ratio", "s/GiB",
                      "agent/plain", "agent/plain", "agent/plain"), flush=True)
         for r in range(ROUNDS):
             if r % 2 == 0:
@@ -379,12 +379,12 @@ def main():
         summary("plain seconds", [x[1]["s"] for x in one], " s", True)
         summary("throughput agent/plain (target >= 0.90x)", [x[1]["s"] / x[0]["s"] for x in one],
                 "x", False)
-        summary("plain over TCP only, seconds (reference)", [x[2]["s"] for x in one], " s", True)
+        summary("plain with uTP first, seconds (reference)", [x[2]["s"] for x in one], " s", True)
         summary("agent CPU per GiB received", [cpu_per_gib(x[0]) for x in one], " s", True)
         summary("plain CPU per GiB received", [cpu_per_gib(x[1]) for x in one], " s", True)
         summary("CPU per GiB agent/plain", [cpu_per_gib(x[0]) / cpu_per_gib(x[1]) for x in one],
                 "x", True)
-        summary("plain over TCP only, CPU per GiB received", [cpu_per_gib(x[2]) for x in one],
+        summary("plain with uTP first, CPU per GiB received", [cpu_per_gib(x[2]) for x in one],
                 " s", True)
         summary("alice's agent (seeder) CPU per GiB sent", [sent_per_gib(x[0]) for x in one],
                 " s", True)
@@ -435,10 +435,10 @@ def main():
         two = []
         hdr = "%5s %8s %8s %8s %8s %8s %8s %8s %8s %8s %10s %10s %10s %14s %12s %12s"
         print(hdr % ("round", "agent 1", "agent 2", "speed-", "plain 1", "plain 2", "speed-",
-                     "TCP 1", "TCP 2", "speed-", "agent 2", "plain 2", "TCP 2", "busy 2",
+                     "uTP 1", "uTP 2", "speed-", "agent 2", "plain 2", "uTP 2", "busy 2",
                      "UDP kdgrams", "TCP ksegs"), flush=True)
         print(hdr % ("", "s", "s", "up", "s", "s", "up", "s", "s", "up", "split MiB",
-                     "split MiB", "split MiB", "agt/pln/TCP", "agent 1/2", "agent 1/2"),
+                     "split MiB", "split MiB", "agt/pln/uTP", "agent 1/2", "agent 1/2"),
               flush=True)
         for r in range(ROUNDS):
             if r % 2 == 0:
@@ -466,7 +466,7 @@ def main():
                 "x", False)
         summary("plain speed-up, two sources / one", [x[2]["s"] / x[3]["s"] for x in two],
                 "x", False)
-        summary("plain TCP only speed-up, two sources / one",
+        summary("plain uTP first speed-up, two sources / one",
                 [x[4]["s"] / x[5]["s"] for x in two], "x", False)
         summary("throughput agent/plain, two sources", [x[3]["s"] / x[1]["s"] for x in two],
                 "x", False)
@@ -476,16 +476,16 @@ def main():
                 " s", True)
         summary("leecher + both seeders CPU, agents, 2 sources",
                 [x[1]["cpu"] + sum(x[1]["seeder_cpu"]) for x in two], " s", True)
-        summary("leecher + both seeders CPU, TCP only, 2 sources",
+        summary("leecher + both seeders CPU, uTP first, 2 sources",
                 [x[5]["cpu"] + sum(x[5]["seeder_cpu"]) for x in two], " s", True)
         summary("busy cores, agents, two sources", [x[1]["busy"] for x in two], "", True)
-        summary("busy cores, plain TCP only, two sources", [x[5]["busy"] for x in two], "",
+        summary("busy cores, plain uTP first, two sources", [x[5]["busy"] for x in two], "",
                 True)
         summary("bytes received / size, agent, two sources",
                 [x[1]["received"] / SIZE for x in two], "", True, "%.3f")
         print("per transfer with two sources: seconds from the add until bob's agent listed "
               "each source as a peer (laptop, desktop; polled each second); CPU seconds of "
-              "leecher, laptop, desktop for agent / plain / TCP only:", flush=True)
+              "leecher, laptop, desktop for agent / plain / uTP first:", flush=True)
         for i, x in enumerate(two):
             print("  round %d: %s; %s / %s / %s" % (
                 i + 1, ", ".join("%.1f" % f if f is not None else "never" for f in x[1]["first"]),

@@ -5,17 +5,18 @@ the agent's downloads: Debian's python3-libtorrent, the same libtorrent
 library the agent links, with the settings of the agent's shim
 (agent/btshim_lt.cpp): no DHT, LSD, UPnP or NAT-PMP; no default plugin,
 then ut_metadata and smart_ban (which acts only on pieces that fail their
-hash check); several connections per IP allowed; every peer in the global
-peer class; torrents neither auto-managed nor paused. One process per
+hash check); several connections per IP allowed; outgoing connections
+over TCP (uTP accepted from peers); every peer in the global peer class;
+torrents neither auto-managed nor paused. One process per
 session, so that its CPU time is its own.
 
   download_plain.py seed ADDRESS TORRENT SAVE_DIR
       seeds TORRENT from SAVE_DIR in seed mode and upload mode, as the
       agent seeds a share; prints "port N" once listening, then runs until
       its standard input closes.
-  download_plain.py leech [--tcp] ADDRESS HASH NAME SAVE_DIR TIMEOUT_S IP:PORT...
-      with --tcp, uTP off (enable_outgoing_utp and enable_incoming_utp
-      false: a reference, not the shim's settings); prints "ready" once
+  download_plain.py leech [--utp] ADDRESS HASH NAME SAVE_DIR TIMEOUT_S IP:PORT...
+      with --utp, outgoing uTP on (libtorrent's default, which connects
+      over uTP first: a reference, not the shim's settings); prints "ready" once
       listening and waits for a line on standard input;
       then adds HASH as a magnet (the info-hash only; NAME as the agent
       names the torrent), connect_peer()s each IP:PORT, waits for
@@ -32,7 +33,7 @@ import time
 import libtorrent as lt
 
 
-def session(address, tcp_only=False):
+def session(address, utp=False):
     alert_mask = (lt.alert.category_t.error_notification | lt.alert.category_t.status_notification
                   | lt.alert.category_t.storage_notification
                   | lt.alert.category_t.port_mapping_notification)
@@ -43,10 +44,9 @@ def session(address, tcp_only=False):
         "user_agent": "bitween/0.1.0",
         "peer_fingerprint": lt.generate_fingerprint("BW", 0, 1, 0, 0),
         "allow_multiple_connections_per_ip": True,
+        "enable_outgoing_utp": utp,
         "alert_mask": alert_mask,
     }
-    if tcp_only:
-        settings.update(enable_outgoing_utp=False, enable_incoming_utp=False)
     ses = lt.session(settings, 0)  # flags 0: no default plugins
     ses.add_extension("ut_metadata")
     ses.add_extension("smart_ban")
@@ -78,8 +78,8 @@ def seed(address, torrent, save_dir):
     sys.stdin.read()  # until the bench closes it
 
 
-def leech(address, hash_, name, save_dir, timeout, peers, tcp_only):
-    ses = session(address, tcp_only)
+def leech(address, hash_, name, save_dir, timeout, peers, utp):
+    ses = session(address, utp)
     atp = lt.parse_magnet_uri("magnet:?xt=urn:btih:" + hash_)
     atp.name = name
     atp.save_path = save_dir
@@ -121,9 +121,9 @@ def main():
     if len(sys.argv) == 5 and sys.argv[1] == "seed":
         seed(*sys.argv[2:])
     elif len(sys.argv) >= 8 and sys.argv[1] == "leech":
-        tcp_only = sys.argv[2] == "--tcp"
-        a = sys.argv[3:] if tcp_only else sys.argv[2:]
-        leech(a[0], a[1], a[2], a[3], float(a[4]), a[5:], tcp_only)
+        utp = sys.argv[2] == "--utp"
+        a = sys.argv[3:] if utp else sys.argv[2:]
+        leech(a[0], a[1], a[2], a[3], float(a[4]), a[5:], utp)
     else:
         sys.exit(__doc__)
 
