@@ -35,14 +35,21 @@ static void usage(const daemon_spec_t *spec, FILE *out)
             "      --print-config    print the effective configuration (secrets hidden)\n"
             "      --sample-config   print a commented sample configuration\n"
             "  -l, --log-level LVL   error, warn, info or debug\n"
+            "%s"
             "  -h, --help            this help\n"
             "  -V, --version         print the version\n"
             "\n"
             "Every option can be set in the file as `name = value` or in the environment\n"
             "as %s<NAME> (%s<NAME>_FILE reads it from a file); see\n"
             "--sample-config and %s.\n",
-            spec->prog, spec->summary, spec->config_env, spec->env_prefix, spec->env_prefix,
-            spec->docs);
+            spec->prog, spec->summary, spec->config_env,
+            spec->healthcheck
+                ? "      --healthcheck[=readyz|healthz]\n"
+                  "                        ask the running daemon's /readyz (default) or\n"
+                  "                        /healthz on its api_address and api_port; exit 0\n"
+                  "                        when it answers 200 (container health checks)\n"
+                : "",
+            spec->env_prefix, spec->env_prefix, spec->docs);
 }
 
 config_t *daemon_load_config(const daemon_app_t *app, config_error_t *err)
@@ -73,7 +80,7 @@ int daemon_config_error(const daemon_app_t *app, const char *message)
 int daemon_start(daemon_app_t *app, const daemon_spec_t *spec, int argc, char **argv,
                  int *check_only)
 {
-    enum { O_CHECK = 256, O_PRINT, O_SAMPLE };
+    enum { O_CHECK = 256, O_PRINT, O_SAMPLE, O_HEALTH };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, O_CHECK},
@@ -82,10 +89,12 @@ int daemon_start(daemon_app_t *app, const daemon_spec_t *spec, int argc, char **
         {"log-level", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
+        {"healthcheck", optional_argument, NULL, O_HEALTH},
         {NULL, 0, NULL, 0},
     };
     config_error_t err;
     int mode = 0, opt, rc;
+    const char *health = NULL;
 
     memset(app, 0, sizeof *app);
     app->spec = spec;
@@ -104,6 +113,19 @@ int daemon_start(daemon_app_t *app, const daemon_spec_t *spec, int argc, char **
         case O_PRINT:
         case O_SAMPLE:
             mode = opt;
+            break;
+        case O_HEALTH:
+            if (!spec->healthcheck) {
+                fprintf(stderr, "%s: unknown option --healthcheck\n", spec->prog);
+                usage(spec, stderr);
+                return 2;
+            }
+            if (optarg && strcmp(optarg, "readyz") != 0 && strcmp(optarg, "healthz") != 0) {
+                fprintf(stderr, "%s: --healthcheck takes readyz or healthz, not '%s'\n",
+                        spec->prog, optarg);
+                return 2;
+            }
+            health = optarg ? optarg : "readyz";
             break;
         case 'h':
             usage(spec, stdout);
@@ -139,6 +161,7 @@ int daemon_start(daemon_app_t *app, const daemon_spec_t *spec, int argc, char **
         return daemon_config_error(app, err.message);
     }
     *check_only = mode == O_CHECK;
+    app->healthcheck = mode == 0 ? health : NULL;
     return -1;
 }
 

@@ -28,6 +28,7 @@ typedef struct daemon_spec {
     size_t log_level_option;      /* index of the log_level option (CONFIG_ENUM) */
     size_t log_timestamps_option; /* index of the log_timestamps option (CONFIG_BOOL) */
     const char *docs;             /* where the options are described, e.g. "docs/agent.md" */
+    int healthcheck;              /* nonzero: --healthcheck[=ENDPOINT] is accepted */
 } daemon_spec_t;
 
 /** The daemon's state around its main loop. */
@@ -35,6 +36,7 @@ typedef struct daemon_app {
     const daemon_spec_t *spec;
     const char *config_path; /* borrowed from argv or the environment; NULL: none */
     const char *log_level;   /* -l flag, borrowed; NULL: none */
+    const char *healthcheck; /* --healthcheck: the endpoint to ask ("readyz"); NULL: none */
     config_t *cfg;           /* owned */
     log_t *log;              /* owned */
 } daemon_app_t;
@@ -47,7 +49,10 @@ typedef struct daemon_app {
  * errors give 2 and configuration errors 2, both with a message on stderr
  * naming the program. With --check-config the configuration is validated
  * and `*check_only` set: the caller runs its own checks, then prints
- * "configuration ok" and exits (daemon_app_free()).
+ * "configuration ok" and exits (daemon_app_free()). With --healthcheck
+ * (when the spec accepts it) the configuration is validated and
+ * `app->healthcheck` names the endpoint to ask: "readyz" by default,
+ * "healthz" or "readyz" when given.
  */
 int daemon_start(daemon_app_t *app, const daemon_spec_t *spec, int argc, char **argv,
                  int *check_only);

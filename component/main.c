@@ -6,8 +6,10 @@
  * SIGTERM/SIGINT stop gracefully; SIGHUP re-reads the configuration and
  * applies what may change at run time (the log level).
  */
+#include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "api.h"
 #include "component.h"
@@ -35,6 +37,7 @@ static const daemon_spec_t spec = {
     .log_level_option = OPT_LOG_LEVEL,
     .log_timestamps_option = OPT_LOG_TIMESTAMPS,
     .docs = "docs/operations.md",
+    .healthcheck = 1,
 };
 
 static void reload(void *arg)
@@ -62,6 +65,83 @@ static void api_settings_from(const config_t *cfg, const component_settings_t *c
     as->idle_timeout_s = (unsigned)config_int(cfg, OPT_API_IDLE_TIMEOUT);
 }
 
+typedef struct body {
+    char text[256];
+    size_t len;
+} body_t;
+
+/* The first bytes of the answer, printable ASCII only (it is shown). */
+static size_t keep_body(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    body_t *b = arg;
+    size_t n = size * nmemb;
+
+    for (size_t i = 0; i < n && b->len + 1 < sizeof b->text; i++)
+        b->text[b->len++] = ptr[i] >= 0x20 && ptr[i] < 0x7f ? ptr[i] : ' ';
+    b->text[b->len] = '\0';
+    return n;
+}
+
+/*
+ * --healthcheck: GET /readyz or /healthz of the daemon running with this
+ * configuration, on its API address (a wildcard address is asked on
+ * loopback). 0: it answered 200; 1: anything else, said on stderr.
+ */
+static int healthcheck(const config_t *cfg, const char *endpoint)
+{
+    const char *addr = config_str(cfg, OPT_API_ADDRESS);
+    char url[160];
+    long status = 0;
+    body_t body = {.len = 0};
+    CURL *curl;
+    CURLcode cc;
+    int rc = 1;
+
+    if (!config_bool(cfg, OPT_API_ENABLED)) {
+        fprintf(stderr, "bitween-component: healthcheck: the admin API is disabled "
+                        "(api_enabled = false): nothing to ask\n");
+        return 1;
+    }
+    if (config_int(cfg, OPT_API_PORT) == 0) {
+        fprintf(stderr, "bitween-component: healthcheck: api_port is 0 (any free port): set a "
+                        "fixed api_port to check the running daemon\n");
+        return 1;
+    }
+    if (strcmp(addr, "0.0.0.0") == 0)
+        addr = "127.0.0.1";
+    else if (strcmp(addr, "::") == 0)
+        addr = "::1";
+    if (snprintf(url, sizeof url, strchr(addr, ':') ? "http://[%s]:%d/%s" : "http://%s:%d/%s",
+                 addr, (int)config_int(cfg, OPT_API_PORT), endpoint) >= (int)sizeof url ||
+        curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return 1;
+    curl = curl_easy_init();
+    if (curl) {
+        curl_easy_setopt(curl, CURLOPT_URL, url);
+        curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
+        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, keep_body);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+        cc = curl_easy_perform(curl);
+        if (cc == CURLE_OK)
+            curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        if (cc != CURLE_OK)
+            fprintf(stderr, "bitween-component: healthcheck: %s: %s\n", url,
+                    curl_easy_strerror(cc));
+        else if (status != 200)
+            fprintf(stderr, "bitween-component: healthcheck: %s answered %ld %s\n", url, status,
+                    body.text);
+        else {
+            printf("%s\n", body.text);
+            rc = 0;
+        }
+        curl_easy_cleanup(curl);
+    }
+    curl_global_cleanup();
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     daemon_app_t app;
@@ -86,6 +166,12 @@ int main(int argc, char **argv)
         options_free_domains(domains);
         daemon_app_free(&app);
         return daemon_config_error(&app, err.message);
+    }
+    if (app.healthcheck) {
+        rc = healthcheck(app.cfg, app.healthcheck);
+        options_free_domains(domains);
+        daemon_app_free(&app);
+        return rc;
     }
     if (check_only) {
         printf("configuration ok\n");

@@ -28,6 +28,7 @@ no_secret() { ! grep -q "$SECRETS" "$@"; }
 check "--help exits 0 and shows usage" '"$BIN" --help | grep -q "usage: bitween-component"'
 check "--version prints a version" '"$BIN" --version | grep -Eq "^bitween-component [0-9]+\.[0-9]+"'
 check "unknown flag exits 2" '"$BIN" --bogus >/dev/null 2>&1; [ $? -eq 2 ]'
+check "--help lists --healthcheck" '"$BIN" --help | grep -q -- "--healthcheck"'
 
 out=$("$BIN" --check-config 2>&1); rc=$?
 check "missing options exit 2" '[ $rc -eq 2 ]'
@@ -75,6 +76,17 @@ base=(BITWEEN_COMPONENT_JID=shares.example.org BITWEEN_COMPONENT_SECRET=s3cr3t-v
       BITWEEN_DOMAINS=example.org BITWEEN_DATABASE_URL=postgresql://u:dbpass@127.0.0.1:1/db
       BITWEEN_XMPP_HOST=127.0.0.1 BITWEEN_XMPP_PORT=1 BITWEEN_API_PORT=0)
 
+env "${base[@]}" "$BIN" --healthcheck=metrics >/dev/null 2>"$WORK/err"; rc=$?
+check "--healthcheck with an unknown endpoint exits 2" '[ $rc -eq 2 ] && grep -q "readyz or healthz" "$WORK/err"'
+# Port 1: nobody listens there.
+env "${base[@]}" BITWEEN_API_PORT=1 "$BIN" --healthcheck >/dev/null 2>"$WORK/err"; rc=$?
+check "--healthcheck without a running daemon exits 1, naming the URL" \
+    '[ $rc -eq 1 ] && grep -q "http://127.0.0.1:1/readyz" "$WORK/err"'
+env "${base[@]}" "$BIN" --healthcheck >/dev/null 2>"$WORK/err"; rc=$?
+check "--healthcheck with api_port 0 exits 1 and asks for a fixed port" '[ $rc -eq 1 ] && grep -q "fixed api_port" "$WORK/err"'
+env "${base[@]}" BITWEEN_API_ENABLED=false "$BIN" --healthcheck >/dev/null 2>"$WORK/err"; rc=$?
+check "--healthcheck with the API off exits 1 and says why" '[ $rc -eq 1 ] && grep -q "api_enabled = false" "$WORK/err"'
+
 # The admin API off loopback needs a token: refused by the check and at
 # start-up (exit 2 before anything starts), with the option named.
 for addr in 0.0.0.0 :: 192.0.2.1; do
@@ -110,6 +122,16 @@ for _ in $(seq 1 200); do
 done
 check "the component runs and logs its retries" \
     'grep -q "api: listening on" "$WORK/err" && grep -qi "database unavailable" "$WORK/err"'
+# --healthcheck asks the running daemon over its API (container health
+# checks need no curl): alive, but not ready while PostgreSQL is away.
+port=$(sed -n 's/.*api: listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/err" | head -n1)
+check "the API port is logged" '[ -n "$port" ]'
+env "${base[@]}" BITWEEN_API_PORT="$port" "$BIN" --healthcheck=healthz >"$WORK/hout" 2>"$WORK/herr"; rc=$?
+check "--healthcheck=healthz of a live component exits 0" '[ $rc -eq 0 ]'
+env "${base[@]}" BITWEEN_API_PORT="$port" "$BIN" --healthcheck >"$WORK/hout" 2>"$WORK/herr"; rc=$?
+check "--healthcheck (readyz) exits 1 while the database is unreachable, saying so" \
+    '[ $rc -eq 1 ] && grep -q "/readyz answered 503" "$WORK/herr"'
+check "the health checks print no secret" 'no_secret "$WORK/hout" "$WORK/herr"'
 kill -TERM "$PID" 2>/dev/null
 wait "$PID"; rc=$?
 PID=
