@@ -333,8 +333,8 @@ btshim_session_t *btshim_session_new(const btshim_settings_t *s, btshim_error_t 
         p.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, true);
         /* Connect to contacts over TCP; uTP connections from them are still
          * accepted. libtorrent tries uTP first otherwise, and its uTP
-         * drops datagrams at fast links' rates: 10-15 MB/s on loopback
-         * against 150 MB/s over TCP here (docs/benchmarks.md). */
+         * drops datagrams at fast links' rates: 7-15 MB/s on loopback
+         * against about 270 MB/s over TCP here (docs/benchmarks.md). */
         p.set_bool(lt::settings_pack::enable_outgoing_utp, false);
         p.set_int(lt::settings_pack::alert_mask,
                   lt::alert_category::error | lt::alert_category::status |

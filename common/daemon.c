@@ -121,8 +121,8 @@ int daemon_start(daemon_app_t *app, const daemon_spec_t *spec, int argc, char **
                 return 2;
             }
             if (optarg && strcmp(optarg, "readyz") != 0 && strcmp(optarg, "healthz") != 0) {
-                fprintf(stderr, "%s: --healthcheck takes readyz or healthz, not '%s'\n",
-                        spec->prog, optarg);
+                fprintf(stderr, "%s: --healthcheck takes readyz or healthz, not '%s'\n", spec->prog,
+                        optarg);
                 return 2;
             }
             health = optarg ? optarg : "readyz";

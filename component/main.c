@@ -111,8 +111,8 @@ static int healthcheck(const config_t *cfg, const char *endpoint)
         addr = "127.0.0.1";
     else if (strcmp(addr, "::") == 0)
         addr = "::1";
-    if (snprintf(url, sizeof url, strchr(addr, ':') ? "http://[%s]:%d/%s" : "http://%s:%d/%s",
-                 addr, (int)config_int(cfg, OPT_API_PORT), endpoint) >= (int)sizeof url ||
+    if (snprintf(url, sizeof url, strchr(addr, ':') ? "http://[%s]:%d/%s" : "http://%s:%d/%s", addr,
+                 (int)config_int(cfg, OPT_API_PORT), endpoint) >= (int)sizeof url ||
         curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return 1;
     curl = curl_easy_init();
