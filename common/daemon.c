@@ -143,14 +143,29 @@ int daemon_start(daemon_app_t *app, const daemon_spec_t *spec, int argc, char **
         usage(spec, stderr);
         return 2;
     }
+    if (health && mode != 0) {
+        fprintf(stderr,
+                "%s: --healthcheck goes alone, not with --check-config, --print-config "
+                "or --sample-config\n",
+                spec->prog);
+        return 2;
+    }
     if (mode == O_SAMPLE)
         return config_write_sample(spec->table, spec->n_options, spec->env_prefix, stdout) ==
                        CONFIG_OK
                    ? 0
                    : 1;
     app->cfg = daemon_load_config(app, &err);
-    if (!app->cfg)
-        return daemon_config_error(app, err.message);
+    if (!app->cfg) {
+        daemon_config_error(app, err.message);
+        return health ? 1 : 2; /* a health check fails with 1 */
+    }
+    if (health) {
+        /* only the API's address and port matter: secrets and other
+         * required options may be out of reach (systemd credentials) */
+        app->healthcheck = health;
+        return -1;
+    }
     if (mode == O_PRINT) {
         rc = config_print(app->cfg, stdout) == CONFIG_OK ? 0 : 1;
         daemon_app_free(app);
@@ -161,7 +176,6 @@ int daemon_start(daemon_app_t *app, const daemon_spec_t *spec, int argc, char **
         return daemon_config_error(app, err.message);
     }
     *check_only = mode == O_CHECK;
-    app->healthcheck = mode == 0 ? health : NULL;
     return -1;
 }
 

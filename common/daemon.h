@@ -50,9 +50,10 @@ typedef struct daemon_app {
  * naming the program. With --check-config the configuration is validated
  * and `*check_only` set: the caller runs its own checks, then prints
  * "configuration ok" and exits (daemon_app_free()). With --healthcheck
- * (when the spec accepts it) the configuration is validated and
- * `app->healthcheck` names the endpoint to ask: "readyz" by default,
- * "healthz" or "readyz" when given.
+ * (when the spec accepts it) the configuration is loaded but not validated
+ * (secrets may be out of the checker's reach) and `app->healthcheck` names
+ * the endpoint to ask: "readyz" by default, "healthz" or "readyz" when
+ * given; a configuration that does not load then gives 1, not 2.
  */
 int daemon_start(daemon_app_t *app, const daemon_spec_t *spec, int argc, char **argv,
                  int *check_only);

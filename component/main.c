@@ -129,7 +129,9 @@ static int healthcheck(const config_t *cfg, const char *endpoint)
         if (cc != CURLE_OK)
             fprintf(stderr, "bitween-component: healthcheck: %s: %s\n", url,
                     curl_easy_strerror(cc));
-        else if (status != 200)
+        else if (status != 200 ||
+                 !strstr(body.text, strcmp(endpoint, "readyz") == 0 ? "\"status\":\"ready\""
+                                                                    : "\"status\":\"ok\""))
             fprintf(stderr, "bitween-component: healthcheck: %s answered %ld %s\n", url, status,
                     body.text);
         else {
@@ -156,6 +158,11 @@ int main(int argc, char **argv)
     rc = daemon_start(&app, &spec, argc, argv, &check_only);
     if (rc >= 0)
         return rc;
+    if (app.healthcheck) {
+        rc = healthcheck(app.cfg, app.healthcheck);
+        daemon_app_free(&app);
+        return rc;
+    }
     if (options_to_settings(app.cfg, &settings, &domains, &err) != 0) {
         daemon_app_free(&app);
         return daemon_config_error(&app, err.message);
@@ -166,12 +173,6 @@ int main(int argc, char **argv)
         options_free_domains(domains);
         daemon_app_free(&app);
         return daemon_config_error(&app, err.message);
-    }
-    if (app.healthcheck) {
-        rc = healthcheck(app.cfg, app.healthcheck);
-        options_free_domains(domains);
-        daemon_app_free(&app);
-        return rc;
     }
     if (check_only) {
         printf("configuration ok\n");

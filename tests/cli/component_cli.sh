@@ -132,6 +132,11 @@ env "${base[@]}" BITWEEN_API_PORT="$port" "$BIN" --healthcheck >"$WORK/hout" 2>"
 check "--healthcheck (readyz) exits 1 while the database is unreachable, saying so" \
     '[ $rc -eq 1 ] && grep -q "/readyz answered 503" "$WORK/herr"'
 check "the health checks print no secret" 'no_secret "$WORK/hout" "$WORK/herr"'
+# as under systemd: the secrets are credentials the checker cannot read
+env -u BITWEEN_CONFIG BITWEEN_API_PORT="$port" "$BIN" --healthcheck=healthz >/dev/null 2>"$WORK/herr"; rc=$?
+check "--healthcheck needs no secret nor any other required option" '[ $rc -eq 0 ]'
+"$BIN" --healthcheck --check-config >/dev/null 2>"$WORK/herr"; rc=$?
+check "--healthcheck with --check-config is refused" '[ $rc -eq 2 ] && grep -q "goes alone" "$WORK/herr"'
 kill -TERM "$PID" 2>/dev/null
 wait "$PID"; rc=$?
 PID=
