@@ -14,12 +14,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=$(cd "$1" && pwd)
 QS=$ROOT/scripts/quickstart
 DIR=$(mktemp -d /tmp/bitween-qs-test.XXXXXX)
-rmdir "$DIR"
 export BITWEEN_QUICKSTART_DIR=$DIR BITWEEN_SKIP_DEPS=1 BITWEEN_BUILD_DIR=$BUILD BITWEEN_QUICKSTART_MIB=8
 fail=0
 check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1" >&2; fail=1; fi; }
-cleanup() { [ -d "$DIR" ] && "$QS" down >/dev/null 2>&1; rm -rf "$DIR" "$DIR.bad"; }
+cleanup() { [ -d "$DIR" ] && "$QS" down >/dev/null 2>&1; rm -rf "$DIR" "$DIR.bad" "$DIR.open" "$DIR.err"; }
 trap cleanup EXIT
+rm -rf "$DIR.open"
 
 timeout 600 "$QS" up >"/tmp/qs-out.$$" 2>&1; rc=$?
 out=$(cat "/tmp/qs-out.$$"); rm -f "/tmp/qs-out.$$"
@@ -34,12 +34,14 @@ check "it prints how to stop" 'grep -q "quickstart down" <<<"$out"'
 bob=$(sed -n 's/^  alias bob="\(.*\)"$/\1/p' <<<"$out")
 check "it prints a bitween command for bob" '[ -n "$bob" ]'
 list=$($bob list 2>&1); check "bob's printed command lists the download, seeding" 'grep -q "seeding.*sample" <<<"$list"'
-token=$(cat "$DIR/component/api_token" 2>/dev/null)
 url=$(grep -o "http://127.0.0.1:[0-9]*/api/v1/" <<<"$out" | head -n1)
-users=$(curl -fsS --noproxy '*' -H "Authorization: Bearer $token" "${url}users" 2>&1)
+check "it prints curl with the token from a file (never on a command line)" \
+    'grep -q "curl -H @$DIR/component/api_auth_header" <<<"$out"'
+users=$(curl -fsS --noproxy '*' -H @"$DIR/component/api_auth_header" "${url}users" 2>&1)
 check "the admin API answers with the token, listing alice and bob" 'grep -q "alice@" <<<"$users" && grep -q "bob@" <<<"$users"'
 pids=$(cat "$DIR"/*/*.pid "$DIR"/stack/prosody/server.pid 2>/dev/null | tr '\n' ' ')
-check "pid files of the component, both agents and Prosody" '[ $(wc -w <<<"$pids") -eq 4 ]'
+pids+=" $(head -n1 "$DIR/stack/pg/data/postmaster.pid" 2>/dev/null)"
+check "pid files of the component, both agents, Prosody and PostgreSQL" '[ $(wc -w <<<"$pids") -eq 5 ]'
 "$QS" up >/dev/null 2>"$DIR.err"; rc=$?
 check "a second up is refused while one runs" '[ $rc -ne 0 ] && grep -q "already running" "$DIR.err"'
 rm -f "$DIR.err"
@@ -47,9 +49,21 @@ rm -f "$DIR.err"
 check "down exits 0" '[ $rc -eq 0 ]'
 check "down removes the directory" '[ ! -e "$DIR" ]'
 alive=""
-for p in $pids; do kill -0 "$p" 2>/dev/null && alive+=" $p"; done
-check "down stops every process it started" '[ -z "$alive" ]'
+# a zombie has ended (this machine's init may reap late)
+for p in $pids; do
+    kill -0 "$p" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" != Z ] && alive+=" $p"
+done
+check "down stops every process it started" '[ -z "$alive" ] || { ps -o pid,args -p ${alive# } >&2; false; }'
 "$QS" down >/dev/null 2>&1; check "down again is harmless" '[ $? -eq 0 ]'
+
+# Someone else's directory (here: one that others may write) is refused.
+mkdir -m 777 "$DIR.open"
+BITWEEN_QUICKSTART_DIR=$DIR.open "$QS" up >/dev/null 2>"$DIR.err"; rc=$?
+check "up refuses a directory that others may write" '[ $rc -ne 0 ] && grep -q "not an empty directory of yours" "$DIR.err"'
+mkdir -p "$DIR.open/stack"; echo x >"$DIR.open/quickstart.env"
+BITWEEN_QUICKSTART_DIR=$DIR.open "$QS" down >/dev/null 2>"$DIR.err"; rc=$?
+check "down refuses it too, touching nothing" '[ $rc -ne 0 ] && [ -e "$DIR.open/quickstart.env" ]'
+rm -rf "$DIR.open" "$DIR.err"
 
 # A step that fails names itself and its log, exits non-zero, leaves the
 # rest for inspection, and `down` still cleans up.
