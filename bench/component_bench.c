@@ -40,9 +40,14 @@
  *
  * BENCH_SIZES=1,10 limits the item sizes; BENCH_PIN=1 gives Prosody a core of
  * its own (the rest share the others); BENCH_ROTATE=k changes which path
- * runs first (it rotates with the size); BENCH_LATENCY_ONLY=1 skips the
- * sustained phase; BENCH_DETAIL=1 prints percentiles and CPU shares per
- * path and writes each path's samples to /tmp/bench-lat-SIZE-PATH.txt.
+ * runs first (it rotates with the size); BENCH_ROUNDS=k (default 3, at
+ * most 9) alternates k sustained windows per path and sums them, so that
+ * the host's own load drifting during a run falls on every path (the
+ * ratio of each round is printed too); BENCH_LATENCY_ONLY=1 skips the
+ * sustained phase, BENCH_SUSTAINED_ONLY=1 the light-load one; BENCH_DETAIL=1
+ * prints each sustained window's wall-clock bounds (to cut captures),
+ * percentiles and CPU shares per path, and writes each path's samples to
+ * /tmp/bench-lat-SIZE-PATH.txt.
  *
  * Run through scripts/bench (needs the stack's environment and the path
  * of bitween-component as the first argument).
@@ -445,6 +450,7 @@ static uint64_t *last_token; /* per user: newest token seen (dedup) */
 static int record_latency;
 static uint64_t record_from;   /* only updates sent from then on are measured */
 static int warmup_s = 5;       /* BENCH_WARMUP: seconds of light load before measuring */
+#define MAX_ROUNDS 9           /* BENCH_ROUNDS: sustained windows per path, alternating */
 static int prep_ms = 3000;     /* BENCH_PREP_MS: agents greet the component before a window */
 static int min_samples = 1000; /* BENCH_MIN_SAMPLES: latency samples per path at least */
 
@@ -649,12 +655,12 @@ static void settle(xmpp_ctx_t *ctx, int quiet_ms)
 typedef struct snap {
     uint64_t at;
     unsigned long long acks, errors, notifications, raw_errors;
-    double cpu_prosody, cpu_comp, cpu_pg, cpu_load, cpu_all;
+    double cpu_prosody, cpu_comp, cpu_pg, cpu_load, cpu_all, steal;
 } snap_t;
 
 /* CPU seconds the whole machine spent busy (every core; user, system,
  * interrupts), from /proc/stat. */
-static double cpu_machine(void)
+static double cpu_machine(double *steal)
 {
     unsigned long long v[8] = {0};
     FILE *f = fopen("/proc/stat", "r");
@@ -664,6 +670,8 @@ static double cpu_machine(void)
                &v[5], &v[6], &v[7]) != 8)
         memset(v, 0, sizeof v);
     fclose(f);
+    /* time the hypervisor gave the virtual cores to something else */
+    *steal = (double)v[7] / (double)sysconf(_SC_CLK_TCK);
     /* user nice system idle iowait irq softirq steal: all but idle, iowait */
     return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
 }
@@ -683,7 +691,7 @@ static void take_snap(snap_t *s)
     s->cpu_prosody = cpu_seconds(prosody_pid);
     s->cpu_comp = comp_pid ? cpu_seconds(comp_pid) : 0;
     s->cpu_pg = cpu_postgres();
-    s->cpu_all = cpu_machine();
+    s->cpu_all = cpu_machine(&s->steal);
     s->cpu_load = cpu_seconds(getpid()); /* the watcher and the raw component */
     for (i = 0; i < cfg.procs; i++)
         s->cpu_load += cpu_seconds(kids[i]);
@@ -876,10 +884,29 @@ static void stop_component(pid_t pid)
 
 typedef struct result {
     double acked, published, refused; /* sustained: per second over the window, refused a count */
-    double cpu_prosody, cpu_comp, cpu_pg, cpu_load, cpu_all, wall; /* sustained: CPU s, window */
-    double p50, p99, max;                                          /* light load, ms */
+    double cpu_prosody, cpu_comp, cpu_pg, cpu_load, cpu_all, steal, wall; /* sustained: CPU s */
+    double p50, p99, max;                                                 /* light load, ms */
     unsigned long long slow, lost, measured; /* light load: > 1 s, never arrived */
 } result_t;
+
+/* Sums the sustained windows of one path over the rounds: rates are
+ * weighted by each window's length. */
+static void result_add(result_t *sum, const result_t *one)
+{
+    double w = sum->wall + one->wall;
+    if (w <= 0)
+        return;
+    sum->acked = (sum->acked * sum->wall + one->acked * one->wall) / w;
+    sum->published = (sum->published * sum->wall + one->published * one->wall) / w;
+    sum->refused += one->refused;
+    sum->cpu_prosody += one->cpu_prosody;
+    sum->cpu_comp += one->cpu_comp;
+    sum->cpu_pg += one->cpu_pg;
+    sum->cpu_load += one->cpu_load;
+    sum->cpu_all += one->cpu_all;
+    sum->steal += one->steal;
+    sum->wall = w;
+}
 
 /* Wait until the component is idle (its CPU time still for 1 s), two
  * minutes at most. */
@@ -1001,10 +1028,23 @@ static void run_path(xmpp_ctx_t *ctx, int path, int n, int phase, double light, 
         res->cpu_pg = b.cpu_pg - a.cpu_pg;
         res->cpu_load = b.cpu_load - a.cpu_load;
         res->cpu_all = b.cpu_all - a.cpu_all;
+        res->steal = b.steal - a.steal;
         fprintf(stderr,
                 "component_bench: %d shares, path %d: acked %.1f/s, published %.1f/s, "
                 "refused %.0f\n",
                 n, path, res->acked, res->published, res->refused);
+        if (getenv("BENCH_DETAIL")) {
+            /* the window in wall-clock time, to cut captures and logs */
+            struct timespec rt;
+            double off;
+            clock_gettime(CLOCK_REALTIME, &rt);
+            off = (double)rt.tv_sec + (double)rt.tv_nsec / 1e9 - (double)now_ns() / 1e9;
+            fprintf(stderr,
+                    "  path %d window: %.6f to %.6f (Unix time), acked %llu, published %llu, "
+                    "Prosody CPU %.3f s, steal %.3f s\n",
+                    path, off + (double)a.at / 1e9, off + (double)b.at / 1e9, b.acks - a.acks,
+                    b.notifications - a.notifications, res->cpu_prosody, res->steal);
+        }
     } else {
         size_t k;
         if (getenv("BENCH_DETAIL")) {
@@ -1055,7 +1095,8 @@ int main(int argc, char **argv)
 {
     xmpp_ctx_t *ctx;
     xmpp_conn_t *watcher;
-    int i, sizes[] = {1, 10, 100}, s, n_sizes = 3, latency_only = 0, rotate = 0;
+    int i, sizes[] = {1, 10, 100}, s, n_sizes = 3, latency_only = 0, rotate = 0, rounds = 3;
+    double round_pub[MAX_ROUNDS][3];
     char jid[128];
     pid_t prosody;
 
@@ -1272,16 +1313,22 @@ int main(int argc, char **argv)
             prep_ms = atoi(getenv("BENCH_PREP_MS"));
         if (getenv("BENCH_MIN_SAMPLES") && atoi(getenv("BENCH_MIN_SAMPLES")) >= 0)
             min_samples = atoi(getenv("BENCH_MIN_SAMPLES"));
+        if (getenv("BENCH_ROUNDS") && atoi(getenv("BENCH_ROUNDS")) > 0)
+            rounds = atoi(getenv("BENCH_ROUNDS")) < MAX_ROUNDS ? atoi(getenv("BENCH_ROUNDS"))
+                                                               : MAX_ROUNDS;
     }
     for (s = 0; s < n_sizes; s++) {
         int n = sizes[s];
         double light = cfg.rate;
         result_t res[3];
         memset(res, 0, sizeof res);
+        memset(round_pub, 0, sizeof round_pub);
         /* sustained rate of each path, then latency of each at one light
          * rate: --rate, or half the lowest ceiling when that is lower (no
          * path is lightly loaded above what the server sustains) */
-        for (int phase = latency_only; phase < 2; phase++) {
+        int phases =
+            getenv("BENCH_SUSTAINED_ONLY") && atoi(getenv("BENCH_SUSTAINED_ONLY")) == 1 ? 1 : 2;
+        for (int phase = latency_only; phase < phases; phase++) {
             if (phase == 1 && !latency_only) {
                 light = cfg.rate;
                 for (int path = 0; path < 3; path++)
@@ -1289,10 +1336,33 @@ int main(int argc, char **argv)
                         light = res[path].published / 4 > 1 ? res[path].published / 4 : 1;
             }
             /* which path goes first rotates with the size (and BENCH_ROTATE),
-             * so that none always runs right after another's load */
-            for (int k = 0; k < 3; k++) {
-                int path = (k + s + rotate) % 3;
-                run_path(ctx, path, n, phase, phase ? light : 0, &res[path]);
+             * so that none always runs right after another's load; the
+             * sustained windows alternate over `rounds` rounds, so that a
+             * drift of the host's own load (steal) falls on every path */
+            for (int round = 0; round < (phase == 0 ? rounds : 1); round++) {
+                for (int k = 0; k < 3; k++) {
+                    int path = (k + s + rotate + round) % 3;
+                    result_t one;
+                    memset(&one, 0, sizeof one);
+                    run_path(ctx, path, n, phase, phase ? light : 0, &one);
+                    if (phase == 0) {
+                        if (round < MAX_ROUNDS)
+                            round_pub[round][path] = one.published;
+                        result_add(&res[path], &one);
+                    } else {
+                        one.acked = res[path].acked;
+                        one.published = res[path].published;
+                        one.refused = res[path].refused;
+                        one.wall = res[path].wall;
+                        one.cpu_prosody = res[path].cpu_prosody;
+                        one.cpu_comp = res[path].cpu_comp;
+                        one.cpu_pg = res[path].cpu_pg;
+                        one.cpu_load = res[path].cpu_load;
+                        one.cpu_all = res[path].cpu_all;
+                        one.steal = res[path].steal;
+                        res[path] = one;
+                    }
+                }
             }
         }
         printf("       (order: %s first)\n", (s + rotate) % 3 == 0   ? "component"
@@ -1314,6 +1384,20 @@ int main(int argc, char **argv)
                    r->published > 0 ? c->published / r->published : 0,
                    r->acked > 0 ? c->acked / r->acked : 0,
                    res[2].p99 > 0 ? c->p99 / res[2].p99 : 0);
+            if (rounds > 1 && !latency_only) {
+                double worst = 0, best = 0;
+                printf("       component/raw published, round by round:");
+                for (int round = 0; round < rounds && round < MAX_ROUNDS; round++) {
+                    double x =
+                        round_pub[round][1] > 0 ? round_pub[round][0] / round_pub[round][1] : 0;
+                    printf(" %.2fx", x);
+                    if (round == 0 || x < worst)
+                        worst = x;
+                    if (round == 0 || x > best)
+                        best = x;
+                }
+                printf(" (worst %.2fx, best %.2fx)\n", worst, best);
+            }
             printf("       Prosody CPU per published update: component path %.3f ms, raw %.3f ms "
                    "(raw/component %.2f: the ratio if Prosody is the bottleneck)\n",
                    pc * 1000, pr * 1000, pc > 0 ? pr / pc : 0);
@@ -1325,6 +1409,8 @@ int main(int argc, char **argv)
                        path == 0 ? "component" : "raw", x->cpu_all / w,
                        sysconf(_SC_NPROCESSORS_ONLN), x->cpu_prosody / w, x->cpu_comp / w,
                        x->cpu_pg / w, x->cpu_load / w, path == 1 ? " (incl. raw component)" : "");
+                printf("       %s path, stolen by the hypervisor: %.2f of a core\n",
+                       path == 0 ? "component" : "raw", x->steal / w);
             }
             printf("       component CPU per acked update %.3f ms, Prosody's %.3f ms, ratio %.2f "
                    "(target < 0.25)\n\n",
