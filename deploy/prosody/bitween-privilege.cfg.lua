@@ -1,7 +1,7 @@
 -- SPDX-License-Identifier: MIT
 --
--- What an existing Prosody (0.12, with prosody-modules' mod_privilege)
--- needs for bitween-component: the component host with its secret, and
+-- What an existing Prosody (0.12 or 13.0, with the mod_privilege of the
+-- prosody-modules of the same release) needs for bitween-component: the component host with its secret, and
 -- XEP-0356 privileges for it. mod_privilege must be enabled on every
 -- VirtualHost whose users register AND on the Component host; without it
 -- the component authenticates but never receives the <privilege/>
