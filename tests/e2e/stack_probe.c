@@ -3,7 +3,9 @@
  * Probe of a running local stack (scripts/stack): logs a user into Prosody
  * over c2s, connects a libstrophe component with the stack's secret, checks
  * that the server's XEP-0356 advertisement grants the pubsub `iq`
- * permission, sends an XEP-0199 ping over the component stream (exercising
+ * permission (on ejabberd, BITWEEN_STACK_SERVER=ejabberd: roster get,
+ * outgoing messages and roster presence, what notify mode needs), sends
+ * an XEP-0199 ping over the component stream (exercising
  * the stream-management work-around), reconnects the component and pings
  * again, and connects to PostgreSQL. Settings come from the stack's
  * environment; exit status 0 means every check passed.
@@ -23,6 +25,7 @@
 #include "xmpp_compat.h"
 
 #define PRIV_NS     "urn:xmpp:privilege:2"
+#define PRIV_NS_1   "urn:xmpp:privilege:1"
 #define PUBSUB_NS   "http://jabber.org/protocol/pubsub"
 #define PING_NS     "urn:xmpp:ping"
 #define DEADLINE_MS 15000
@@ -32,6 +35,7 @@ typedef struct probe {
     int disconnected; /* a disconnect/fail event arrived */
     int privilege;    /* advertisement seen */
     int pubsub_iq;    /* ... and it grants pubsub set */
+    int notify;       /* ... roster get, message outgoing, presence roster */
     int pong;         /* ping result received */
 } probe_t;
 
@@ -99,16 +103,29 @@ static int privilege_handler(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *use
 {
     probe_t *p = userdata;
     xmpp_stanza_t *priv, *perm, *ns;
+    int roster = 0, message = 0, presence = 0;
     (void)conn;
 
     priv = xmpp_stanza_get_child_by_name_and_ns(stanza, "privilege", PRIV_NS);
+    if (!priv)
+        priv = xmpp_stanza_get_child_by_name_and_ns(stanza, "privilege", PRIV_NS_1);
     if (!priv)
         return 1;
     p->privilege = 1;
     for (perm = xmpp_stanza_get_children(priv); perm; perm = xmpp_stanza_get_next(perm)) {
         const char *name = xmpp_stanza_get_name(perm);
         const char *access = xmpp_stanza_get_attribute(perm, "access");
-        if (!name || strcmp(name, "perm") != 0 || !access || strcmp(access, "iq") != 0)
+        const char *ptype = xmpp_stanza_get_attribute(perm, "type");
+        if (!name || strcmp(name, "perm") != 0 || !access)
+            continue;
+        if (ptype && strcmp(access, "roster") == 0 &&
+            (strcmp(ptype, "get") == 0 || strcmp(ptype, "both") == 0))
+            roster = 1;
+        if (ptype && strcmp(access, "message") == 0 && strcmp(ptype, "outgoing") == 0)
+            message = 1;
+        if (ptype && strcmp(access, "presence") == 0 && strcmp(ptype, "roster") == 0)
+            presence = 1;
+        if (strcmp(access, "iq") != 0)
             continue;
         for (ns = xmpp_stanza_get_children(perm); ns; ns = xmpp_stanza_get_next(ns)) {
             const char *uri = xmpp_stanza_get_attribute(ns, "ns");
@@ -118,6 +135,7 @@ static int privilege_handler(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *use
                 p->pubsub_iq = 1;
         }
     }
+    p->notify = roster && message && presence;
     return 1;
 }
 
@@ -193,6 +211,8 @@ static void check_component(xmpp_ctx_t *ctx)
     const char *jid = env_required("BITWEEN_COMPONENT_JID");
     const char *secret = env_required("BITWEEN_COMPONENT_SECRET");
     const char *domain = env_required("BITWEEN_STACK_DOMAIN");
+    const char *server = getenv("BITWEEN_STACK_SERVER");
+    int notify_mode = server && strcmp(server, "ejabberd") == 0;
     probe_t p = {0};
     xmpp_conn_t *conn = xmpp_conn_new(ctx);
     int round;
@@ -206,7 +226,7 @@ static void check_component(xmpp_ctx_t *ctx)
     }
     xmpp_handler_add(conn, privilege_handler, NULL, "message", NULL, &p);
     for (round = 1; round <= 2 && !failures; round++) {
-        p.connected = p.disconnected = p.privilege = p.pubsub_iq = 0;
+        p.connected = p.disconnected = p.privilege = p.pubsub_iq = p.notify = 0;
         if (xmpp_connect_component(conn, host, port, conn_handler, &p) != XMPP_EOK) {
             fail("component connect to %s:%u could not start", host, port);
             break;
@@ -219,6 +239,14 @@ static void check_component(xmpp_ctx_t *ctx)
             fail("no XEP-0356 privilege advertisement received (round %d); is "
                  "mod_privilege enabled on the VirtualHost and the Component?",
                  round);
+        else if (notify_mode && !p.notify)
+            fail("privilege advertisement lacks roster get, message outgoing or presence "
+                 "roster (round %d)",
+                 round);
+        else if (notify_mode)
+            printf("ok: component %s authenticated, roster, message and presence permissions "
+                   "granted (round %d)\n",
+                   jid, round);
         else if (!p.pubsub_iq)
             fail("privilege advertisement lacks <perm access='iq'> with namespace " PUBSUB_NS
                  " type set/both");
