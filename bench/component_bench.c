@@ -41,7 +41,8 @@
  * BENCH_SIZES=1,10 limits the item sizes; BENCH_PIN=1 gives Prosody a core of
  * its own (the rest share the others); BENCH_ROTATE=k changes which path
  * runs first (it rotates with the size); BENCH_ROUNDS=k (default 3, at
- * most 9) alternates k sustained windows per path and sums them, so that
+ * most 9) alternates k sustained windows per path and reports their
+ * time-weighted rates, so that
  * the host's own load drifting during a run falls on every path (the
  * ratio of each round is printed too); BENCH_LATENCY_ONLY=1 skips the
  * sustained phase, BENCH_SUSTAINED_ONLY=1 the light-load one; BENCH_DETAIL=1
@@ -664,6 +665,7 @@ static double cpu_machine(double *steal)
 {
     unsigned long long v[8] = {0};
     FILE *f = fopen("/proc/stat", "r");
+    *steal = 0;
     if (!f)
         return 0;
     if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
@@ -1341,7 +1343,9 @@ int main(int argc, char **argv)
              * drift of the host's own load (steal) falls on every path */
             for (int round = 0; round < (phase == 0 ? rounds : 1); round++) {
                 for (int k = 0; k < 3; k++) {
-                    int path = (k + s + rotate + round) % 3;
+                    /* odd rounds run the order backwards: no path always
+                     * follows the same other one */
+                    int path = (((round & 1) ? 2 - k : k) + s + rotate + round) % 3;
                     result_t one;
                     memset(&one, 0, sizeof one);
                     run_path(ctx, path, n, phase, phase ? light : 0, &one);

@@ -17,7 +17,7 @@ case "${1:-}" in --pg-only | --fault-injection) UP_ARGS+=("$1"); shift ;; esac
 
 # The server chosen by BITWEEN_STACK_SERVER may not be installable here:
 # skipped (77) with the reason, failed under CI.
-if ! why=$("$STACK" available 2>&1); then
+if [ "${UP_ARGS[0]:-}" != --pg-only ] && ! why=$("$STACK" available 2>&1); then
     if [ "${CI:-}" = true ]; then echo "with_stack: $why" >&2; exit 1; fi
     echo "with_stack: SKIPPED: $why" >&2
     exit 77

@@ -3,7 +3,8 @@
 #
 # Smoke test of scripts/stack: two stacks brought up side by side, each
 # probed (c2s login with a roster subscription, component handshake with
-# the XEP-0356 pubsub iq permission, PostgreSQL), then brought down; no
+# the XEP-0356 pubsub iq permission, or on ejabberd what notify mode
+# needs, PostgreSQL), then brought down; no
 # process, port or file of either may remain.
 #
 # usage: stack_smoke.sh ROOT_DIR PROBE_BINARY
